@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.9
+HOST ?= 127.0.0.1
+PORT ?= 8050
+
+.PHONY: run test venv lint typecheck pytest bench lock clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+# Installs exactly what uv.lock pins: every extra and the dev group (test servers included).
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --all-extras --group dev --quiet
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	YOSAI_ENV=development $(BIN)/yosai-secrets dev-secrets
+	YOSAI_ENV=development $(BIN)/yosai-secrets check
+
+lint: venv
+	$(BIN)/ruff check src tests bench scripts services config
+	$(BIN)/ruff format --check src tests bench scripts services config
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: venv
+	$(BIN)/python bench/cache.py
+
+lock: $(UV)
+	$(UV) lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

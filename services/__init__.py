@@ -1,0 +1,1 @@
+"""The dashboard's services; ``services.common.secrets`` is the documented import path."""

@@ -1,0 +1,1 @@
+"""Code shared by the dashboard's services."""

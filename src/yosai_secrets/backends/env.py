@@ -1,0 +1,134 @@
+"""Environment variables, ``NAME_FILE`` files, the Docker secrets directory and local files.
+
+A key ``NAME`` is looked up, in order:
+
+1. the environment variable ``NAME`` (an empty value counts as unset);
+2. the file named by ``NAME_FILE`` (the convention of official Docker images);
+3. the Docker secrets directory ``SECRETS_DIR`` (default ``/run/secrets``): ``name`` in lower case,
+   then exactly ``NAME``;
+4. in development only (``YOSAI_ENV=development``), the repository's ``secrets/<name>.txt``, the
+   files Docker Compose mounts, so a local run needs no Docker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Final
+
+from ..errors import SecretFileError, SecretNotFoundError
+from .base import Location
+from .file import check_secret_name, read_secret_file
+
+__all__ = ["DEFAULT_SECRETS_DIR", "EnvBackend"]
+
+DEFAULT_SECRETS_DIR: Final = "/run/secrets"
+
+
+class EnvBackend:
+    """The default backend: the process environment and secret files.
+
+    Args:
+        environ: the environment to read (default: ``os.environ``, read live).
+        secrets_dir: the Docker secrets directory (default: ``SECRETS_DIR`` or ``/run/secrets``).
+        local_secrets_dir: the development secrets directory (default: ``./secrets``), consulted
+            only when ``development`` is true.
+        development: whether the development fallback is on (``YOSAI_ENV=development``).
+    """
+
+    name = "env"
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        secrets_dir: str | Path | None = None,
+        local_secrets_dir: str | Path | None = None,
+        development: bool | None = None,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._secrets_dir = Path(
+            secrets_dir
+            if secrets_dir is not None
+            else self._environ.get("SECRETS_DIR") or DEFAULT_SECRETS_DIR
+        )
+        self._local_dir = Path(
+            local_secrets_dir
+            if local_secrets_dir is not None
+            else self._environ.get("YOSAI_LOCAL_SECRETS_DIR") or "secrets"
+        )
+        self._development = (
+            development
+            if development is not None
+            else self._environ.get("YOSAI_ENV", "").strip().lower() == "development"
+        )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> EnvBackend:
+        """Build the backend from ``environ`` (which stays live: later changes are seen)."""
+        return cls(environ)
+
+    def locate(self, key: str) -> Location:
+        """The key is the variable's name; ``NAME#field`` is not meaningful here."""
+        name, _, field = key.partition("#")
+        return Location(name, field or None)
+
+    def fetch(self, path: str) -> str:
+        """Return the value of ``path`` from the first place that has it."""
+        found = self._find(path)
+        if found is None:
+            raise SecretNotFoundError(path, [place for place, _ in self._places(path)])
+        return found[1]
+
+    def describe(self, path: str) -> str:
+        """Say where ``path`` would be read from, e.g. ``env DB_PASSWORD_FILE=/run/secrets/x``."""
+        try:
+            found = self._find(path, read=False)
+        except SecretFileError:
+            return "env (unreadable file)"
+        return found[0] if found is not None else "env (not found)"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _places(self, name: str) -> Iterator[tuple[str, Path | None]]:
+        """Yield (description, file or None) for every place ``name`` may be, in order."""
+        yield f"environment variable {name}", None
+        file_var = f"{name}_FILE"
+        named = self._environ.get(file_var)
+        if named:
+            yield f"{file_var}={named}", Path(named)
+        else:
+            yield f"{file_var} (not set)", None
+        candidates = [self._secrets_dir / name.lower()]
+        if name != name.lower():
+            candidates.append(self._secrets_dir / name)
+        for candidate in candidates:
+            yield f"Docker secret {candidate}", candidate
+        if self._development:
+            local = self._local_dir / f"{name.lower()}.txt"
+            yield f"development secret file {local}", local
+
+    def _find(self, name: str, *, read: bool = True) -> tuple[str, str] | None:
+        check_secret_name(name)
+        value = self._environ.get(name)
+        if value:
+            return f"env {name}", value
+        for place, file in self._places(name):
+            if file is None:
+                continue
+            explicit = place.startswith(f"{name}_FILE=")
+            if not read:
+                if explicit or file.exists():
+                    return place, ""
+                continue
+            what = f"file named by {name}_FILE" if explicit else "secret file"
+            try:
+                return place, read_secret_file(file, what=what)
+            except SecretNotFoundError:
+                if explicit:
+                    raise SecretFileError(
+                        f"{name}_FILE names {file}, which does not exist; fix the path or unset "
+                        f"{name}_FILE"
+                    ) from None
+        return None

@@ -1,0 +1,277 @@
+"""The in-memory secret cache: TTL, single-flight, stale-if-error, invalidation, statistics.
+
+Entries are keyed by ``(backend, path)``, the unit of reading, so several fields of one path cost
+one backend call. Design choices, each for a reason:
+
+- **Single-flight.** Many threads asking for one cold key wait on one backend call.
+- **Refresh without blocking readers.** Past its TTL an entry is refreshed by one background call;
+  readers wait for it at most ``refresh_wait_seconds`` (a healthy backend answers well within it,
+  so they get the fresh value), and otherwise get the previous value at once.
+- **Stale-if-error, bounded.** When a refresh fails, the previous value is served for at most
+  ``max_stale_seconds`` past its expiry, with one warning naming the key; after that, the error.
+  A failed refresh is retried no more often than every ``retry_interval_seconds``.
+- **Invalidation wins.** A value fetched before an invalidation is never stored after it.
+- **Bounded.** At most ``max_entries``; the entry fetched longest ago is evicted first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Final, Generic, TypeVar
+
+from .errors import ConfigurationError
+
+__all__ = ["CacheEntry", "CacheStats", "SecretCache"]
+
+_log = logging.getLogger("yosai_secrets.cache")
+
+V = TypeVar("V")
+
+_NEVER: Final = float("-inf")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Counters since the cache was created."""
+
+    hits: int
+    misses: int
+    backend_calls: int
+    errors: int
+    stale_serves: int
+    evictions: int
+    size: int
+
+
+@dataclass(slots=True, eq=False)
+class CacheEntry(Generic[V]):
+    """One cached value and its timing (all times from the cache's clock, in seconds)."""
+
+    value: V
+    fetched_at: float
+    expires_at: float
+    stale_until: float
+    retry_at: float = _NEVER
+    failing: bool = False
+
+
+class _Flight(Generic[V]):
+    """One backend call in progress, shared by everyone who needs its result."""
+
+    __slots__ = ("done", "entry", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.entry: CacheEntry[V] | None = None
+        self.error: BaseException | None = None
+
+
+class SecretCache(Generic[V]):
+    """A thread-safe TTL cache with single-flight loading and bounded stale-if-error.
+
+    Args:
+        ttl_seconds: how long a fetched value is fresh.
+        max_stale_seconds: how long past its expiry a value may be served while the backend fails.
+        max_entries: the most entries kept.
+        clock: a monotonic clock in seconds (inject a fake one in tests).
+        refresh_wait_seconds: how long a reader of an expired entry waits for its refresh.
+        retry_interval_seconds: the least time between two refreshes of a failing entry.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = 300.0,
+        max_stale_seconds: float = 3600.0,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+        refresh_wait_seconds: float = 0.05,
+        retry_interval_seconds: float = 5.0,
+    ) -> None:
+        if ttl_seconds < 0:
+            raise ConfigurationError(f"cache ttl_seconds must be >= 0, got {ttl_seconds}")
+        if max_stale_seconds < 0:
+            raise ConfigurationError(
+                f"cache max_stale_seconds must be >= 0, got {max_stale_seconds}"
+            )
+        if max_entries < 1:
+            raise ConfigurationError(f"cache max_entries must be >= 1, got {max_entries}")
+        self.ttl_seconds = ttl_seconds
+        self.max_stale_seconds = max_stale_seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self.refresh_wait_seconds = refresh_wait_seconds
+        self.retry_interval_seconds = retry_interval_seconds
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, CacheEntry[V]] = {}
+        self._flights: dict[Hashable, _Flight[V]] = {}
+        self._generation = 0
+        # Plain counters: a lost increment under a thread race costs a statistic, not correctness.
+        self.hits = 0
+        self.misses = 0
+        self.backend_calls = 0
+        self.errors = 0
+        self.stale_serves = 0
+        self.evictions = 0
+
+    def get(self, key: Hashable, loader: Callable[[], V], label: str = "") -> CacheEntry[V]:
+        """Return the entry for ``key``, calling ``loader`` (once, for all waiters) when needed.
+
+        ``label`` names the secret in warnings (never its value). Raises whatever ``loader``
+        raises when no value may be served.
+        """
+        now = self.clock()
+        entry = self._entries.get(key)
+        if entry is not None and now < entry.expires_at:
+            self.hits += 1
+            return entry
+        if entry is not None and entry.failing and now < entry.retry_at and now < entry.stale_until:
+            self.stale_serves += 1
+            return entry
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now < entry.expires_at:
+                self.hits += 1
+                return entry
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = _Flight()
+                self._flights[key] = flight
+            generation = self._generation
+        if entry is None:
+            self.misses += 1
+            if leader:
+                self._load(key, loader, flight, generation, None, label)
+            else:
+                flight.done.wait()
+            return self._outcome(flight)
+        if leader:
+            threading.Thread(
+                target=self._load,
+                args=(key, loader, flight, generation, entry, label),
+                name=f"yosai-secrets-refresh-{label or 'key'}",
+                daemon=True,
+            ).start()
+        flight.done.wait(self.refresh_wait_seconds)
+        if flight.done.is_set() and flight.entry is not None:
+            return flight.entry
+        if now < entry.stale_until:
+            self.stale_serves += 1
+            return entry
+        flight.done.wait()
+        return self._outcome(flight)
+
+    def put(self, key: Hashable, value: V) -> CacheEntry[V]:
+        """Store a value fetched elsewhere (a batch read) as a fresh entry, and return it."""
+        with self._lock:
+            generation = self._generation
+        flight: _Flight[V] = _Flight()
+        self.backend_calls -= 1  # _load counts a call; the batch that fetched it counted its own
+        self._load(key, lambda: value, flight, generation, None, "")
+        return self._outcome(flight)
+
+    def peek(self, key: Hashable) -> CacheEntry[V] | None:
+        """Return the entry for ``key`` if one is held, fresh or not, without loading."""
+        return self._entries.get(key)
+
+    def invalidate(self, predicate: Callable[[Hashable], bool] | None = None) -> int:
+        """Forget the entries whose key satisfies ``predicate`` (all when ``None``).
+
+        Returns how many were forgotten. Values being fetched right now are not stored.
+        """
+        with self._lock:
+            self._generation += 1
+            doomed = [k for k in self._entries if predicate is None or predicate(k)]
+            for k in doomed:
+                dead = self._entries.pop(k)
+                # Anyone holding the entry object sees it expired and unservable at once.
+                dead.expires_at = dead.stale_until = _NEVER
+            return len(doomed)
+
+    def stats(self) -> CacheStats:
+        """Return the counters and the current size."""
+        return CacheStats(
+            hits=self.hits,
+            misses=self.misses,
+            backend_calls=self.backend_calls,
+            errors=self.errors,
+            stale_serves=self.stale_serves,
+            evictions=self.evictions,
+            size=len(self._entries),
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _outcome(flight: _Flight[V]) -> CacheEntry[V]:
+        if flight.entry is not None:
+            return flight.entry
+        assert flight.error is not None
+        raise flight.error
+
+    def _load(
+        self,
+        key: Hashable,
+        loader: Callable[[], V],
+        flight: _Flight[V],
+        generation: int,
+        previous: CacheEntry[V] | None,
+        label: str,
+    ) -> None:
+        self.backend_calls += 1
+        try:
+            value = loader()
+        except BaseException as exc:
+            self.errors += 1
+            self._failed(key, flight, previous, label, exc)
+            return
+        now = self.clock()
+        entry = CacheEntry(
+            value=value,
+            fetched_at=now,
+            expires_at=now + self.ttl_seconds,
+            stale_until=now + self.ttl_seconds + self.max_stale_seconds,
+        )
+        with self._lock:
+            if self._generation == generation:
+                self._entries.pop(key, None)
+                self._entries[key] = entry
+                while len(self._entries) > self.max_entries:
+                    oldest = next(iter(self._entries))
+                    self._entries.pop(oldest).expires_at = _NEVER
+                    self.evictions += 1
+            self._flights.pop(key, None)
+        flight.entry = entry
+        flight.done.set()
+
+    def _failed(
+        self,
+        key: Hashable,
+        flight: _Flight[V],
+        previous: CacheEntry[V] | None,
+        label: str,
+        exc: BaseException,
+    ) -> None:
+        now = self.clock()
+        with self._lock:
+            if previous is not None and now < previous.stale_until:
+                if not previous.failing:
+                    _log.warning(
+                        "serving the cached value of %s (fetched %.0f s ago) because its backend "
+                        "failed: %s; it will be served for at most %.0f s more unless the backend "
+                        "recovers",
+                        label or "a secret",
+                        now - previous.fetched_at,
+                        exc,
+                        previous.stale_until - now,
+                    )
+                previous.failing = True
+                previous.retry_at = now + min(self.retry_interval_seconds, self.ttl_seconds or 1.0)
+            self._flights.pop(key, None)
+        flight.error = exc
+        flight.done.set()

@@ -1,0 +1,60 @@
+"""The ``yosai-secrets`` command: a thin click layer over the library.
+
+Each sub-command lives in a module of this package and calls the library, nothing more. Errors of
+ours are printed as one clear line (never a traceback, never a value) with exit status 2; a check
+that finds a problem exits with 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from ..errors import YosaiSecretsError
+from ..secret import install_redaction
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """Translate our errors into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except YosaiSecretsError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="yosai-secrets")
+@click.option("-v", "--verbose", count=True, help="Log more (repeat for debug).")
+def cli(verbose: int) -> None:
+    """Secrets and secure configuration for the Yōsai Intel Dashboard."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    install_redaction()
+
+
+def _register() -> None:
+    # Each command module attaches itself to `cli`; imported here so `--help` lists them all.
+    from . import check  # noqa: F401
+
+    for optional in ("crypto", "rotate", "serve", "status"):
+        try:
+            __import__(f"{__name__}.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{optional}":
+                raise
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line (the ``yosai-secrets`` entry point)."""
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="yosai-secrets")

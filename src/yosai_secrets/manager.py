@@ -1,0 +1,396 @@
+"""SecretManager, and the process-wide default behind :func:`get_secret`.
+
+A manager owns one cache and the backends it has built. A key is either a plain name
+(``DB_PASSWORD``, ``secret/data/db#password``), read from the default backend (``SECRET_BACKEND``),
+or a reference with a scheme (``vault:``, ``aws-secrets:``, ``env:``, ``file:``), read from that
+scheme's backend whatever the default is. Field selection, decryption and redaction are done here,
+once, for every backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+from .backends import Backend, BatchBackend, Describable, Fetched, Location, create_backend
+from .cache import CacheEntry, CacheStats, SecretCache
+from .crypto import FernetBox, looks_encrypted
+from .errors import ConfigurationError, SecretNotFoundError
+from .references import BACKEND_OF_SCHEME
+from .secret import Secret, register_secret_value
+
+__all__ = [
+    "DEFAULT_MAX_STALE_SECONDS",
+    "DEFAULT_TTL_SECONDS",
+    "SecretManager",
+    "default_manager",
+    "get_secret",
+    "invalidate_secret",
+    "reset_default_manager",
+]
+
+DEFAULT_TTL_SECONDS: Final = 300.0
+DEFAULT_MAX_STALE_SECONDS: Final = 3600.0
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<no default>"
+
+
+_MISSING: Final = _Missing()
+_CacheKey = tuple[str, str]
+
+
+def _seconds_from_env(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name}={raw!r} is not a number of seconds; set it to e.g. {int(default)}"
+        ) from None
+    if value < 0:
+        raise ConfigurationError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+class SecretManager:
+    """Gets secrets from backends, through one cache.
+
+    Args:
+        backend: the default backend: an object satisfying the ``Backend`` protocol, or a name
+            (``env``, ``vault``, ``aws``); default ``SECRET_BACKEND``, else ``env``.
+        environ: the environment to configure backends from (default ``os.environ``).
+        ttl_seconds: how long a value is fresh (default ``SECRET_CACHE_TTL``, else 300).
+        max_stale_seconds: how long past expiry a value is served while its backend fails.
+        max_entries: the most paths cached.
+        clock: a monotonic clock in seconds.
+
+    Raises:
+        UnknownBackendError: the backend name is not known; the message lists the valid ones.
+    """
+
+    def __init__(
+        self,
+        backend: Backend | str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        ttl_seconds: float | None = None,
+        max_stale_seconds: float = DEFAULT_MAX_STALE_SECONDS,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        if ttl_seconds is None:
+            ttl_seconds = _seconds_from_env(self._environ, "SECRET_CACHE_TTL", DEFAULT_TTL_SECONDS)
+        self._cache: SecretCache[Fetched] = SecretCache(
+            ttl_seconds=ttl_seconds,
+            max_stale_seconds=max_stale_seconds,
+            max_entries=max_entries,
+            clock=clock,
+        )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._backends: dict[str, Backend] = {}
+        if backend is None:
+            backend = self._environ.get("SECRET_BACKEND", "").strip() or "env"
+        if isinstance(backend, str):
+            backend = create_backend(backend, self._environ)
+        self._default = backend
+        self._backends[backend.name] = backend
+        self._fernet: FernetBox | None = None
+        # key -> (final value, the cache entry it came from): the hot path of get().
+        self._resolved: dict[str, tuple[str, CacheEntry[Fetched]]] = {}
+        self._max_resolved = max_entries * 4
+
+    def __repr__(self) -> str:
+        return f"SecretManager(backend={self._default.name!r}, cached={len(self._resolved)})"
+
+    @property
+    def backend(self) -> Backend:
+        """The default backend."""
+        return self._default
+
+    @property
+    def ttl_seconds(self) -> float:
+        """How long a fetched value is fresh."""
+        return self._cache.ttl_seconds
+
+    def get(self, key: str, default: str | _Missing = _MISSING) -> str:
+        """Return the secret ``key`` as text.
+
+        Args:
+            key: a plain name or a reference (``vault:secret/data/db#password``).
+            default: returned when no source holds the key; without it, that is an error.
+
+        Raises:
+            SecretNotFoundError: no source holds the key and no default was given.
+            ConfigurationError: any other failure (backend down, bad file, bad token).
+        """
+        hit = self._resolved.get(key)
+        if hit is not None and hit[1].expires_at > self._clock():
+            self._cache.hits += 1
+            return hit[0]
+        try:
+            return self._resolve(key)
+        except SecretNotFoundError:
+            if isinstance(default, _Missing):
+                raise
+            return default
+
+    def secret(self, key: str) -> Secret:
+        """Return the secret ``key`` wrapped in a :class:`Secret`, which never shows itself."""
+        return Secret(self.get(key))
+
+    def get_bytes(self, key: str) -> bytes:
+        """Return the secret ``key`` as bytes (binary AWS secrets; text is UTF-8 encoded)."""
+        backend, location = self._locate(key)
+        entry = self._cache.get(
+            (backend.name, location.path), lambda: backend.fetch(location.path), key
+        )
+        raw = entry.value
+        if isinstance(raw, bytes) and location.field is None:
+            return raw
+        return self.get(key).encode("utf-8")
+
+    def get_many(
+        self, keys: Iterable[str], *, max_workers: int = 8
+    ) -> dict[str, str | ConfigurationError]:
+        """Resolve many keys at once: each path is read once, paths concurrently.
+
+        Backends with a batch API read their paths in batches. Returns, for each key, its value or
+        the error it met; nothing is raised for a single key's failure.
+        """
+        located: dict[str, tuple[Backend, Location] | ConfigurationError] = {}
+        for key in dict.fromkeys(keys):
+            try:
+                located[key] = self._locate(key)
+            except ConfigurationError as exc:
+                located[key] = exc
+        cold: dict[_CacheKey, Backend] = {}
+        for item in located.values():
+            if isinstance(item, tuple):
+                backend, location = item
+                ck = (backend.name, location.path)
+                entry = self._cache.peek(ck)
+                if entry is None or entry.expires_at <= self._clock():
+                    cold[ck] = backend
+        self._prefetch(cold, max_workers)
+        results: dict[str, str | ConfigurationError] = {}
+        for key, item in located.items():
+            if isinstance(item, ConfigurationError):
+                results[key] = item
+                continue
+            try:
+                results[key] = self._resolve(key)
+            except ConfigurationError as exc:
+                results[key] = exc
+        return results
+
+    def invalidate(self, key: str | None = None) -> int:
+        """Forget ``key`` (every cached field of its path), or everything when ``None``.
+
+        Returns how many cached paths were forgotten.
+        """
+        if key is None:
+            self._resolved.clear()
+            return self._cache.invalidate()
+        backend, location = self._locate(key)
+        target = (backend.name, location.path)
+        self._resolved.clear()
+        return self._cache.invalidate(lambda k: k == target)
+
+    def stats(self) -> CacheStats:
+        """Return the cache's counters: hits, misses, backend calls, errors, stale serves."""
+        return self._cache.stats()
+
+    def describe(self, key: str) -> str:
+        """Say where ``key`` is read from (backend, variable, file or path), never its value."""
+        backend, location = self._locate(key)
+        if isinstance(backend, Describable):
+            where = backend.describe(location.path)
+        else:
+            where = f"{backend.name} {location.path}"
+        return f"{where}#{location.field}" if location.field else where
+
+    def is_stale(self, key: str) -> bool:
+        """Tell whether ``key`` is being served past its TTL because its backend fails."""
+        backend, location = self._locate(key)
+        entry = self._cache.peek((backend.name, location.path))
+        return entry is not None and entry.failing
+
+    def backend_for(self, name: str) -> Backend:
+        """Return this manager's backend called ``name``, building it from the environment."""
+        with self._lock:
+            found = self._backends.get(name)
+            if found is None:
+                found = create_backend(name, self._environ)
+                self._backends[name] = found
+            return found
+
+    def add_backend(self, backend: Backend) -> None:
+        """Use ``backend`` for references of its name (inject a ready-made client this way)."""
+        with self._lock:
+            self._backends[backend.name] = backend
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _locate(self, key: str) -> tuple[Backend, Location]:
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigurationError(f"a secret key must be a non-empty string, got {key!r}")
+        scheme, sep, rest = key.partition(":")
+        if sep and scheme in BACKEND_OF_SCHEME:
+            if not rest:
+                raise ConfigurationError(f"secret reference {key!r} names no secret")
+            backend = self.backend_for(BACKEND_OF_SCHEME[scheme])
+            return backend, backend.locate(rest)
+        return self._default, self._default.locate(key)
+
+    def _resolve(self, key: str) -> str:
+        backend, location = self._locate(key)
+        entry = self._cache.get(
+            (backend.name, location.path), lambda: backend.fetch(location.path), key
+        )
+        value = self._finish(key, backend, location, entry.value)
+        register_secret_value(value)
+        if len(self._resolved) >= self._max_resolved:
+            self._resolved.clear()
+        self._resolved[key] = (value, entry)
+        return value
+
+    def _finish(self, key: str, backend: Backend, location: Location, raw: Fetched) -> str:
+        value = _select_field(key, backend.name, location, raw)
+        if looks_encrypted(value):
+            if self._fernet is None:
+                self._fernet = FernetBox.from_environ(self._environ, purpose=f"secret {key!r}")
+            value = self._fernet.decrypt(value, name=repr(key))
+        return value
+
+    def _prefetch(self, cold: dict[_CacheKey, Backend], max_workers: int) -> None:
+        by_backend: dict[str, list[str]] = {}
+        for (name, path), _backend in cold.items():
+            by_backend.setdefault(name, []).append(path)
+        singles: list[tuple[Backend, str]] = []
+        for name, paths in by_backend.items():
+            backend = cold[(name, paths[0])]
+            if isinstance(backend, BatchBackend) and len(paths) > 1:
+                self._cache.backend_calls += 1
+                for path, result in backend.fetch_many(paths).items():
+                    if not isinstance(result, Exception):
+                        self._cache.put((name, path), result)
+            else:
+                singles.extend((backend, path) for path in paths)
+        if len(singles) <= 1 or max_workers <= 1:
+            return  # _resolve reads the remaining path itself
+
+        def load(item: tuple[Backend, str]) -> None:
+            backend, path = item
+            try:
+                self._cache.get((backend.name, path), lambda: backend.fetch(path), path)
+            except ConfigurationError:
+                pass  # reported per key by _resolve, which meets the same error
+
+        with ThreadPoolExecutor(max_workers=min(max_workers, len(singles))) as pool:
+            list(pool.map(load, singles))
+
+
+def _select_field(key: str, backend: str, location: Location, raw: Fetched) -> str:
+    """Pick ``location.field`` out of ``raw`` and return it as text."""
+    field = location.field
+    data: Any = raw
+    if field is None:
+        if isinstance(raw, str):
+            return raw
+        if isinstance(raw, bytes):
+            raise ConfigurationError(
+                f"secret {key!r} ({backend} {location.path}) is binary; read it with get_bytes()"
+            )
+        names = ", ".join(sorted(map(str, raw))) or "none"
+        raise ConfigurationError(
+            f"secret {key!r} ({backend} {location.path}) holds several fields ({names}); "
+            f"name one, e.g. {key}#{next(iter(sorted(map(str, raw))), 'field')}"
+        )
+    if isinstance(raw, str | bytes):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ConfigurationError(
+                f"secret {key!r}: {backend} {location.path} holds a plain value, not JSON "
+                f"with fields, so field {field!r} cannot be selected; drop '#{field}'"
+            ) from None
+    if field not in data:
+        names = ", ".join(sorted(map(str, data))) or "none"
+        raise SecretNotFoundError(
+            key, [f"{backend} {location.path} field {field!r} (fields present: {names})"]
+        )
+    value = data[field]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if value is None:
+        raise SecretNotFoundError(key, [f"{backend} {location.path} field {field!r} (null)"])
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class _Default:
+    """Holds the process-wide manager, built on first use (never at import)."""
+
+    def __init__(self) -> None:
+        self.manager: SecretManager | None = None
+        self.lock = threading.Lock()
+
+    def build(self) -> SecretManager:
+        with self.lock:
+            if self.manager is None:
+                self.manager = SecretManager()
+            return self.manager
+
+
+_DEFAULT: Final = _Default()
+
+
+def default_manager() -> SecretManager:
+    """Return the process-wide manager, building it from the environment on first use."""
+    return _DEFAULT.manager or _DEFAULT.build()
+
+
+def reset_default_manager(manager: SecretManager | None = None) -> None:
+    """Drop the process-wide manager (or replace it); the next call builds a fresh one."""
+    with _DEFAULT.lock:
+        _DEFAULT.manager = manager
+
+
+def get_secret(key: str, default: str | _Missing = _MISSING) -> str:
+    """Return the secret ``key`` from the process-wide manager (cached).
+
+    Args:
+        key: a name such as ``DB_PASSWORD``, or a reference such as
+            ``vault:secret/data/db#password`` or ``aws-secrets:prod/db_password``.
+        default: returned when no source holds the key; without it, that is an error.
+
+    Raises:
+        SecretNotFoundError: no source holds the key (the message lists every place looked at).
+        ConfigurationError: the backend is misconfigured or failed.
+    """
+    return (_DEFAULT.manager or _DEFAULT.build()).get(key, default)
+
+
+def invalidate_secret(key: str | None = None) -> int:
+    """Forget the cached ``key`` (or every key) in the process-wide manager.
+
+    The next :func:`get_secret` reads it from its source again. Returns how many cached paths
+    were forgotten.
+    """
+    manager = _DEFAULT.manager
+    return 0 if manager is None else manager.invalidate(key)

@@ -1,0 +1,183 @@
+"""Secret, a masked value, and the redaction of handed-out values in logs.
+
+A :class:`Secret` never shows its value in ``repr``, ``str`` or formatting; ``reveal()`` is the one
+explicit way out. :class:`RedactingFilter` replaces every value that a manager has handed out with
+``**********`` in log messages, their arguments and exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any, Final
+
+__all__ = [
+    "MASK",
+    "RedactingFilter",
+    "Secret",
+    "install_redaction",
+    "register_secret_value",
+    "redact",
+]
+
+MASK: Final = "**********"
+
+# Values shorter than this are not redacted: masking every "1" or "on" in every log line would
+# make logs unreadable, and a secret that short is rejected by validation anyway.
+_MIN_REDACTED_LENGTH: Final = 4
+
+
+class Secret:
+    """A secret value that does not show itself.
+
+    ``repr``, ``str`` and ``format`` give ``**********``; ``reveal()`` gives the value. Two secrets
+    are equal when their values are equal (compared in constant time).
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError("Secret takes a str value")
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value itself."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, format_spec: str) -> str:
+        return format(MASK, format_spec)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        import hmac
+
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled; reveal() it explicitly if you must")
+
+
+class _Registry:
+    """The process-wide set of values to redact, longest first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._ordered: tuple[str, ...] = ()
+
+    def add(self, value: str) -> None:
+        if len(value) < _MIN_REDACTED_LENGTH or value in self._values:
+            return
+        with self._lock:
+            self._values.add(value)
+            # Multi-line values are also redacted line by line (a PEM key logged in pieces).
+            self._values.update(line for line in value.splitlines() if len(line) >= 16)
+            # Longest first, so that a value containing another is masked whole.
+            self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+
+    def values(self) -> tuple[str, ...]:
+        return self._ordered
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._ordered = ()
+
+
+_REGISTRY: Final = _Registry()
+
+
+def register_secret_value(value: str) -> None:
+    """Remember ``value`` so that :func:`redact` and :class:`RedactingFilter` mask it."""
+    _REGISTRY.add(value)
+
+
+def redact(text: str, extra: Iterable[str] = ()) -> str:
+    """Return ``text`` with every registered secret value (and each of ``extra``) masked."""
+    values = _REGISTRY.values()
+    for value in (*values, *extra):
+        if value and value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def _redact_arg(arg: object) -> object:
+    if isinstance(arg, Secret):
+        return MASK
+    if arg is None or isinstance(arg, int | float):
+        return arg
+    text = arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+    redacted = redact(text)
+    return redacted if redacted != text else arg
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks every value a secret manager has handed out.
+
+    It rewrites the record's message, arguments and exception text in place, so every handler and
+    formatter after it sees only masked text. Install it on handlers (see
+    :func:`install_redaction`): a logger's own filters never see records propagated from children.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _REGISTRY.values():
+            return True
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        elif isinstance(record.msg, Secret):
+            record.msg = MASK
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_arg(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redact_arg(v) for k, v in record.args.items()}
+        if record.exc_info and record.exc_info[0] is not None:
+            # Format the traceback now, masked, and drop exc_info so no formatter re-renders it.
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(text)
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
+    """Install one :class:`RedactingFilter` on every handler of ``logger`` (default: the root).
+
+    Handlers that already have one are left alone, so calling this twice is harmless. If the
+    logger has no handler yet, a stderr handler is added, so that records are not lost to
+    :data:`logging.lastResort`, which no filter can reach. Returns the filter, which may be added
+    to handlers created later.
+    """
+    target = logger if logger is not None else logging.getLogger()
+    found = next(
+        (f for h in target.handlers for f in h.filters if isinstance(f, RedactingFilter)), None
+    )
+    flt = found if found is not None else RedactingFilter()
+    if not target.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        target.addHandler(handler)
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(flt)
+    return flt

@@ -1,0 +1,1 @@
+"""Pytest plugin: the moto server for the suite (to be filled in)."""

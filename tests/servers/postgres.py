@@ -1,0 +1,1 @@
+"""Pytest plugin: the postgres server for the suite (to be filled in)."""
