@@ -14,7 +14,7 @@ the backend and what to do, but never a secret value, a token or a password. A t
     │   ├── UnknownBackendError             SECRET_BACKEND names no known backend
     │   ├── MissingDependencyError          an optional package is not installed (names the extra)
     │   ├── SecretFileError                 a secret file is unreadable, binary, too large, unsafe
-    │   ├── DecryptionError                 a Fernet token does not decrypt, or FERNET_KEY is missing
+    │   ├── DecryptionError                 a Fernet token does not decrypt, or FERNET_KEY is unset
     │   ├── ValidationError                 start-up validation found problems (lists all of them)
     │   ├── StartupError                    the service refuses to start (also a RuntimeError)
     │   └── BackendError                    a secret store failed
@@ -110,7 +110,9 @@ class DecryptionError(ConfigurationError):
 class ValidationError(ConfigurationError):
     """Validation found one or more problems; all of them are listed."""
 
-    def __init__(self, problems: Iterable[str], *, heading: str = "configuration is invalid") -> None:
+    def __init__(
+        self, problems: Iterable[str], *, heading: str = "configuration is invalid"
+    ) -> None:
         self.problems = tuple(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{heading} ({len(self.problems)} problem(s)):\n{lines}")

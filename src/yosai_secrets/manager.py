@@ -9,6 +9,7 @@ once, for every backend.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -293,10 +294,9 @@ class SecretManager:
 
         def load(item: tuple[Backend, str]) -> None:
             backend, path = item
-            try:
+            # An error is reported per key by _resolve, which meets the same error.
+            with contextlib.suppress(ConfigurationError):
                 self._cache.get((backend.name, path), lambda: backend.fetch(path), path)
-            except ConfigurationError:
-                pass  # reported per key by _resolve, which meets the same error
 
         with ThreadPoolExecutor(max_workers=min(max_workers, len(singles))) as pool:
             list(pool.map(load, singles))

@@ -17,8 +17,8 @@ __all__ = [
     "RedactingFilter",
     "Secret",
     "install_redaction",
-    "register_secret_value",
     "redact",
+    "register_secret_value",
 ]
 
 MASK: Final = "**********"
@@ -174,9 +174,9 @@ def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
     )
     flt = found if found is not None else RedactingFilter()
     if not target.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        target.addHandler(handler)
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        target.addHandler(stream)
     for handler in target.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(flt)

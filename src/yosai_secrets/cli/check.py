@@ -57,15 +57,21 @@ def check(env_name: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                {"environment": env, "backend": manager.backend.name, "ok": not failed,
-                 "secrets": rows},
+                {
+                    "environment": env,
+                    "backend": manager.backend.name,
+                    "ok": not failed,
+                    "secrets": rows,
+                },
                 indent=2,
             )
         )
     else:
         out = console()
-        grid = table(f"Secrets for {env} (backend: {manager.backend.name})",
-                     ["secret", "required", "status", "source"])
+        grid = table(
+            f"Secrets for {env} (backend: {manager.backend.name})",
+            ["secret", "required", "status", "source"],
+        )
         for r in rows:
             status = str(r["status"])
             style = {"found": "green", "missing": "red" if r["required"] else "yellow"}.get(
@@ -87,8 +93,14 @@ def check(env_name: str | None, as_json: bool) -> None:
 
 
 @cli.command("dev-secrets")
-@click.option("--dir", "directory", default="secrets", show_default=True,
-              type=click.Path(file_okay=False), help="Where the secret files go.")
+@click.option(
+    "--dir",
+    "directory",
+    default="secrets",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the secret files go.",
+)
 def dev_secrets(directory: str) -> None:
     """Generate missing development secrets (secrets/*.txt, mode 0600); never overwrites."""
     from ..devsecrets import ensure_dev_secrets

@@ -1,0 +1,254 @@
+"""The cache: TTL, single-flight, stale-if-error, invalidation, bounds, statistics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+
+from yosai_secrets import BackendUnavailableError, ConfigurationError, SecretManager
+from yosai_secrets.cache import SecretCache
+from yosai_secrets.testing import FakeClock, MemoryBackend
+
+
+def make(
+    data: dict[str, object] | None = None, **kwargs: float
+) -> tuple[SecretManager, MemoryBackend, FakeClock]:
+    backend = MemoryBackend(data or {"DB_PASSWORD": "first-value"})
+    clock = FakeClock()
+    manager = SecretManager(backend, clock=clock, **kwargs)  # type: ignore[arg-type]
+    return manager, backend, clock
+
+
+def test_hit_within_ttl_makes_no_call() -> None:
+    """Within the TTL, a value is served from memory."""
+    manager, backend, clock = make(ttl_seconds=300)
+    assert manager.get("DB_PASSWORD") == "first-value"
+    clock.advance(299)
+    assert manager.get("DB_PASSWORD") == "first-value"
+    assert backend.calls == 1
+    stats = manager.stats()
+    assert (stats.hits, stats.misses, stats.backend_calls) == (1, 1, 1)
+
+
+def test_expired_value_is_refetched() -> None:
+    """Past the TTL the value is read again, and a changed value is seen."""
+    manager, backend, clock = make(ttl_seconds=10)
+    manager.get("DB_PASSWORD")
+    backend.data["DB_PASSWORD"] = "second-value"
+    clock.advance(11)
+    assert manager.get("DB_PASSWORD") == "second-value"
+    assert backend.calls == 2
+
+
+def test_ttl_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SECRET_CACHE_TTL sets the default TTL; a non-number is a clear error."""
+    monkeypatch.setenv("SECRET_CACHE_TTL", "42")
+    assert SecretManager(MemoryBackend()).ttl_seconds == 42
+    monkeypatch.setenv("SECRET_CACHE_TTL", "soon")
+    with pytest.raises(ConfigurationError, match="SECRET_CACHE_TTL"):
+        SecretManager(MemoryBackend())
+
+
+def test_default_ttl_is_300_seconds() -> None:
+    """With nothing configured, values are fresh for 300 s."""
+    assert SecretManager(MemoryBackend()).ttl_seconds == 300
+
+
+def test_single_flight_64_threads_one_call() -> None:
+    """64 threads asking for one cold key cause exactly one backend call."""
+    backend = MemoryBackend({"K": "v" * 8})
+    backend.delay_seconds = 0.2
+    manager = SecretManager(backend)
+    barrier = threading.Barrier(64)
+    results: list[str] = []
+
+    def read() -> None:
+        barrier.wait()
+        results.append(manager.get("K"))
+
+    threads = [threading.Thread(target=read) for _ in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["v" * 8] * 64
+    assert backend.calls == 1
+    assert manager.stats().backend_calls == 1
+
+
+def test_single_flight_shares_errors() -> None:
+    """Waiters of a failed cold read all get the error, from one call."""
+    backend = MemoryBackend()
+    backend.failing = True
+    backend.delay_seconds = 0.1
+    manager = SecretManager(backend)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            manager.get("K")
+        except BackendUnavailableError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 8
+    assert backend.calls == 1
+
+
+def test_stale_if_error_then_raise(caplog: pytest.LogCaptureFixture) -> None:
+    """A failing backend is covered by the cached value for max_stale_seconds, with one warning."""
+    manager, backend, clock = make(ttl_seconds=10, max_stale_seconds=100)
+    assert manager.get("DB_PASSWORD") == "first-value"
+    backend.failing = True
+    clock.advance(11)
+    with caplog.at_level(logging.WARNING, logger="yosai_secrets.cache"):
+        assert manager.get("DB_PASSWORD") == "first-value"
+        clock.advance(30)
+        assert manager.get("DB_PASSWORD") == "first-value"
+        clock.advance(30)
+        assert manager.get("DB_PASSWORD") == "first-value"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "DB_PASSWORD" in warnings[0].getMessage()
+    assert "first-value" not in warnings[0].getMessage()
+    assert manager.stats().stale_serves == 3
+    assert manager.is_stale("DB_PASSWORD")
+    clock.advance(50)  # now 121 s after the fetch: past ttl + max_stale
+    with pytest.raises(BackendUnavailableError):
+        manager.get("DB_PASSWORD")
+
+
+def test_recovery_clears_stale_state() -> None:
+    """Once the backend answers again the fresh value is served and the warning re-arms."""
+    manager, backend, clock = make(ttl_seconds=10, max_stale_seconds=100)
+    manager.get("DB_PASSWORD")
+    backend.failing = True
+    clock.advance(11)
+    manager.get("DB_PASSWORD")
+    backend.failing = False
+    backend.data["DB_PASSWORD"] = "recovered"
+    clock.advance(10)  # past the retry interval
+    assert manager.get("DB_PASSWORD") == "recovered"
+    assert not manager.is_stale("DB_PASSWORD")
+
+
+def test_failing_backend_not_hammered() -> None:
+    """While stale-serving, a failing backend is retried at most every retry interval."""
+    manager, backend, clock = make(ttl_seconds=10, max_stale_seconds=1000)
+    manager.get("DB_PASSWORD")
+    backend.failing = True
+    clock.advance(11)
+    for _ in range(50):
+        manager.get("DB_PASSWORD")
+    assert backend.calls == 2
+
+
+def test_expired_read_does_not_wait_for_slow_backend() -> None:
+    """Past the TTL, a slow refresh does not block readers: they get the previous value."""
+    backend = MemoryBackend({"K": "old-value"})
+    clock = FakeClock()
+    manager = SecretManager(backend, clock=clock, ttl_seconds=10)
+    manager.get("K")
+    backend.delay_seconds = 1.0
+    backend.data["K"] = "new-value"
+    clock.advance(11)
+    started = time.perf_counter()
+    assert manager.get("K") == "old-value"
+    assert time.perf_counter() - started < 0.5
+    deadline = time.perf_counter() + 5
+    while manager.get("K") != "new-value" and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert manager.get("K") == "new-value"
+
+
+def test_invalidate_one_and_all() -> None:
+    """invalidate(key) forgets that path; invalidate() forgets everything."""
+    manager, backend, _ = make({"A": "value-a", "B": "value-b"})
+    manager.get("A")
+    manager.get("B")
+    assert manager.invalidate("A") == 1
+    manager.get("A")
+    manager.get("B")
+    assert backend.calls == 3
+    assert manager.invalidate() == 2
+    manager.get("A")
+    manager.get("B")
+    assert backend.calls == 5
+
+
+def test_invalidate_forgets_every_field_of_a_path() -> None:
+    """Fields of one path share one read, and one invalidation forgets them all."""
+    manager, backend, _ = make({"db": {"user": "app-user", "password": "app-pass"}})
+    assert manager.get("db#user") == "app-user"
+    assert manager.get("db#password") == "app-pass"
+    assert backend.calls == 1
+    manager.invalidate("db#password")
+    assert manager.get("db#user") == "app-user"
+    assert backend.calls == 2
+
+
+def test_value_fetched_before_invalidation_is_not_stored() -> None:
+    """A read that started before invalidate() does not put the old value back."""
+    backend = MemoryBackend({"K": "before"})
+    backend.delay_seconds = 0.3
+    manager = SecretManager(backend)
+    reader = threading.Thread(target=manager.get, args=("K",))
+    reader.start()
+    time.sleep(0.1)
+    manager.invalidate("K")
+    backend.data["K"] = "after"
+    reader.join()
+    backend.delay_seconds = 0
+    assert manager.get("K") == "after"
+
+
+def test_bounded_size_evicts_oldest() -> None:
+    """The cache holds at most max_entries paths."""
+    backend = MemoryBackend({f"K{i}": f"value-{i}" for i in range(10)})
+    manager = SecretManager(backend, max_entries=3)
+    for i in range(10):
+        manager.get(f"K{i}")
+    stats = manager.stats()
+    assert stats.size == 3
+    assert stats.evictions == 7
+    manager.get("K9")
+    assert backend.calls == 10
+    manager.get("K0")
+    assert backend.calls == 11
+
+
+def test_cache_rejects_bad_settings() -> None:
+    """Negative TTLs and empty bounds are refused at construction."""
+    with pytest.raises(ConfigurationError, match="ttl_seconds"):
+        SecretCache(ttl_seconds=-1)
+    with pytest.raises(ConfigurationError, match="max_entries"):
+        SecretCache(max_entries=0)
+
+
+def test_many_threads_mixed_keys_are_consistent() -> None:
+    """Concurrent reads of many keys, with invalidations, always return correct values."""
+    backend = MemoryBackend({f"K{i}": f"value-{i}" for i in range(20)})
+    manager = SecretManager(backend, ttl_seconds=0.01)
+    failures: list[str] = []
+
+    def work(offset: int) -> None:
+        for n in range(300):
+            i = (n + offset) % 20
+            if manager.get(f"K{i}") != f"value-{i}":
+                failures.append(f"K{i}")
+            if n % 50 == 0:
+                manager.invalidate(f"K{i}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
