@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from yosai_secrets import ConfigurationError, SecretNotFoundError, SecretManager, get_secret
+from yosai_secrets import ConfigurationError, SecretManager, SecretNotFoundError, get_secret
 from yosai_secrets.backends.env import EnvBackend
 from yosai_secrets.errors import SecretFileError
 
@@ -20,18 +20,14 @@ def secrets_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def test_environment_variable_first(
-    secrets_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_environment_variable_first(secrets_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The variable NAME wins over every file."""
     (secrets_dir / "db_password").write_text("from-docker-secret\n")
     monkeypatch.setenv("DB_PASSWORD", "from-variable")
     assert get_secret("DB_PASSWORD") == "from-variable"
 
 
-def test_empty_variable_counts_as_unset(
-    secrets_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_empty_variable_counts_as_unset(secrets_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty NAME falls through to the files (a blank line in a .env file is not a secret)."""
     (secrets_dir / "db_password").write_text("from-docker-secret\n")
     monkeypatch.setenv("DB_PASSWORD", "")
@@ -100,9 +96,7 @@ def test_default_is_returned_only_when_missing(secrets_dir: Path) -> None:
     assert get_secret("MISSING_TWO", "fallback") == "fallback"
 
 
-@pytest.mark.parametrize(
-    "name", ["../etc/passwd", "a/b", "..", "x\\y", "~root", "ok\x00no"]
-)
+@pytest.mark.parametrize("name", ["../etc/passwd", "a/b", "..", "x\\y", "~root", "ok\x00no"])
 def test_unsafe_names_are_refused(secrets_dir: Path, name: str) -> None:
     """A name with a path separator or '..' never reaches the file system."""
     with pytest.raises(SecretFileError, match="cannot be used as a file name"):

@@ -20,8 +20,9 @@ __all__ = ["ENC_PREFIX", "FernetBox", "generate_key", "looks_encrypted"]
 
 ENC_PREFIX: Final = "enc:"
 # A Fernet token: version byte 0x80 and a 64-bit timestamp whose top bytes are zero for the next
-# few thousand years, so it starts "gAAAAA"; then base64url of at least 73 bytes.
-_TOKEN_RE: Final = re.compile(r"gAAAAA[A-Za-z0-9_\-]{94,}={0,2}")
+# few thousand years, so it starts "gAAAAA"; then base64url of at least 73 bytes (100 characters
+# with padding).
+_TOKEN_RE: Final = re.compile(r"gAAAAA[A-Za-z0-9_\-]{92,}={0,2}")
 
 
 def looks_encrypted(value: str) -> bool:

@@ -9,7 +9,6 @@ once, for every backend.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
@@ -184,16 +183,20 @@ class SecretManager:
                 entry = self._cache.peek(ck)
                 if entry is None or entry.expires_at <= self._clock():
                     cold[ck] = backend
-        self._prefetch(cold, max_workers)
+        failed = self._prefetch(cold, max_workers)
         results: dict[str, str | ConfigurationError] = {}
         for key, item in located.items():
-            if isinstance(item, ConfigurationError):
+            if isinstance(item, tuple):
+                error = failed.get((item[0].name, item[1].path))
+                if error is None:
+                    try:
+                        results[key] = self._resolve(key)
+                    except ConfigurationError as exc:
+                        error = exc
+                if error is not None:
+                    results[key] = error
+            else:
                 results[key] = item
-                continue
-            try:
-                results[key] = self._resolve(key)
-            except ConfigurationError as exc:
-                results[key] = exc
         return results
 
     def invalidate(self, key: str | None = None) -> int:
@@ -275,31 +278,44 @@ class SecretManager:
             value = self._fernet.decrypt(value, name=repr(key))
         return value
 
-    def _prefetch(self, cold: dict[_CacheKey, Backend], max_workers: int) -> None:
+    def _prefetch(
+        self, cold: dict[_CacheKey, Backend], max_workers: int
+    ) -> dict[_CacheKey, ConfigurationError]:
+        """Read the cold paths: batched where the backend can, else concurrently.
+
+        Returns the paths that failed, with their errors, so nobody reads them a second time.
+        """
+        failed: dict[_CacheKey, ConfigurationError] = {}
         by_backend: dict[str, list[str]] = {}
-        for (name, path), _backend in cold.items():
+        for name, path in cold:
             by_backend.setdefault(name, []).append(path)
-        singles: list[tuple[Backend, str]] = []
+        singles: list[_CacheKey] = []
         for name, paths in by_backend.items():
             backend = cold[(name, paths[0])]
             if isinstance(backend, BatchBackend) and len(paths) > 1:
                 self._cache.backend_calls += 1
                 for path, result in backend.fetch_many(paths).items():
-                    if not isinstance(result, Exception):
+                    if isinstance(result, ConfigurationError):
+                        failed[(name, path)] = result
+                    elif not isinstance(result, Exception):
                         self._cache.put((name, path), result)
             else:
-                singles.extend((backend, path) for path in paths)
-        if len(singles) <= 1 or max_workers <= 1:
-            return  # _resolve reads the remaining path itself
+                singles.extend((name, path) for path in paths)
 
-        def load(item: tuple[Backend, str]) -> None:
-            backend, path = item
-            # An error is reported per key by _resolve, which meets the same error.
-            with contextlib.suppress(ConfigurationError):
-                self._cache.get((backend.name, path), lambda: backend.fetch(path), path)
+        def load(ck: _CacheKey) -> None:
+            backend = cold[ck]
+            try:
+                self._cache.get(ck, lambda: backend.fetch(ck[1]), ck[1])
+            except ConfigurationError as exc:
+                failed[ck] = exc
 
-        with ThreadPoolExecutor(max_workers=min(max_workers, len(singles))) as pool:
-            list(pool.map(load, singles))
+        if len(singles) == 1 or max_workers <= 1:
+            for ck in singles:
+                load(ck)
+        elif singles:
+            with ThreadPoolExecutor(max_workers=min(max_workers, len(singles))) as pool:
+                list(pool.map(load, singles))
+        return failed
 
 
 def _select_field(key: str, backend: str, location: Location, raw: Fetched) -> str:
