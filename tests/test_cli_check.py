@@ -1,0 +1,120 @@
+"""yosai-secrets check and dev-secrets: rows, sources, exit codes, and no value in the output."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from yosai_secrets.cli import cli
+
+SIX = (
+    "SECRET_KEY",
+    "DB_PASSWORD",
+    "AUTH0_CLIENT_ID",
+    "AUTH0_CLIENT_SECRET",
+    "AUTH0_DOMAIN",
+    "AUTH0_AUDIENCE",
+)
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from an empty directory, so no repository configuration or secrets/ is picked up."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YOSAI_CONFIG_DIR", str(tmp_path / "no-config"))
+    return tmp_path
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_check_development_needs_only_secret_key(
+    monkeypatch: pytest.MonkeyPatch, canary: str
+) -> None:
+    """In development only SECRET_KEY is required; the output names its source, not its value."""
+    monkeypatch.setenv("SECRET_KEY", canary)
+    result = CliRunner().invoke(cli, ["check", "--env", "development"])
+    assert result.exit_code == 0, result.output
+    for name in SIX:
+        assert name in result.output
+    assert "env SECRET_KEY" in result.output
+    assert canary not in result.output
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_check_production_requires_all_six(monkeypatch: pytest.MonkeyPatch, canary: str) -> None:
+    """In production a missing DB_PASSWORD makes check exit 1 and name it."""
+    monkeypatch.setenv("SECRET_KEY", canary)
+    result = CliRunner().invoke(cli, ["check", "--env", "production"])
+    assert result.exit_code == 1
+    assert "DB_PASSWORD" in result.output
+    assert "missing" in result.output
+    assert canary not in result.output
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_check_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, canary: str) -> None:
+    """--json prints one object per secret with status and source, and no value."""
+    secret_file = tmp_path / "pw"
+    secret_file.write_text(canary)
+    monkeypatch.setenv("SECRET_KEY", canary + "k")
+    monkeypatch.setenv("DB_PASSWORD_FILE", str(secret_file))
+    result = CliRunner().invoke(cli, ["check", "--env", "test", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    rows = {row["name"]: row for row in data["secrets"]}
+    assert set(rows) == set(SIX)
+    assert rows["SECRET_KEY"]["status"] == "found"
+    assert rows["DB_PASSWORD"]["status"] == "found"
+    assert str(secret_file) in json.dumps(rows["DB_PASSWORD"])
+    assert rows["AUTH0_DOMAIN"]["status"] == "missing"
+    assert canary not in result.output
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_check_missing_secret_key_fails_everywhere() -> None:
+    """Without SECRET_KEY, check fails in every environment."""
+    for env in ("development", "test", "staging", "production"):
+        result = CliRunner().invoke(cli, ["check", "--env", env, "--json"])
+        assert result.exit_code == 1, env
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_check_unknown_backend_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configuration error is one clear line and exit status 2."""
+    monkeypatch.setenv("SECRET_BACKEND", "nope")
+    result = CliRunner().invoke(cli, ["check", "--env", "development"])
+    assert result.exit_code == 2
+    assert "valid backends are" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_dev_secrets_generates_private_files(in_tmp: Path) -> None:
+    """dev-secrets writes secret_key.txt and db_password.txt with mode 0600, never overwriting."""
+    runner = CliRunner()
+    result = runner.invoke(cli, ["dev-secrets", "--dir", "secrets"])
+    assert result.exit_code == 0, result.output
+    key_file = in_tmp / "secrets" / "secret_key.txt"
+    pw_file = in_tmp / "secrets" / "db_password.txt"
+    for path in (key_file, pw_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert len(path.read_text().strip()) >= 43
+    before = key_file.read_text()
+    assert before.strip() not in result.output
+    runner.invoke(cli, ["dev-secrets", "--dir", "secrets"])
+    assert key_file.read_text() == before
+
+
+def test_development_check_uses_generated_files(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After dev-secrets, check in development finds SECRET_KEY in secrets/secret_key.txt."""
+    monkeypatch.setenv("YOSAI_ENV", "development")
+    runner = CliRunner()
+    runner.invoke(cli, ["dev-secrets"])
+    result = runner.invoke(cli, ["check", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)["secrets"]}
+    assert "secret_key.txt" in json.dumps(rows["SECRET_KEY"])
