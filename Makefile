@@ -7,6 +7,7 @@ UV := $(BIN)/uv
 UV_VERSION := 0.13.9
 HOST ?= 127.0.0.1
 PORT ?= 8050
+LINT_PATHS := src tests bench $(wildcard scripts services config)
 
 .PHONY: run test venv lint typecheck pytest bench lock clean
 
@@ -26,8 +27,8 @@ run: venv
 	YOSAI_ENV=development $(BIN)/yosai-secrets check
 
 lint: venv
-	$(BIN)/ruff check src tests bench scripts services config
-	$(BIN)/ruff format --check src tests bench scripts services config
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: venv
 	$(BIN)/mypy
