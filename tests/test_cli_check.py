@@ -118,3 +118,37 @@ def test_development_check_uses_generated_files(
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)["secrets"]}
     assert "secret_key.txt" in json.dumps(rows["SECRET_KEY"])
+
+
+def test_get_masks_unless_revealed(monkeypatch: pytest.MonkeyPatch, canary: str) -> None:
+    """get prints the source and a mask; --reveal prints the value itself."""
+    monkeypatch.setenv("API_TOKEN", canary)
+    runner = CliRunner()
+    masked = runner.invoke(cli, ["get", "API_TOKEN"])
+    assert masked.exit_code == 0, masked.output
+    assert canary not in masked.output
+    assert "env API_TOKEN" in masked.output
+    revealed = runner.invoke(cli, ["get", "API_TOKEN", "--reveal"])
+    assert revealed.output.strip() == canary
+
+
+@pytest.mark.parametrize(
+    ("key", "setup", "expected"),
+    [
+        ("MISSING_KEY", None, "was not found"),
+        ("../etc/passwd", None, "cannot be used as a file name"),
+        ("BIN", b"\xff\xfe binary", "not UTF-8"),
+        ("HUGE", b"x" * 70000, "limit"),
+    ],
+)
+def test_get_bad_input_is_one_clear_line(
+    tmp_path: Path, key: str, setup: bytes | None, expected: str
+) -> None:
+    """Bad input gets exit status 2 and one clear line naming the key or file, no traceback."""
+    if setup is not None:
+        (tmp_path / "run-secrets").mkdir(exist_ok=True)
+        (tmp_path / "run-secrets" / key.lower()).write_bytes(setup)
+    result = CliRunner().invoke(cli, ["get", key])
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert "Traceback" not in result.output

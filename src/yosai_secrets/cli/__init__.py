@@ -42,7 +42,7 @@ def cli(verbose: int) -> None:
 
 def _register() -> None:
     # Each command module attaches itself to `cli`; imported here so `--help` lists them all.
-    from . import check  # noqa: F401
+    from . import check, get  # noqa: F401
 
     for optional in ("crypto", "rotate", "serve", "status"):
         try:
