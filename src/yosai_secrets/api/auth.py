@@ -1,0 +1,290 @@
+"""Auth0 access tokens: RS256 JWTs checked against the tenant's cached JWKS.
+
+A request is let through when its ``Authorization: Bearer`` token is an RS256 JWT signed by a key
+of ``https://AUTH0_DOMAIN/.well-known/jwks.json``, issued by ``https://AUTH0_DOMAIN/`` for the
+audience ``AUTH0_AUDIENCE``, not expired, and (where asked) carrying a permission in its
+``permissions`` claim or its ``scope``. Every refusal answers a bare ``401 unauthorized`` or
+``403 forbidden``: why a token was refused is logged here, never told to the caller.
+
+The JWKS address can be overridden (``app.config["YOSAI_JWKS_URL"]`` or ``AUTH0_JWKS_URL``) for
+tests only, which serve their own keys from a local HTTP server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, Final, TypeVar, cast
+
+import jwt
+from flask import Response, current_app, g, jsonify, request
+
+__all__ = [
+    "ADMIN_PERMISSION",
+    "AuthFailure",
+    "Auth0Verifier",
+    "JwksCache",
+    "forbidden",
+    "requires_auth",
+    "unauthorized",
+]
+
+_log = logging.getLogger("yosai_secrets.api.auth")
+
+#: The permission that allows invalidating caches.
+ADMIN_PERMISSION: Final = "secrets:admin"
+
+#: The key of the verifier in ``app.extensions``.
+VERIFIER_KEY: Final = "yosai_secrets.auth0"
+
+_JWKS_TIMEOUT_SECONDS: Final = 5.0
+_MAX_JWKS_BYTES: Final = 512 * 1024
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AuthFailure(Exception):
+    """A token was refused; ``reason`` is for the server's log only, never the response."""
+
+    def __init__(self, reason: str, *, status: int = 401) -> None:
+        self.reason = reason
+        self.status = status
+        super().__init__(reason)
+
+
+class JwksCache:
+    """The tenant's signing keys, fetched once and kept for ``ttl_seconds``.
+
+    A token naming an unknown key id makes one refetch (keys rotate), but no more often than every
+    ``min_refetch_seconds``, so forged key ids cannot turn this service into a load on Auth0.
+
+    Args:
+        url: the JWKS address.
+        ttl_seconds: how long fetched keys are used before being fetched again.
+        min_refetch_seconds: the least time between two fetches.
+        clock: a monotonic clock in seconds.
+        fetch: reads the address and returns the JSON document (default: urllib, 5 s timeout).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl_seconds: float = 600.0,
+        min_refetch_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        fetch: Callable[[str], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.url = url
+        self.ttl_seconds = ttl_seconds
+        self.min_refetch_seconds = min_refetch_seconds
+        self._clock = clock
+        self._fetch = fetch or _fetch_json
+        self._lock = threading.Lock()
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self.fetches = 0
+
+    def clear(self) -> None:
+        """Forget the keys; the next token fetches them again."""
+        with self._lock:
+            self._keys = {}
+            self._fetched_at = float("-inf")
+
+    def key_for(self, kid: str) -> Any:
+        """Return the public key with id ``kid``.
+
+        Raises:
+            AuthFailure: no such key, or the JWKS cannot be fetched.
+        """
+        now = self._clock()
+        with self._lock:
+            fresh = now - self._fetched_at < self.ttl_seconds
+            if fresh and kid in self._keys:
+                return self._keys[kid]
+            if now - self._fetched_at >= self.min_refetch_seconds or not fresh:
+                self._refresh(now)
+            if kid in self._keys:
+                return self._keys[kid]
+        raise AuthFailure(f"no key with id {kid!r} in the JWKS")
+
+    def _refresh(self, now: float) -> None:
+        self.fetches += 1
+        try:
+            document = self._fetch(self.url)
+            keyset = jwt.PyJWKSet.from_dict(dict(document))
+        except (OSError, ValueError, jwt.PyJWKSetError, jwt.InvalidKeyError) as exc:
+            # Keep the keys we had: an Auth0 hiccup must not log everybody out.
+            _log.warning("could not fetch the JWKS from %s: %s", self.url, exc)
+            self._fetched_at = now - self.ttl_seconds + self.min_refetch_seconds
+            return
+        self._keys = {k.key_id: k.key for k in keyset.keys if k.key_id}
+        self._fetched_at = now
+
+
+def _fetch_json(url: str) -> Mapping[str, Any]:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"the JWKS address must be http(s), got {url!r}")
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    with urllib.request.urlopen(req, timeout=_JWKS_TIMEOUT_SECONDS) as response:  # noqa: S310
+        body = response.read(_MAX_JWKS_BYTES + 1)
+    if len(body) > _MAX_JWKS_BYTES:
+        raise ValueError("the JWKS document is too large")
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("the JWKS document is not a JSON object")
+    return cast(Mapping[str, Any], data)
+
+
+def issuer_of(domain: str) -> str:
+    """``tenant.eu.auth0.com`` (or ``https://tenant.eu.auth0.com/``) -> the issuer URL."""
+    host = domain.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    return f"https://{host}/"
+
+
+@dataclass(frozen=True, slots=True)
+class Auth0Verifier:
+    """Checks Auth0 access tokens for one tenant and audience.
+
+    Args:
+        domain: ``AUTH0_DOMAIN`` (a host name, e.g. ``tenant.eu.auth0.com``).
+        audience: ``AUTH0_AUDIENCE``, the API identifier tokens must be issued for.
+        jwks: the key cache (default: the tenant's ``/.well-known/jwks.json``).
+        leeway_seconds: clock skew tolerated on ``exp``/``nbf``/``iat``.
+    """
+
+    domain: str
+    audience: str
+    jwks: JwksCache
+    leeway_seconds: float = 10.0
+
+    @classmethod
+    def create(cls, domain: str, audience: str, jwks_url: str | None = None) -> Auth0Verifier:
+        """Build a verifier with the tenant's JWKS (or ``jwks_url``, for tests only)."""
+        url = jwks_url or f"{issuer_of(domain)}.well-known/jwks.json"
+        return cls(domain=domain, audience=audience, jwks=JwksCache(url))
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` every token must carry."""
+        return issuer_of(self.domain)
+
+    def verify(self, token: str, permissions: Sequence[str] = ()) -> dict[str, Any]:
+        """Return the token's claims if it is valid and carries every one of ``permissions``.
+
+        Raises:
+            AuthFailure: 401 for an invalid token, 403 for a missing permission.
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise AuthFailure(f"malformed token: {exc}") from None
+        if header.get("alg") != "RS256":
+            raise AuthFailure(f"token algorithm {header.get('alg')!r} is not RS256")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthFailure("token names no key id")
+        key = self.jwks.key_for(kid)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise AuthFailure(f"token refused: {type(exc).__name__}: {exc}") from None
+        granted = _permissions_of(claims)
+        missing = [p for p in permissions if p not in granted]
+        if missing:
+            raise AuthFailure(
+                f"subject {claims.get('sub')!r} lacks permission(s) {', '.join(missing)}",
+                status=403,
+            )
+        return claims
+
+
+def _permissions_of(claims: Mapping[str, Any]) -> set[str]:
+    granted: set[str] = set()
+    listed = claims.get("permissions")
+    if isinstance(listed, list):
+        granted.update(p for p in listed if isinstance(p, str))
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        granted.update(scope.split())
+    return granted
+
+
+def unauthorized() -> Response:
+    """The one 401 answer: no hint of what was wrong with the credentials."""
+    response = jsonify(error="unauthorized")
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="yosai-secrets"'
+    return response
+
+
+def forbidden() -> Response:
+    """The one 403 answer."""
+    response = jsonify(error="forbidden")
+    response.status_code = 403
+    return response
+
+
+def bearer_token() -> str | None:
+    """The request's bearer token, if it sent one."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def authenticate(permissions: Sequence[str] = ()) -> Response | None:
+    """Check the current request's token; return the refusal to send, or None to go on.
+
+    On success the claims are in ``flask.g.auth0_claims``.
+    """
+    verifier = current_app.extensions.get(VERIFIER_KEY)
+    token = bearer_token()
+    try:
+        if not isinstance(verifier, Auth0Verifier):
+            # Fail closed: without AUTH0_DOMAIN/AUTH0_AUDIENCE no token can be checked.
+            raise AuthFailure("AUTH0_DOMAIN or AUTH0_AUDIENCE is not configured")
+        if token is None:
+            raise AuthFailure("no bearer token")
+        g.auth0_claims = verifier.verify(token, permissions)
+    except AuthFailure as exc:
+        _log.info(
+            "refused %s %s from %s: %s",
+            request.method,
+            request.path,
+            request.remote_addr,
+            exc.reason,
+        )
+        return forbidden() if exc.status == 403 else unauthorized()
+    return None
+
+
+def requires_auth(*permissions: str) -> Callable[[F], F]:
+    """Decorate a view: it runs only for a valid Auth0 token carrying ``permissions``."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            refusal = authenticate(permissions)
+            if refusal is not None:
+                return refusal
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate

@@ -1,0 +1,191 @@
+"""The secret-posture page at ``/dashboard/`` (Dash, extra ``dashboard``).
+
+A table of the secrets (source, state, age, days until due) and a bar chart of each secret's age
+against the rotation policy's line. The layout is built on every page load from the same posture
+as ``GET /api/secrets``: names, places and times, never a value.
+
+Access: open in development; in every other environment the page (and every Dash route under it)
+needs the same Auth0 credentials as the API — a valid bearer token, or a session in which the
+application's Auth0 login stored the user (``session["auth0_sub"]``). Anything else gets 401.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from flask import Flask, Response, current_app, has_request_context, request, session
+
+from ..errors import MissingDependencyError
+from ..flask import current_extension
+from .auth import authenticate
+from .routes import secrets_posture
+
+__all__ = ["DASHBOARD_PATH", "SESSION_USER_KEY", "init_dashboard"]
+
+DASHBOARD_PATH: Final = "/dashboard/"
+
+#: Where an Auth0 login (the host application's) keeps the signed-in user in the session.
+SESSION_USER_KEY: Final = "auth0_sub"
+
+_STATE_COLOURS: Final = {
+    "ok": "#1b7f3b",
+    "missing": "#b42318",
+    "stale-served": "#b54708",
+    "overdue": "#b42318",
+}
+
+_CELL: Final = {"padding": "6px 14px", "borderBottom": "1px solid #e4e7ec", "textAlign": "left"}
+
+
+def init_dashboard(app: Flask) -> Any:
+    """Mount the posture page on ``app`` at ``/dashboard/`` and return the Dash app.
+
+    Raises:
+        MissingDependencyError: Dash is not installed.
+    """
+    try:
+        import dash
+    except ImportError:
+        raise MissingDependencyError("dash", "dashboard", "the posture page") from None
+
+    board = dash.Dash(
+        __name__,
+        server=app,
+        url_base_pathname=DASHBOARD_PATH,
+        title="Yōsai Secrets — posture",
+        update_title=None,
+        serve_locally=True,
+    )
+    board.layout = _layout
+    app.before_request(_guard)
+    return board
+
+
+def _guard() -> Response | None:
+    """Let a request under /dashboard/ through only when allowed in this environment."""
+    if not request.path.startswith(DASHBOARD_PATH.rstrip("/")):
+        return None
+    if current_extension(current_app).environment == "development":
+        return None
+    if session.get(SESSION_USER_KEY):
+        return None
+    return authenticate()
+
+
+def _layout() -> Any:
+    from dash import dcc, html
+
+    if not has_request_context():
+        # Dash calls the layout once when it is assigned, to validate it: no request yet.
+        return html.Main(id="posture")
+    document = secrets_posture(current_extension(current_app))
+    rows = document["secrets"]
+    policy = document["policy_days"]
+    header = html.Tr(
+        [
+            html.Th(h, style=_CELL)
+            for h in ("secret", "required", "source", "state", "age (days)", "due in (days)")
+        ]
+    )
+    body = [
+        html.Tr(
+            [
+                html.Td(row["name"], className="secret-name", style=_CELL),
+                html.Td("yes" if row["required"] else "no", style=_CELL),
+                html.Td(row["where"] or row["source"], className="secret-source", style=_CELL),
+                html.Td(
+                    row["state"],
+                    className=f"secret-state state-{row['state']}",
+                    style={
+                        **_CELL,
+                        "color": _STATE_COLOURS.get(row["state"], "#101828"),
+                        "fontWeight": "600",
+                    },
+                ),
+                html.Td(_number(row["age_days"]), className="secret-age", style=_CELL),
+                html.Td(_number(row["days_until_due"]), style=_CELL),
+            ],
+            id=f"row-{row['name']}",
+            className="posture-row",
+        )
+        for row in rows
+    ]
+    return html.Main(
+        [
+            html.H1("Secret posture", style={"marginBottom": "4px"}),
+            html.P(
+                f"environment {document['environment']} · backend {document['backend']} · "
+                f"rotation policy {policy} days",
+                id="posture-summary",
+                style={"color": "#475467", "marginTop": "0"},
+            ),
+            html.Table(
+                [html.Thead(header), html.Tbody(body)],
+                id="posture-table",
+                style={"borderCollapse": "collapse", "marginBottom": "24px"},
+            ),
+            dcc.Graph(
+                id="age-chart",
+                figure=_age_figure(rows, policy),
+                config={"displayModeBar": False},
+            ),
+        ],
+        style={"fontFamily": "system-ui, sans-serif", "margin": "24px 40px", "maxWidth": "1000px"},
+    )
+
+
+def _number(value: float | int | None) -> str:
+    return "unknown" if value is None else f"{value:g}"
+
+
+def _age_figure(rows: list[dict[str, Any]], policy: int) -> dict[str, Any]:
+    """A bar per secret (its age in days; unknown ages drawn as 0) and the policy's line."""
+    names = [row["name"] for row in rows]
+    ages = [row["age_days"] or 0 for row in rows]
+    colours = [_STATE_COLOURS.get(row["state"], "#475467") for row in rows]
+    top = max([policy * 1.15, *(a * 1.1 for a in ages)])
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": names,
+                "y": ages,
+                "marker": {"color": colours},
+                "text": [
+                    "unknown" if row["age_days"] is None else f"{row['age_days']:g} d"
+                    for row in rows
+                ],
+                "textposition": "outside",
+                "name": "age (days)",
+            }
+        ],
+        "layout": {
+            "title": {"text": f"Age of each secret against the {policy}-day rotation policy"},
+            "yaxis": {"title": {"text": "days since last rotation"}, "range": [0, top]},
+            "shapes": [
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": policy,
+                    "y1": policy,
+                    "line": {"color": "#b42318", "dash": "dash", "width": 2},
+                }
+            ],
+            "annotations": [
+                {
+                    "xref": "paper",
+                    "x": 1,
+                    "y": policy,
+                    "text": f"{policy}-day policy",
+                    "showarrow": False,
+                    "yanchor": "bottom",
+                    "xanchor": "right",
+                    "font": {"color": "#b42318"},
+                }
+            ],
+            "margin": {"t": 60, "r": 20, "b": 60, "l": 60},
+            "height": 380,
+        },
+    }

@@ -1,0 +1,188 @@
+"""Secret posture: for each secret, where it comes from, its state and its age — never its value.
+
+Shared by ``GET /api/secrets``, ``GET /readyz`` and the posture page. A secret's state is one of:
+
+- ``missing``: it cannot be resolved now (not set, or its backend fails with nothing cached);
+- ``stale-served``: its backend fails and the cache serves the last good value;
+- ``overdue``: its last rotation is older than the policy (``ROTATION_MAX_AGE_DAYS``, default 90);
+- ``ok``: none of those.
+
+When the secret was last rotated comes from a *rotation info* provider: the rotation module's
+records where present, else the modification time of the file it is read from (Docker secret,
+``NAME_FILE``, development file), else unknown.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from ..environments import REQUIRED_SECRETS, required_secrets
+from ..errors import ConfigurationError, SecretNotFoundError
+from ..manager import SecretManager
+
+__all__ = [
+    "DEFAULT_MAX_AGE_DAYS",
+    "RotationInfo",
+    "RotationInfoProvider",
+    "SecretPosture",
+    "file_rotation_info",
+    "max_age_days",
+    "posture",
+    "unresolvable",
+]
+
+DEFAULT_MAX_AGE_DAYS: Final = 90
+_SECONDS_PER_DAY: Final = 86400.0
+
+# What the env backend's describe() says for a file source; the file's mtime is its last change.
+_FILE_SOURCE: Final = re.compile(r"^(?:\w+_FILE=|Docker secret |development secret file )(.+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class RotationInfo:
+    """What is known of a secret's rotation."""
+
+    last_rotated: datetime | None = None
+    version: str | None = None
+
+
+#: Given a secret's name and the manager, say what is known of its rotation (or None).
+RotationInfoProvider = Callable[[str, SecretManager], RotationInfo | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretPosture:
+    """One secret's row: names, places and times only, never a value."""
+
+    name: str
+    required: bool
+    source: str
+    where: str | None
+    state: str
+    version: str | None
+    last_rotated: str | None
+    age_days: float | None
+    days_until_due: int | None
+    detail: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready data."""
+        return asdict(self)
+
+
+def max_age_days(environ: Mapping[str, str] | None = None) -> int:
+    """The rotation policy: ``ROTATION_MAX_AGE_DAYS`` (default 90)."""
+    source = os.environ if environ is None else environ
+    raw = source.get("ROTATION_MAX_AGE_DAYS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_AGE_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"ROTATION_MAX_AGE_DAYS={raw!r} is not a whole number of days; e.g. 90"
+        ) from None
+    if days < 1:
+        raise ConfigurationError(f"ROTATION_MAX_AGE_DAYS={raw!r} must be at least 1")
+    return days
+
+
+def file_rotation_info(name: str, manager: SecretManager) -> RotationInfo | None:
+    """Rotation info from the file a secret is read from (its modification time), if any."""
+    try:
+        where = manager.describe(name)
+    except ConfigurationError:
+        return None
+    match = _FILE_SOURCE.match(where)
+    if match is None:
+        return None
+    try:
+        mtime = Path(match.group(1)).stat().st_mtime
+    except OSError:
+        return None
+    return RotationInfo(last_rotated=datetime.fromtimestamp(mtime, tz=UTC))
+
+
+def unresolvable(manager: SecretManager, names: Sequence[str]) -> list[str]:
+    """The names among ``names`` that cannot be resolved now (cheap when the cache is warm)."""
+    results = manager.get_many(names)
+    return [name for name in names if isinstance(results.get(name), ConfigurationError)]
+
+
+def posture(
+    manager: SecretManager,
+    *,
+    environment: str,
+    names: Sequence[str] = REQUIRED_SECRETS,
+    rotation_info: RotationInfoProvider = file_rotation_info,
+    max_age: int = DEFAULT_MAX_AGE_DAYS,
+    now: datetime | None = None,
+) -> list[SecretPosture]:
+    """Return the posture of each of ``names``, in order.
+
+    Args:
+        manager: the manager the application reads its secrets through.
+        environment: the deployment environment (decides which secrets are required).
+        names: the secrets to report.
+        rotation_info: where the last rotation and version of a secret come from.
+        max_age: the rotation policy, in days.
+        now: the current time (default: the wall clock, UTC).
+    """
+    moment = now or datetime.now(UTC)
+    required = set(required_secrets(environment))
+    results = manager.get_many(names)
+    rows = []
+    for name in names:
+        outcome = results.get(name)
+        detail = None
+        if isinstance(outcome, SecretNotFoundError):
+            state, detail = "missing", "not set in any source"
+        elif isinstance(outcome, ConfigurationError):
+            state, detail = "missing", type(outcome).__name__
+        elif manager.is_stale(name):
+            state = "stale-served"
+        else:
+            state = "ok"
+        info = rotation_info(name, manager) if state != "missing" else None
+        last = info.last_rotated if info else None
+        age_days = None
+        due = None
+        if last is not None:
+            age_days = round(max(0.0, (moment - last).total_seconds()) / _SECONDS_PER_DAY, 1)
+            due = math.floor(max_age - age_days)
+            if state == "ok" and age_days > max_age:
+                state = "overdue"
+        rows.append(
+            SecretPosture(
+                name=name,
+                required=name in required,
+                source=_backend_of(manager, name),
+                where=_where(manager, name) if state != "missing" else None,
+                state=state,
+                version=info.version if info else None,
+                last_rotated=last.isoformat(timespec="seconds") if last else None,
+                age_days=age_days,
+                days_until_due=due,
+                detail=detail,
+            )
+        )
+    return rows
+
+
+def _backend_of(manager: SecretManager, name: str) -> str:
+    scheme, sep, _ = name.partition(":")
+    return scheme if sep else manager.backend.name
+
+
+def _where(manager: SecretManager, name: str) -> str | None:
+    try:
+        return manager.describe(name)
+    except ConfigurationError:
+        return None

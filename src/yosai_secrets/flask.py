@@ -1,0 +1,328 @@
+"""The Flask (and Dash) integration: :class:`YosaiSecrets`, an extension with ``init_app``.
+
+>>> from flask import Flask
+>>> from yosai_secrets.flask import YosaiSecrets
+>>> app = Flask(__name__)
+>>> YosaiSecrets(app)  # doctest: +SKIP
+
+On ``init_app`` the extension loads the configuration (``SecureConfigManager``: it validates the
+environment's required secrets and refuses to start when one is missing), sets ``SECRET_KEY`` and
+``SECRET_KEY_FALLBACKS`` (always a list: a previous key kept during a rotation so that sessions
+signed with it stay valid), installs log redaction and registers ``flask secrets ...`` commands.
+A Dash app uses it through its Flask server: ``YosaiSecrets(dash_app.server)``.
+
+Importing :mod:`yosai_secrets` never imports Flask; importing this module does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
+from typing import Any, Final, Protocol
+
+from flask import Flask
+
+from .environments import current_environment
+from .errors import (
+    ConfigurationError,
+    SecretNotFoundError,
+    StartupError,
+    ValidationError,
+)
+from .manager import SecretManager, default_manager
+from .secret import install_redaction, register_secret_value
+
+__all__ = [
+    "EXTENSION_KEY",
+    "MIN_FLASK_VERSION",
+    "StartupValidationError",
+    "YosaiSecrets",
+    "check_flask_version",
+    "current_extension",
+    "parse_fallbacks",
+]
+
+_log = logging.getLogger("yosai_secrets.flask")
+
+#: The key of the extension's state in ``app.extensions``.
+EXTENSION_KEY: Final = "yosai_secrets"
+
+#: Flask 3.1.0 signed sessions with the last fallback key instead of SECRET_KEY (fixed in 3.1.1).
+MIN_FLASK_VERSION: Final = (3, 1, 1)
+
+
+class StartupValidationError(StartupError, ValidationError):
+    """Start-up validation failed: both a refusal to start (a ``RuntimeError``) and the
+    configuration's :class:`~yosai_secrets.errors.ValidationError`, with every problem listed."""
+
+
+class _Config(Protocol):
+    """What the extension needs of a (Secure)ConfigManager."""
+
+    def get(self, key: str, default: Any = ...) -> Any: ...
+
+
+def check_flask_version(version: str | None = None) -> str:
+    """Return the installed Flask version, refusing one older than 3.1.1.
+
+    Raises:
+        StartupError: Flask is older than 3.1.1 (3.1.0 signs with the wrong key when
+            ``SECRET_KEY_FALLBACKS`` is set).
+    """
+    found = version if version is not None else metadata.version("flask")
+    numbers = tuple(int(part) for part in re.findall(r"\d+", found)[:3])
+    if numbers < MIN_FLASK_VERSION:
+        raise StartupError(
+            f"Flask {found} is installed, but yosai-secrets needs Flask 3.1.1 or later: Flask "
+            "3.1.0 signs sessions with the last SECRET_KEY_FALLBACKS key instead of SECRET_KEY; "
+            "upgrade with: pip install 'yosai-secrets[flask]'"
+        )
+    return found
+
+
+def parse_fallbacks(raw: object) -> list[str]:
+    """Turn ``SECRET_KEY_FALLBACKS`` as stored anywhere into a list of keys.
+
+    Accepts ``None``, a list or tuple of strings, a JSON list string (``'["old"]'``, what a
+    rotation writes) or a comma- or newline-separated string. A bare string is never split into
+    characters. Empty entries are dropped.
+
+    Raises:
+        ConfigurationError: the value is none of those (the message never shows it).
+    """
+    if raw is None:
+        return []
+    reveal = getattr(raw, "reveal", None)
+    if callable(reveal):
+        raw = reveal()
+    if isinstance(raw, list | tuple):
+        items: Iterable[object] = raw
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                raise ConfigurationError(
+                    "SECRET_KEY_FALLBACKS starts with '[' but is not a valid JSON list; write "
+                    'it as ["old-key"] or as comma-separated keys'
+                ) from None
+            if not isinstance(items, list):
+                raise ConfigurationError("SECRET_KEY_FALLBACKS must be a JSON list of strings")
+        else:
+            items = re.split(r"[,\n]", text)
+    else:
+        raise ConfigurationError(
+            f"SECRET_KEY_FALLBACKS must be a list of strings, got a {type(raw).__name__}"
+        )
+    keys: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigurationError("SECRET_KEY_FALLBACKS must hold strings only")
+        key = item.strip()
+        if key and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def _plain(value: object) -> str | None:
+    """A configuration value as text (a ``Secret`` is revealed), or None when absent."""
+    if value is None:
+        return None
+    reveal = getattr(value, "reveal", None)
+    text = reveal() if callable(reveal) else value
+    if not isinstance(text, str):
+        return None
+    return text if text.strip() else None
+
+
+class YosaiSecrets:
+    """The Flask extension: session keys from the secret sources, fail-closed start-up.
+
+    Args:
+        app: the Flask app (or call :meth:`init_app` later).
+        config: a ready-made ``SecureConfigManager`` (or anything with ``get(key, default)``);
+            default: one built from the environment on ``init_app``.
+        manager: the secret manager to read through (default: the process-wide one behind
+            ``get_secret``, so ``invalidate_secret()`` reaches the app).
+        environ: the environment (default ``os.environ``).
+
+    Raises:
+        StartupError: on ``init_app``, ``SECRET_KEY`` is missing or Flask is too old; the message
+            names ``SECRET_KEY`` and every place looked at.
+        StartupValidationError: the configuration's validation failed (e.g. ``DB_PASSWORD`` in
+            production); every problem is listed.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        config: _Config | None = None,
+        manager: SecretManager | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._config = config
+        self._manager = manager
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.environment = "production"
+        self._clear_hooks: list[Callable[[], None]] = []
+        if app is not None:
+            self.init_app(app)
+
+    def __repr__(self) -> str:
+        return f"YosaiSecrets(environment={self.environment!r})"
+
+    @property
+    def manager(self) -> SecretManager:
+        """The secret manager this extension reads through."""
+        if self._manager is None:
+            self._manager = default_manager()
+        return self._manager
+
+    @property
+    def config(self) -> _Config | None:
+        """The configuration loaded on ``init_app`` (None when the config layer is absent)."""
+        return self._config
+
+    def init_app(self, app: Flask) -> None:
+        """Configure ``app``: load and validate the configuration, set the session keys.
+
+        Raises:
+            StartupError: see the class.
+        """
+        check_flask_version()
+        self.environment = current_environment(self._environ)
+        if self._config is None:
+            self._config = self._load_config()
+        key, fallbacks = self._read_keys()
+        app.config["SECRET_KEY"] = key
+        app.config["SECRET_KEY_FALLBACKS"] = fallbacks
+        app.extensions[EXTENSION_KEY] = self
+        self._install_redaction(app)
+        from .cli.flask_group import secrets_group
+
+        if "secrets" not in app.cli.commands:
+            app.cli.add_command(secrets_group)
+
+        def reload_keys() -> None:
+            self.reload_keys(app)
+
+        self._clear_hooks.append(reload_keys)
+
+    def on_clear(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` after every :meth:`clear_caches` (e.g. to drop a JWKS cache)."""
+        self._clear_hooks.append(hook)
+
+    def clear_caches(self, keys: Iterable[str] | None = None) -> int:
+        """Forget cached secrets: ``keys``, or everything (then re-read the session keys).
+
+        Returns how many cached paths were forgotten.
+        """
+        if keys is not None:
+            return sum(self.manager.invalidate(k) for k in keys)
+        count = self.manager.invalidate()
+        reload = getattr(self._config, "reload", None)
+        if callable(reload):
+            try:
+                reload()
+            except ConfigurationError as exc:
+                # Keep serving with what we have: a failed reload must not take the app down.
+                _log.warning("configuration reload after a cache clear failed: %s", exc)
+        for hook in list(self._clear_hooks):
+            hook()
+        return count
+
+    def reload_keys(self, app: Flask) -> None:
+        """Re-read ``SECRET_KEY`` and its fallbacks (after a rotation), keeping the old on error."""
+        try:
+            key, fallbacks = self._read_keys()
+        except ConfigurationError as exc:
+            _log.warning("keeping the current SECRET_KEY: re-reading it failed: %s", exc)
+            return
+        app.config["SECRET_KEY"] = key
+        app.config["SECRET_KEY_FALLBACKS"] = fallbacks
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _load_config(self) -> _Config | None:
+        try:
+            from .config import SecureConfigManager
+        except ImportError:
+            # The config layer is not installed in this build: read SECRET_KEY directly.
+            return None
+        try:
+            loaded: _Config = SecureConfigManager(environ=self._environ, manager=self.manager)
+        except ValidationError as exc:
+            problems = list(exc.problems)
+            if any("SECRET_KEY" in p for p in problems):
+                problems.append(f"SECRET_KEY: looked at {self._places_of('SECRET_KEY')}")
+            raise StartupValidationError(
+                problems,
+                heading=f"refusing to start in {self.environment}: configuration is invalid",
+            ) from exc
+        return loaded
+
+    def _places_of(self, key: str) -> str:
+        try:
+            self.manager.get(key)
+        except SecretNotFoundError as exc:
+            return "; ".join(exc.places)
+        except ConfigurationError as exc:
+            return f"{self.manager.backend.name} backend ({exc})"
+        return self.manager.describe(key)
+
+    def _read_keys(self) -> tuple[str, list[str]]:
+        key = None
+        if self._config is not None:
+            key = _plain(self._config.get("security.secret_key", None))
+        places: tuple[str, ...] = ()
+        if key is None:
+            try:
+                key = _plain(self.manager.get("SECRET_KEY"))
+            except SecretNotFoundError as exc:
+                places = exc.places
+        if key is None:
+            looked = "; ".join(places) or f"the {self.manager.backend.name} backend"
+            raise StartupError(
+                "SECRET_KEY is not set, so sessions cannot be signed; refusing to start "
+                f"(environment {self.environment}; looked at: configuration key "
+                f"security.secret_key; {looked}). Set SECRET_KEY, SECRET_KEY_FILE or the Docker "
+                "secret secret_key (development: run `yosai-secrets dev-secrets`)"
+            )
+        raw: object = None
+        if self._config is not None:
+            raw = self._config.get("security.secret_key_fallbacks", None)
+        if raw is None:
+            raw = self.manager.get("SECRET_KEY_FALLBACKS", default="")
+        fallbacks = [k for k in parse_fallbacks(raw) if k != key]
+        for value in (key, *fallbacks):
+            register_secret_value(value)
+        return key, fallbacks
+
+    @staticmethod
+    def _install_redaction(app: Flask) -> None:
+        install_redaction()
+        # Loggers that got their own handlers (Flask's default one when the root has none,
+        # werkzeug's, gunicorn's) do not pass through the root's handlers: filter them too.
+        for logger in (app.logger, *map(logging.getLogger, ("werkzeug", "gunicorn.error"))):
+            if logger.handlers:
+                install_redaction(logger)
+
+
+def current_extension(app: Flask) -> YosaiSecrets:
+    """Return the extension installed on ``app``.
+
+    Raises:
+        ConfigurationError: ``YosaiSecrets`` was not initialised on this app.
+    """
+    found = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(found, YosaiSecrets):
+        raise ConfigurationError("YosaiSecrets is not initialised on this app; call init_app(app)")
+    return found
