@@ -1,4 +1,9 @@
-"""``yosai-secrets check``: is every required secret there, and where does it come from?"""
+"""``yosai-secrets check``: is every required secret there, and where does it come from?
+
+It loads the application's configuration exactly as the service does (``config/base.yaml`` and
+``config/<env>.yaml``, references resolved, environment variables and the secret backend), then
+prints one row per secret and every problem found. Values are never printed.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +11,35 @@ import json
 import os
 
 import click
+from rich.markup import escape
 
-from ..environments import (
-    ENVIRONMENTS,
-    REQUIRED_SECRETS,
-    current_environment,
-    required_secrets,
-)
-from ..errors import ConfigurationError, SecretNotFoundError
-from ..manager import SecretManager
+from ..config import load_configuration
+from ..config.validate import validate_secrets
+from ..environments import ENVIRONMENTS, REQUIRED_SECRETS, current_environment, required_secrets
 from . import cli
 from .output import console, table
 
 
-def _check_rows(manager: SecretManager, env: str) -> list[dict[str, object]]:
+def _check(env: str) -> tuple[list[dict[str, object]], list[str]]:
+    """Return the six rows and every problem (resolution and validation) for ``env``."""
+    state = load_configuration(env=env, validate=False)
     required = required_secrets(env)
     rows: list[dict[str, object]] = []
     for name in REQUIRED_SECRETS:
-        row: dict[str, object] = {"name": name, "required": name in required}
-        try:
-            manager.get(name)
-        except SecretNotFoundError:
-            row.update(status="missing", source=None, error=None)
-        except ConfigurationError as exc:
-            row.update(status="error", source=None, error=str(exc))
-        else:
-            row.update(status="found", source=manager.describe(name), error=None)
-        rows.append(row)
-    return rows
+        found = state.secrets.get(name)
+        status = found.status if found is not None else "missing"
+        rows.append(
+            {
+                "name": name,
+                "required": name in required,
+                "status": status,
+                "source": found.source if found is not None and status == "found" else None,
+                "error": found.detail if found is not None and status == "error" else None,
+            }
+        )
+    config_file = state.files[-1].name if state.files else None
+    problems = state.problems + validate_secrets(env, state.secrets, config_file)
+    return rows, problems
 
 
 @cli.command()
@@ -42,26 +48,31 @@ def _check_rows(manager: SecretManager, env: str) -> list[dict[str, object]]:
     "env_name",
     type=click.Choice(ENVIRONMENTS),
     default=None,
-    help="Environment whose requirements apply (default: YOSAI_ENV, else production).",
+    help="Environment whose configuration and requirements apply (default: YOSAI_ENV, else "
+    "production).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def check(env_name: str | None, as_json: bool) -> None:
     """Check that every required secret is present; print where each comes from.
 
-    Exits 1 when a secret required in the environment is missing or unreadable.
+    Uses the configuration in YOSAI_CONFIG_DIR (default ./config). Exits 1 when a secret required
+    in the environment is missing or unreadable, or the configuration has another problem (a
+    reference that does not resolve, a weak SECRET_KEY in production).
     """
     env = env_name or current_environment(os.environ)
-    manager = SecretManager()
-    rows = _check_rows(manager, env)
+    backend = os.environ.get("SECRET_BACKEND", "").strip() or "env"
+    rows, problems = _check(env)
     failed = [r["name"] for r in rows if r["required"] and r["status"] != "found"]
+    ok = not failed and not problems
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "environment": env,
-                    "backend": manager.backend.name,
-                    "ok": not failed,
+                    "backend": backend,
+                    "ok": ok,
                     "secrets": rows,
+                    "problems": problems,
                 },
                 indent=2,
             )
@@ -69,7 +80,7 @@ def check(env_name: str | None, as_json: bool) -> None:
     else:
         out = console()
         grid = table(
-            f"Secrets for {env} (backend: {manager.backend.name})",
+            f"Secrets for {env} (backend: {backend})",
             ["secret", "required", "status", "source"],
         )
         for r in rows:
@@ -81,14 +92,16 @@ def check(env_name: str | None, as_json: bool) -> None:
                 str(r["name"]),
                 "yes" if r["required"] else "no",
                 f"[{style}]{status}[/{style}]",
-                str(r["source"] or r["error"] or "-"),
+                escape(str(r["source"] or r["error"] or "-")),
             )
         out.print(grid)
+        for problem in problems:
+            out.print(f"[red]- {escape(problem)}[/red]")
         if failed:
             out.print(f"[red]missing required secret(s): {', '.join(map(str, failed))}[/red]")
-        else:
+        elif ok:
             out.print("[green]all required secrets are present[/green]")
-    if failed:
+    if not ok:
         raise SystemExit(1)
 
 

@@ -1,0 +1,258 @@
+"""Find the configuration files, load each one safely, and deep-merge them.
+
+Only plain YAML is accepted (``yaml.safe_load`` semantics): no Python tags. On top of that the
+loader refuses what ``safe_load`` lets through but a configuration file never needs: duplicate
+keys (the later one silently wins in PyYAML), a top level that is not a mapping, and alias bombs
+("billion laughs": a few lines whose aliases expand to billions of nodes once walked). Errors name
+the file, the line and the problem, never the text around it (which may hold a secret).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_CONFIG_FILE_BYTES",
+    "MAX_EXPANDED_NODES",
+    "Layer",
+    "deep_merge",
+    "find_config_files",
+    "load_yaml_file",
+    "load_yaml_text",
+]
+
+MAX_CONFIG_FILE_BYTES: Final = 1024 * 1024
+#: Real configuration files use a handful of anchors (``<<: *defaults``); a bomb needs many.
+MAX_ALIASES: Final = 100
+#: Nodes the document would have with every alias expanded; a big configuration has a few thousand.
+MAX_EXPANDED_NODES: Final = 100_000
+
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One loaded configuration file: where it is, and its top-level mapping."""
+
+    path: Path
+    data: dict[str, Any]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that also counts aliases and refuses duplicate keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_count = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_count += 1
+            if self.alias_count > MAX_ALIASES:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_ALIASES} aliases (a YAML alias bomb?)", mark
+                )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Checked before SafeLoader flattens `<<` merges, whose keys may legitimately repeat.
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # unhashable: SafeLoader reports it
+            if duplicate:
+                raise ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(root: Node) -> int:
+    """Count the nodes of ``root`` with every alias expanded, stopping past the limit."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in active:
+            raise ConfigurationError("a recursive alias (a node that contains itself)")
+        active.add(id(node))
+        total = 1
+        if isinstance(node, SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        elif isinstance(node, MappingNode):
+            for key, value in node.value:
+                total += size(key) + size(value)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        active.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
+
+
+def load_yaml_text(text: str, *, source: str) -> dict[str, Any]:
+    """Parse one configuration document; ``source`` names it in errors.
+
+    Raises:
+        ConfigurationError: the text is not plain YAML holding a mapping, has duplicate keys, a
+            Python tag, or too many aliases; the message names ``source`` and the line.
+    """
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        if not isinstance(node, MappingNode):
+            kind = "a list" if isinstance(node, SequenceNode) else "a single value"
+            raise ConfigurationError(
+                f"configuration file {source} must hold a mapping of sections at the top level "
+                f"(e.g. 'database:'), not {kind}"
+            )
+        try:
+            too_big = _expanded_size(node) > MAX_EXPANDED_NODES
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"configuration file {source} has {exc}") from None
+        if too_big:
+            raise ConfigurationError(
+                f"configuration file {source} expands to more than {MAX_EXPANDED_NODES} nodes "
+                "through its aliases (a YAML alias bomb?); refused"
+            )
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        # Never str(exc): PyYAML quotes the offending source line, which may hold a secret.
+        mark = exc.problem_mark or exc.context_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        hint = ""
+        if "constructor for the tag" in problem:
+            hint = "; only plain YAML is allowed (safe_load): Python and custom tags are refused"
+        raise ConfigurationError(f"configuration file {source}{where}: {problem}{hint}") from None
+    except yaml.YAMLError:
+        raise ConfigurationError(
+            f"configuration file {source} is not valid YAML (it holds a character YAML does not "
+            "allow); check its encoding"
+        ) from None
+    except RecursionError:
+        raise ConfigurationError(
+            f"configuration file {source} is nested too deeply to be a configuration file"
+        ) from None
+    finally:
+        loader.dispose()
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigurationError(
+                f"configuration file {source}: top-level key {key!r} is not a string; "
+                "section names must be text"
+            )
+    return dict(data)
+
+
+def load_yaml_file(path: Path) -> Layer:
+    """Read and parse the configuration file at ``path``.
+
+    Raises:
+        ConfigurationError: the file is missing, unreadable, too large, not UTF-8 or not safe YAML.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_FILE_BYTES:
+            raise ConfigurationError(
+                f"configuration file {path} is {size} bytes, more than the "
+                f"{MAX_CONFIG_FILE_BYTES}-byte limit; is this the right file?"
+            )
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"configuration file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"configuration file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"configuration file {path} cannot be read ({exc.strerror}); check its permissions"
+        ) from None
+    return Layer(path, load_yaml_text(text, source=str(path)))
+
+
+def _first_existing(directory: Path, stem: str) -> Path | None:
+    for suffix in (".yaml", ".yml"):
+        candidate = directory / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_config_files(
+    path: str | os.PathLike[str] | None, env: str, environ: Mapping[str, str]
+) -> list[Path]:
+    """Return the files to load, lowest precedence first.
+
+    ``path`` (a file or a directory), else ``YOSAI_CONFIG_FILE``, else the directory
+    ``YOSAI_CONFIG_DIR``, else ``./config``. A directory gives ``base.yaml`` (optional) and then
+    ``<env>.yaml`` (optional: secrets may all come from the environment); a missing directory gives
+    no file at all, and validation then says what is missing.
+
+    Raises:
+        ConfigurationError: a file named explicitly does not exist.
+    """
+    if path is not None:
+        target = Path(path)
+        if target.is_dir():
+            directory = target
+        elif target.exists() or target.suffix in (".yaml", ".yml"):
+            if not target.is_file():
+                raise ConfigurationError(f"configuration file {target} does not exist")
+            return [target]
+        else:
+            directory = target
+    elif environ.get("YOSAI_CONFIG_FILE", "").strip():
+        target = Path(environ["YOSAI_CONFIG_FILE"].strip())
+        if not target.is_file():
+            raise ConfigurationError(
+                f"YOSAI_CONFIG_FILE names {target}, which does not exist; fix it or unset it"
+            )
+        return [target]
+    else:
+        directory = Path(environ.get("YOSAI_CONFIG_DIR", "").strip() or "config")
+    if not directory.is_dir():
+        return []
+    files = [_first_existing(directory, "base"), _first_existing(directory, env)]
+    return [f for f in files if f is not None]
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``: mappings recursively, anything else replaced."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        below = merged.get(key)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            merged[key] = deep_merge(below, value)
+        else:
+            merged[key] = value
+    return merged

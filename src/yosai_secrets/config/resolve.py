@@ -1,0 +1,193 @@
+"""Resolve a configuration's references and encrypted values in one pass.
+
+Every reference (``vault:``, ``aws-secrets:``, ``env:``, ``file:``) and every secret filled from
+the default backend is handed to :meth:`SecretManager.get_many` at once, which groups them by
+backend and path, reads each path once (concurrently across paths, batched where the backend has a
+batch API) and picks the fields. Encrypted values written directly in the YAML are decrypted with
+``FERNET_KEY``. Nothing is raised here: every failure becomes a problem line naming the key, the
+reference, the backend and the cause, so the caller reports all of them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..crypto import FernetBox, looks_encrypted
+from ..errors import ConfigurationError, SecretNotFoundError
+from ..manager import SecretManager
+from ..references import is_reference, parse_reference
+from ..secret import redact, register_secret_value
+
+__all__ = [
+    "KeyPath",
+    "Kind",
+    "Outcome",
+    "Request",
+    "get_path",
+    "iter_resolvable",
+    "resolve_requests",
+    "set_path",
+]
+
+#: A key inside the configuration: section names, and list indexes inside lists.
+KeyPath = tuple[str | int, ...]
+Kind = Literal["reference", "fill", "encrypted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One value to obtain.
+
+    ``kind`` is ``reference`` (``text`` is a reference), ``fill`` (``text`` is a secret name read
+    from the default backend because the YAML does not set it) or ``encrypted`` (``text`` is a
+    Fernet token written in the YAML). ``label`` names the key in messages; ``origin`` names the
+    file the value was written in.
+    """
+
+    path: KeyPath
+    kind: Kind
+    text: str
+    label: str
+    origin: str = ""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one request gave: a value and its source, or the error and its problem line."""
+
+    source: str
+    value: str | None = field(default=None, repr=False)
+    error: ConfigurationError | None = None
+    problem: str | None = None
+
+
+def iter_resolvable(data: Any, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
+    """Yield (key path, text) for every string in ``data`` that is a reference or encrypted."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from iter_resolvable(value, (*prefix, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from iter_resolvable(value, (*prefix, index))
+    elif isinstance(data, str) and (is_reference(data) or looks_encrypted(data)):
+        yield prefix, data
+
+
+def get_path(data: Any, path: KeyPath) -> Any:
+    """Return the value at ``path`` in ``data``, or raise ``KeyError``."""
+    node = data
+    for part in path:
+        if isinstance(node, Mapping):
+            if part not in node:
+                raise KeyError(part)
+        elif not (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+            raise KeyError(part)
+        node = node[part]
+    return node
+
+
+def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> None:
+    """Set ``path`` in ``data`` to ``value``, creating missing sections."""
+    node: Any = data
+    for part in path[:-1]:
+        nxt = node[part] if isinstance(node, list) and isinstance(part, int) else node.get(part)
+        if not isinstance(nxt, dict | list):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[path[-1]] = value
+
+
+def _describe(manager: SecretManager, key: str) -> str:
+    try:
+        return manager.describe(key)
+    except ConfigurationError:
+        return key
+
+
+def _backend_of(request: Request, manager: SecretManager) -> str:
+    if request.kind == "reference":
+        return parse_reference(request.text).backend or manager.backend.name
+    return manager.backend.name
+
+
+def resolve_requests(
+    requests: list[Request],
+    manager: SecretManager,
+    environ: Mapping[str, str],
+    *,
+    max_workers: int = 8,
+) -> dict[KeyPath, Outcome]:
+    """Obtain every request's value in one pass and return an outcome per key path.
+
+    A ``fill`` that no source holds gets an outcome with a :class:`SecretNotFoundError` and no
+    problem line (whether that matters is validation's business); every other failure gets one.
+    """
+    outcomes: dict[KeyPath, Outcome] = {}
+    remote: list[Request] = []
+    for request in requests:
+        if request.kind == "reference":
+            try:
+                parse_reference(request.text)
+            except ConfigurationError as exc:
+                outcomes[request.path] = Outcome(request.text, error=exc)
+                continue
+        if request.kind == "encrypted":
+            continue
+        remote.append(request)
+
+    results = manager.get_many([r.text for r in remote], max_workers=max_workers)
+    for request in remote:
+        result = results[request.text]
+        if isinstance(result, str):
+            outcomes[request.path] = Outcome(_describe(manager, request.text), value=result)
+        else:
+            outcomes[request.path] = Outcome(request.text, error=result)
+
+    encrypted = [r for r in requests if r.kind == "encrypted"]
+    if encrypted:
+        box: FernetBox | ConfigurationError
+        try:
+            box = FernetBox.from_environ(environ, purpose="a value in the configuration")
+        except ConfigurationError as exc:
+            box = exc
+        for request in encrypted:
+            source = f"config file {request.origin} (encrypted)"
+            if isinstance(box, ConfigurationError):
+                outcomes[request.path] = Outcome(source, error=box)
+                continue
+            try:
+                plain = box.decrypt(request.text, name=request.label)
+            except ConfigurationError as exc:
+                outcomes[request.path] = Outcome(source, error=exc)
+            else:
+                register_secret_value(plain)
+                outcomes[request.path] = Outcome(source, value=plain)
+
+    values = [o.value for o in outcomes.values() if o.value]
+    for request in requests:
+        outcome = outcomes[request.path]
+        if outcome.error is None:
+            continue
+        if request.kind == "fill" and isinstance(outcome.error, SecretNotFoundError):
+            outcome.source = "missing"
+            continue
+        outcome.problem = redact(_problem_line(request, manager, outcome.error), values)
+        if request.kind == "fill":
+            outcome.source = "error"
+    return outcomes
+
+
+def _problem_line(request: Request, manager: SecretManager, error: ConfigurationError) -> str:
+    cause = str(error)
+    if request.kind == "encrypted":
+        return f"{request.label}: encrypted value in {request.origin}: {cause}"
+    try:
+        backend = _backend_of(request, manager)
+    except ConfigurationError:
+        backend = "?"
+    if request.kind == "fill":
+        return f"{request.label}: reading {request.text!r} from the {backend} backend: {cause}"
+    return f"{request.label}: reference {request.text} (backend {backend}): {cause}"
