@@ -26,7 +26,7 @@ from typing import Any, Final, Protocol
 
 from flask import Flask
 
-from .environments import current_environment
+from .environments import current_environment, required_secrets
 from .errors import (
     ConfigurationError,
     SecretNotFoundError,
@@ -255,7 +255,8 @@ class YosaiSecrets:
         try:
             from .config import SecureConfigManager
         except ImportError:
-            # The config layer is not installed in this build: read SECRET_KEY directly.
+            # No config layer in this build: check the environment's required secrets directly.
+            self._validate_required()
             return None
         try:
             loaded: _Config = SecureConfigManager(environ=self._environ, manager=self.manager)
@@ -268,6 +269,21 @@ class YosaiSecrets:
                 heading=f"refusing to start in {self.environment}: configuration is invalid",
             ) from exc
         return loaded
+
+    def _validate_required(self) -> None:
+        """Refuse to start when a secret the environment requires cannot be resolved."""
+        names = [n for n in required_secrets(self.environment) if n != "SECRET_KEY"]
+        problems = []
+        for name, outcome in self.manager.get_many(names).items():
+            if isinstance(outcome, SecretNotFoundError):
+                problems.append(f"{name} is required in {self.environment} but is not set")
+            elif isinstance(outcome, ConfigurationError):
+                problems.append(f"{name} cannot be read: {outcome}")
+        if problems:
+            raise StartupValidationError(
+                problems,
+                heading=f"refusing to start in {self.environment}: required secrets are missing",
+            )
 
     def _places_of(self, key: str) -> str:
         try:

@@ -27,8 +27,8 @@ from flask import Response, current_app, g, jsonify, request
 
 __all__ = [
     "ADMIN_PERMISSION",
-    "AuthFailure",
     "Auth0Verifier",
+    "AuthFailure",
     "JwksCache",
     "forbidden",
     "requires_auth",

@@ -11,7 +11,7 @@ application's Auth0 login stored the user (``session["auth0_sub"]``). Anything e
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from flask import Flask, Response, current_app, has_request_context, request, session
 
@@ -50,10 +50,10 @@ def init_dashboard(app: Flask) -> Any:
 
     board = dash.Dash(
         __name__,
-        server=app,
+        server=cast(Any, app),
         url_base_pathname=DASHBOARD_PATH,
         title="Yōsai Secrets — posture",
-        update_title=None,
+        update_title="",
         serve_locally=True,
     )
     board.layout = _layout

@@ -24,7 +24,7 @@ blueprint = Blueprint("yosai_secrets_api", __name__)
 
 
 def rotation_info_of(app_config: Any) -> RotationInfoProvider:
-    """The rotation info provider configured on the app (``YOSAI_ROTATION_INFO``), or the default."""
+    """The app's rotation info provider (``YOSAI_ROTATION_INFO``), or the default."""
     provider = app_config.get("YOSAI_ROTATION_INFO")
     if callable(provider):
         found: RotationInfoProvider = provider

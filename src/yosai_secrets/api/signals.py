@@ -45,7 +45,9 @@ def clear_every_cache() -> int:
     for ext in list(_REGISTRY.extensions):
         count += ext.clear_caches()
     count += invalidate_secret()
-    _log.warning("SIGHUP: forgot every cached secret (%d path(s)); next reads go to the source", count)
+    _log.warning(
+        "SIGHUP: forgot every cached secret (%d path(s)); next reads go to the source", count
+    )
     return count
 
 

@@ -1,0 +1,52 @@
+"""``yosai-secrets serve``: run the API and its posture page."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..environments import current_environment
+from . import cli
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="gunicorn workers (default: WEB_CONCURRENCY, else 2); not used in development.",
+)
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Run the API: the development server in development, gunicorn otherwise.
+
+    In development, missing local secrets (secrets/*.txt) are generated first. The app is built
+    once before serving, so a missing secret stops the command with one clear line.
+    """
+    env = current_environment(os.environ)
+    if env == "development":
+        from ..devsecrets import ensure_dev_secrets
+
+        for path in ensure_dev_secrets(os.environ.get("YOSAI_LOCAL_SECRETS_DIR") or "secrets"):
+            click.echo(f"generated {path} (mode 0600)")
+    from ..api import create_app
+
+    # Build the app before anything listens, so a missing secret stops the command with our
+    # one-line error (under gunicorn, rather than in every worker it would start).
+    if env == "development":
+        app = create_app()
+    else:
+        create_app({"YOSAI_SIGHUP": False, "YOSAI_DASHBOARD": False})
+    shown = f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{port}/"
+    server = "development server" if env == "development" else "gunicorn"
+    click.echo(f"Yōsai Secrets API ({env}, {server}) on {address}")
+    click.echo(f"posture page: {address}dashboard/   health: {address}healthz")
+    if env == "development":
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    else:
+        from ..api.server import run_gunicorn
+
+        run_gunicorn(host, port, workers)

@@ -1,0 +1,117 @@
+"""A stand-in Auth0 tenant for tests: our own RSA key, tokens minted with it, and its JWKS served
+from a local HTTP server on 127.0.0.1 (Auth0 itself cannot be reached from a test)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+__all__ = ["JwksServer", "Tenant", "new_tenant"]
+
+
+def _private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class JwksServer:
+    """Serves one JWKS document at ``/.well-known/jwks.json`` and counts the requests."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.requests = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests += 1
+                body = json.dumps(owner.document).encode()
+                self.send_response(200 if self.path == "/.well-known/jwks.json" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """The JWKS address."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@dataclass
+class Tenant:
+    """An Auth0 tenant of our own: domain, audience, signing key and the JWKS server."""
+
+    domain: str
+    audience: str
+    kid: str
+    key: rsa.RSAPrivateKey
+    server: JwksServer
+    other_key: rsa.RSAPrivateKey = field(default_factory=_private_key)
+
+    @property
+    def issuer(self) -> str:
+        """The issuer Auth0 writes into tokens."""
+        return f"https://{self.domain}/"
+
+    def claims(self, **overrides: Any) -> dict[str, Any]:
+        """Valid access-token claims, with ``overrides`` applied (None removes a claim)."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": "auth0|operator",
+            "aud": [self.audience, f"{self.issuer}userinfo"],
+            "iat": now,
+            "exp": now + 600,
+            "scope": "openid",
+            "permissions": ["secrets:admin"],
+        }
+        claims.update(overrides)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def token(
+        self, *, key: rsa.RSAPrivateKey | None = None, kid: str | None = None, **claims: Any
+    ) -> str:
+        """An RS256 access token signed with the tenant's key (or ``key``)."""
+        return jwt.encode(
+            self.claims(**claims),
+            key or self.key,
+            algorithm="RS256",
+            headers={"kid": kid or self.kid},
+        )
+
+
+def new_tenant() -> Tenant:
+    """A fresh tenant with its JWKS server started (close ``tenant.server`` when done)."""
+    key = _private_key()
+    kid = uuid.uuid4().hex[:16]
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    public.update(kid=kid, use="sig", alg="RS256")
+    server = JwksServer({"keys": [public]})
+    return Tenant(
+        domain="yosai-test.eu.auth0.com",
+        audience="https://api.yosai.test/",
+        kid=kid,
+        key=key,
+        server=server,
+    )
