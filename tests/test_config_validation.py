@@ -1,0 +1,168 @@
+"""Start-up validation: environments, required secrets, weak keys, all problems at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import config as root_config
+import pytest
+
+from yosai_secrets.config import ConfigManager, SecureConfigManager
+from yosai_secrets.config.validate import secret_key_weakness
+from yosai_secrets.errors import ConfigurationError, ValidationError
+from yosai_secrets.manager import SecretManager
+from yosai_secrets.testing import MemoryBackend
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STRONG = "Zq8vN2kP5tR7wY1aB4cD6eF9gH3jK0mLxQ"
+PRODUCTION = {
+    "SECRET_KEY": STRONG,
+    "DB_PASSWORD": "db-password-123",
+    "AUTH0_CLIENT_ID": "client-id",
+    "AUTH0_CLIENT_SECRET": "client-secret",
+    "AUTH0_DOMAIN": "tenant.auth0.com",
+    "AUTH0_AUDIENCE": "https://api",
+}
+
+
+@pytest.fixture
+def empty_dir(tmp_path: Path) -> Path:
+    """A configuration directory with no files: everything comes from the environment."""
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    return folder
+
+
+def env_of(tmp_path: Path, **values: str) -> dict[str, str]:
+    """An isolated environment dict."""
+    return {"SECRETS_DIR": str(tmp_path / "run-secrets"), **values}
+
+
+def test_unset_yosai_env_means_production(empty_dir: Path, tmp_path: Path) -> None:
+    """Without YOSAI_ENV the production rules apply: DB_PASSWORD is demanded by name."""
+    with pytest.raises(ValidationError) as info:
+        ConfigManager(empty_dir, environ=env_of(tmp_path, SECRET_KEY=STRONG))
+    assert "DB_PASSWORD is required in production" in str(info.value)
+
+
+def test_unknown_environment_is_refused(empty_dir: Path, tmp_path: Path) -> None:
+    """YOSAI_ENV must be one of the four environments; the message lists them."""
+    with pytest.raises(ConfigurationError, match="development, test, staging, production"):
+        ConfigManager(empty_dir, environ=env_of(tmp_path, YOSAI_ENV="prod", SECRET_KEY=STRONG))
+    with pytest.raises(ConfigurationError, match="not known"):
+        ConfigManager(empty_dir, env="qa", environ=env_of(tmp_path, SECRET_KEY=STRONG))
+
+
+def test_production_reports_every_problem_at_once(empty_dir: Path, tmp_path: Path) -> None:
+    """Missing DB_PASSWORD and AUTH0_* and a weak SECRET_KEY are reported together."""
+    with pytest.raises(ValidationError) as info:
+        ConfigManager(
+            empty_dir, environ=env_of(tmp_path, YOSAI_ENV="production", SECRET_KEY="changeme")
+        )
+    message = str(info.value)
+    assert len(info.value.problems) == 6
+    for name in ("DB_PASSWORD", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_DOMAIN"):
+        assert f"{name} is required in production" in message
+    assert "SECRET_KEY (from env SECRET_KEY) is too weak" in message
+    assert "changeme" not in message.replace("'changeme'", "")
+
+
+def test_production_with_all_six_strong_passes(empty_dir: Path, tmp_path: Path) -> None:
+    """All six secrets present and a strong key: production starts."""
+    cfg = ConfigManager(empty_dir, environ=env_of(tmp_path, YOSAI_ENV="production", **PRODUCTION))
+    assert cfg.environment == "production"
+    assert set(cfg.sources().values()) == {f"env {n}" for n in PRODUCTION}
+
+
+@pytest.mark.parametrize("env", ["development", "test", "staging"])
+def test_other_environments_need_only_secret_key(empty_dir: Path, tmp_path: Path, env: str) -> None:
+    """Outside production only SECRET_KEY is required, and any non-empty one will do."""
+    cfg = ConfigManager(empty_dir, environ=env_of(tmp_path, YOSAI_ENV=env, SECRET_KEY="dev"))
+    assert cfg.sources()["DB_PASSWORD"] == "missing"
+    with pytest.raises(ValidationError, match="SECRET_KEY is required in"):
+        ConfigManager(empty_dir, environ=env_of(tmp_path, YOSAI_ENV=env))
+
+
+def test_validate_false_skips_the_rules(empty_dir: Path, tmp_path: Path) -> None:
+    """validate=False builds the configuration even with production secrets missing."""
+    cfg = ConfigManager(empty_dir, validate=False, environ=env_of(tmp_path))
+    assert cfg.environment == "production"
+    assert cfg.get("security.secret_key") is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "dev",
+        "changeme",
+        "secret",
+        "CHANGE-ME",
+        "changeme-changeme-changeme-changeme",
+        "devdevdevdevdevdevdevdevdevdevdevdev",
+        "a" * 64,
+        "short-but-random-K3y",
+        "please-replace-me-with-a-real-key-0123",
+    ],
+)
+def test_weak_secret_keys(value: str) -> None:
+    """Placeholders, repetitions and short keys are weak."""
+    assert secret_key_weakness(value) is not None
+
+
+def test_generated_secret_key_is_strong() -> None:
+    """A key from secrets.token_urlsafe(48) passes."""
+    import secrets
+
+    assert secret_key_weakness(secrets.token_urlsafe(48)) is None
+
+
+def test_root_config_package_reexports() -> None:
+    """`from config import ...` gives the documented names."""
+    assert root_config.SecureConfigManager is SecureConfigManager
+    assert root_config.ConfigManager is ConfigManager
+    assert root_config.ConfigurationError is ConfigurationError
+    assert sorted(root_config.__all__) == [
+        "ConfigManager",
+        "ConfigurationError",
+        "SecureConfigManager",
+    ]
+
+
+def test_repository_production_yaml_references_vault_and_aws() -> None:
+    """production.yaml shows a vault: reference and the aws-secrets: example, as documented."""
+    text = (REPO_ROOT / "config" / "production.yaml").read_text()
+    assert "password: vault:secret/data/db#password" in text
+    assert "# password: aws-secrets:prod/db_password" in text
+
+
+def test_repository_production_yaml_resolves_with_vault(tmp_path: Path) -> None:
+    """The shipped production.yaml works with Vault holding the documented paths and fields."""
+    env = env_of(tmp_path, YOSAI_ENV="production")
+    manager = SecretManager("env", environ=env)
+    fields = {k: v for k, v in PRODUCTION.items() if k != "DB_PASSWORD"}
+    vault = MemoryBackend(
+        {"secret/data/db": {"password": "db-pw-xyz"}, "secret/data/yosai": fields}, name="vault"
+    )
+    manager.add_backend(vault)
+    cfg = SecureConfigManager(REPO_ROOT / "config", environ=env, manager=manager)
+    assert vault.calls == 2
+    assert cfg.get("database.password") == "db-pw-xyz"
+    assert cfg.sources()["SECRET_KEY"] == "vault secret/data/yosai#SECRET_KEY"
+    del vault.data["secret/data/db"]
+    with pytest.raises(ValidationError, match="DB_PASSWORD"):
+        _fresh(env, vault)
+
+
+def _fresh(env: dict[str, str], vault: MemoryBackend) -> SecureConfigManager:
+    """Load the repository's configuration with a new manager over ``vault``."""
+    manager = SecretManager("env", environ=env)
+    manager.add_backend(vault)
+    return SecureConfigManager(REPO_ROOT / "config", environ=env, manager=manager)
+
+
+def test_repository_development_yaml_loads(tmp_path: Path) -> None:
+    """development.yaml loads with SECRET_KEY from the environment and no secret store."""
+    env = env_of(tmp_path, YOSAI_ENV="development", SECRET_KEY=STRONG)
+    cfg = SecureConfigManager(REPO_ROOT / "config", environ=env)
+    assert cfg.get("app.debug") is True
+    assert cfg.get("database.host") == "localhost"
