@@ -262,7 +262,8 @@ class YosaiSecrets:
             loaded: _Config = SecureConfigManager(environ=self._environ, manager=self.manager)
         except ValidationError as exc:
             problems = list(exc.problems)
-            if any("SECRET_KEY" in p for p in problems):
+            about_key = [p for p in problems if p.startswith("SECRET_KEY")]
+            if about_key and not any("looked at" in p for p in about_key):
                 problems.append(f"SECRET_KEY: looked at {self._places_of('SECRET_KEY')}")
             raise StartupValidationError(
                 problems,

@@ -14,7 +14,6 @@ records where present, else the modification time of the file it is read from (D
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -155,9 +154,11 @@ def posture(
         age_days = None
         due = None
         if last is not None:
-            age_days = round(max(0.0, (moment - last).total_seconds()) / _SECONDS_PER_DAY, 1)
-            due = math.floor(max_age - age_days)
-            if state == "ok" and age_days > max_age:
+            exact_age = max(0.0, (moment - last).total_seconds()) / _SECONDS_PER_DAY
+            age_days = round(exact_age, 1)
+            # Whole days left (negative: whole days overdue), truncated toward zero.
+            due = int(max_age - exact_age)
+            if state == "ok" and exact_age > max_age:
                 state = "overdue"
         rows.append(
             SecretPosture(

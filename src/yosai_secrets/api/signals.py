@@ -18,7 +18,7 @@ from typing import Any
 from ..flask import YosaiSecrets
 from ..manager import invalidate_secret
 
-__all__ = ["clear_every_cache", "install_sighup"]
+__all__ = ["clear_every_cache", "cleared_count", "install_sighup"]
 
 _log = logging.getLogger("yosai_secrets.api.signals")
 
@@ -30,6 +30,7 @@ class _Registry:
         self.extensions: weakref.WeakSet[YosaiSecrets] = weakref.WeakSet()
         self.previous: Any = None
         self.installed = False
+        self.cleared = 0
         self.lock = threading.Lock()
 
 
@@ -45,10 +46,16 @@ def clear_every_cache() -> int:
     for ext in list(_REGISTRY.extensions):
         count += ext.clear_caches()
     count += invalidate_secret()
+    _REGISTRY.cleared += 1
     _log.warning(
         "SIGHUP: forgot every cached secret (%d path(s)); next reads go to the source", count
     )
     return count
+
+
+def cleared_count() -> int:
+    """How many times :func:`clear_every_cache` has finished in this process."""
+    return _REGISTRY.cleared
 
 
 def _on_sighup(signum: int, frame: FrameType | None) -> None:
