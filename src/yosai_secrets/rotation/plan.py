@@ -1,0 +1,226 @@
+"""What a rotation will change: the keys, their new values, the database roles, the options.
+
+Building a plan reads the manifest and generates values but writes nothing; the engine makes it
+durable (the journal) before anything depends on it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from ..errors import ConfigurationError, RotationError
+from .generate import FALLBACKS_KEY, format_fallbacks, generate_value, parse_fallbacks
+from .kubectl import DEFAULT_DEPLOYMENT, Kubectl
+from .manifest import SecretManifest
+from .postgres import PostgresRoles
+from .stores import Store
+
+__all__ = [
+    "DB_PASSWORD_KEY",
+    "DB_USER_KEY",
+    "DEFAULT_MANIFEST",
+    "RotationOptions",
+    "build_plan",
+    "default_keys",
+    "ensure_manifest",
+    "example_for",
+]
+
+DEFAULT_MANIFEST: Final = Path("k8s/config/api-secrets.yaml")
+DB_PASSWORD_KEY: Final = "DB_PASSWORD"  # noqa: S105 (a key name, not a password)
+DB_USER_KEY: Final = "DB_USER"
+
+
+@dataclass
+class RotationOptions:
+    """How to rotate: which manifest and keys, where to apply, which database, which store.
+
+    Args:
+        manifest: the Kubernetes Secret manifest.
+        keys: the keys to rotate; None means ``SECRET_KEY`` and every key ending in ``PASSWORD``.
+        apply: apply the manifest with kubectl and restart the deployment (False: ``--no-apply``).
+        deployment: the deployment to restart (``ROTATION_DEPLOYMENT``, default ``yosai-api``).
+        database_url: the admin connection (``--database-url``, else ``ROTATION_DATABASE_URL``).
+        db_users: two roles for alternating-users mode (``ROTATION_DB_USERS=a,b``).
+        environ: the environment the store and defaults are read from.
+        store: the secret store (default: from ``SECRET_BACKEND``).
+        kubectl: the kubectl runner.
+        clock: the current UTC time.
+        after_step: called with each step's name once it is durable (tests stop a run here).
+    """
+
+    manifest: Path = DEFAULT_MANIFEST
+    keys: Sequence[str] | None = None
+    apply: bool = True
+    deployment: str | None = None
+    database_url: str | None = None
+    db_users: Sequence[str] | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    store: Store | None = None
+    kubectl: Kubectl = field(default_factory=Kubectl)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    after_step: Callable[[str], None] | None = None
+
+    def deployment_name(self) -> str:
+        """The deployment to restart."""
+        return (
+            self.deployment
+            or self.environ.get("ROTATION_DEPLOYMENT", "").strip()
+            or DEFAULT_DEPLOYMENT
+        )
+
+    def roles(self) -> PostgresRoles | None:
+        """The database admin connection, if one is configured."""
+        return PostgresRoles.from_environ(self.environ, self.database_url)
+
+    def alternating_users(self) -> tuple[str, str] | None:
+        """The two roles of alternating-users mode, if configured."""
+        users = list(self.db_users or [])
+        if not users:
+            raw = self.environ.get("ROTATION_DB_USERS", "")
+            users = [u.strip() for u in raw.split(",") if u.strip()]
+        if not users:
+            return None
+        if len(users) != 2 or users[0] == users[1]:
+            raise ConfigurationError(
+                "alternating-users mode needs two different roles, e.g. app_a,app_b"
+            )
+        return users[0], users[1]
+
+
+def example_for(manifest: Path) -> Path:
+    """``api-secrets.yaml`` -> ``api-secrets.example.yaml``."""
+    return manifest.with_name(f"{manifest.stem}.example{manifest.suffix}")
+
+
+def ensure_manifest(manifest: Path) -> bool:
+    """Create the manifest from its example (mode 0600) when it is missing; True if created."""
+    if manifest.exists():
+        return False
+    example = example_for(manifest)
+    if not example.is_file():
+        raise ConfigurationError(
+            f"the Secret manifest {manifest} does not exist and there is no {example} to create "
+            "it from; pass --manifest PATH"
+        )
+    from ..fileio import atomic_write_text
+
+    # 0600 from the first byte: the example is world-readable, the real manifest is not.
+    atomic_write_text(manifest, example.read_text(encoding="utf-8"), mode=0o600)
+    return True
+
+
+def default_keys(manifest: SecretManifest) -> list[str]:
+    """``SECRET_KEY`` and every key ending in ``PASSWORD`` that the manifest holds."""
+    keys = manifest.keys()
+    chosen = [k for k in keys if k == "SECRET_KEY"]
+    chosen += [k for k in keys if k.upper().endswith("PASSWORD") and k not in chosen]
+    return chosen
+
+
+def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store) -> dict[str, Any]:
+    """The journal's first contents: every entry's old and new value, the database plan.
+
+    Raises:
+        ConfigurationError: a key is missing, or the database settings do not fit the manifest.
+    """
+    keys = list(options.keys) if options.keys else default_keys(manifest)
+    if not keys:
+        raise ConfigurationError(
+            f"{manifest.path} holds no SECRET_KEY and no key ending in PASSWORD; pass --keys"
+        )
+    missing = [k for k in keys if not manifest.has(k)]
+    if missing:
+        raise ConfigurationError(f"{manifest.path} does not hold {', '.join(missing)}")
+    if FALLBACKS_KEY in keys:
+        raise ConfigurationError(f"{FALLBACKS_KEY} is not rotated itself; rotate SECRET_KEY")
+    old = {k: manifest.get(k) for k in keys}
+    new = {k: generate_value() for k in keys}
+    plain: list[str] = []
+    if "SECRET_KEY" in keys:
+        previous = manifest.get(FALLBACKS_KEY) if manifest.has(FALLBACKS_KEY) else ""
+        old[FALLBACKS_KEY] = previous
+        new[FALLBACKS_KEY] = format_fallbacks([old["SECRET_KEY"], *parse_fallbacks(previous)])
+
+    db: dict[str, Any] = {"managed": False}
+    roles = options.roles()
+    if DB_PASSWORD_KEY in keys and roles is not None:
+        db = _db_plan(options, manifest, roles, old, new)
+        if db["mode"] == "alternating":
+            plain.append(DB_USER_KEY)
+    unmanaged = [
+        k
+        for k in keys
+        if k.upper().endswith("PASSWORD") and not (k == DB_PASSWORD_KEY and db["managed"])
+    ]
+    stamp = (
+        options.clock().astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    )
+    return {
+        "phase": "rotate",
+        "started_at": stamp,
+        "manifest": str(manifest.path),
+        "keys": keys,
+        "old": old,
+        "new": new,
+        "plain": plain,
+        "annotations": {k: manifest.annotation(k) for k in keys},
+        # Entries the manifest did not hold before (abort removes them again).
+        "absent": [k for k in new if not manifest.has(k)],
+        "db": db,
+        "unmanaged": unmanaged,
+        "hold": bool(unmanaged),
+        "store": {"backend": store.name},
+        "deployment": options.deployment_name(),
+        "namespace": manifest.namespace(),
+        "applied": False,
+    }
+
+
+def _db_plan(
+    options: RotationOptions,
+    manifest: SecretManifest,
+    roles: PostgresRoles,
+    old: dict[str, str],
+    new: dict[str, str],
+) -> dict[str, Any]:
+    if not manifest.has(DB_USER_KEY):
+        raise ConfigurationError(
+            f"{manifest.path} has no {DB_USER_KEY}: the rotation needs it to know which role's "
+            "password to change"
+        )
+    active = manifest.get(DB_USER_KEY)
+    pair = options.alternating_users()
+    if pair is None:
+        role = active
+        mode = "single"
+    else:
+        if active not in pair:
+            raise ConfigurationError(
+                f"{DB_USER_KEY} in {manifest.path} is {active!r}, not one of the alternating "
+                f"roles {pair[0]!r}, {pair[1]!r}"
+            )
+        role = pair[1] if active == pair[0] else pair[0]
+        mode = "alternating"
+        old[DB_USER_KEY] = active
+        new[DB_USER_KEY] = role
+    try:
+        exists = roles.role_exists(role)
+    except RotationError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if not exists:
+        raise ConfigurationError(f"the database role {role!r} does not exist at {roles.target}")
+    return {
+        "managed": True,
+        "mode": mode,
+        "role": role,
+        "active": active,
+        "target": roles.target,
+        # The exact stored verifier (a salted hash, never the password) restores it on abort.
+        "previous_verifier": roles.verifier(role),
+    }

@@ -1,0 +1,101 @@
+"""What a rotation did (or, for a dry run, would do), without a single value in it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .generate import DEFAULT_NBYTES, FALLBACKS_KEY
+from .journal import Journal
+from .kubectl import later_commands
+from .manifest import SecretManifest
+from .plan import DB_PASSWORD_KEY, RotationOptions, default_keys, example_for
+
+if TYPE_CHECKING:
+    from .stores import Store
+
+__all__ = ["MASK", "RotationReport", "dry_run_report"]
+
+MASK = "********"
+
+
+@dataclass
+class RotationReport:
+    """The outcome of one ``rotate`` run: steps done, where it stands, what the operator must do.
+
+    ``outcome`` is one of ``rotated``, ``awaiting-operator``, ``finished``, ``aborted``,
+    ``restarted``, ``not-applied``, ``nothing-to-do``, ``dry-run``.
+    """
+
+    action: str
+    manifest: str
+    outcome: str = ""
+    keys: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    resumed: bool = False
+    created_manifest: bool = False
+    applied: bool = False
+    restarted: bool = False
+    not_applied_reason: str = ""
+    commands_later: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    store: str = "env"
+    database: dict[str, str] | None = None
+    journal: str = ""
+    changes: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (no values: there are none in a report)."""
+        return asdict(self)
+
+
+def dry_run_report(
+    options: RotationOptions, journal: Journal | None, store: Store
+) -> RotationReport:
+    """Describe what ``rotate`` would do now, masked; nothing is written."""
+    report = RotationReport("rotate", manifest=str(options.manifest), outcome="dry-run")
+    report.store = store.name
+    if journal is not None:
+        done = journal.done_steps()
+        report.keys = list(journal.data["keys"])
+        report.steps = done
+        report.journal = str(journal.path)
+        report.warnings.append(
+            f"a rotation is in progress (phase {journal.phase}, done: {', '.join(done)}); "
+            "rotate would resume it, --abort would roll it back"
+        )
+        return report
+    path = options.manifest
+    source = path if path.exists() else example_for(path)
+    if not path.exists():
+        report.warnings.append(f"{path} does not exist; it would be created from {source}")
+    manifest = SecretManifest(source)
+    keys = list(options.keys) if options.keys else default_keys(manifest)
+    report.keys = keys
+    bits = DEFAULT_NBYTES * 8
+    for key in keys:
+        report.changes.append(
+            {"key": key, "old": MASK, "new": f"{MASK} (new random value, {bits} bits)"}
+        )
+    if "SECRET_KEY" in keys:
+        report.changes.append(
+            {"key": FALLBACKS_KEY, "old": MASK, "new": f"{MASK} (+ the previous SECRET_KEY)"}
+        )
+    roles = options.roles()
+    if DB_PASSWORD_KEY in keys:
+        if roles is None:
+            report.warnings.append(
+                f"{DB_PASSWORD_KEY}: no database connection is configured; the role's password "
+                "would NOT be changed and the restart would be left to you (--restart)"
+            )
+        else:
+            pair = options.alternating_users()
+            mode = "alternating" if pair else "single"
+            report.database = {"mode": mode, "role": "(from DB_USER)", "target": roles.target}
+    report.commands_later = later_commands(
+        Path(path), options.deployment_name(), manifest.namespace()
+    )
+    if not options.apply:
+        report.not_applied_reason = "--no-apply was given"
+    return report

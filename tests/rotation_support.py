@@ -1,0 +1,83 @@
+"""Helpers shared by the rotation tests: a manifest to rotate, the kubectl stand-in, crash hooks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from yosai_secrets.rotation.manifest import SecretManifest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO_ROOT / "k8s" / "config" / "api-secrets.example.yaml"
+STUB = Path(__file__).resolve().parent / "kubectl_stub"
+
+
+class Killed(BaseException):
+    """Stands for the process dying: no ``except Exception`` and no cleanup code sees it."""
+
+
+def crash_after(step: str):  # type: ignore[no-untyped-def]
+    """An ``after_step`` hook that "kills" the run once ``step`` is durable."""
+
+    def hook(done: str) -> None:
+        if done == step:
+            raise Killed(step)
+
+    return hook
+
+
+def make_manifest(root: Path, **overrides: str) -> Path:
+    """Copy the shipped example to ``root/k8s/config/api-secrets.yaml``, with values overridden."""
+    target = root / "k8s" / "config" / "api-secrets.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE, target.with_name(EXAMPLE.name))
+    shutil.copy(EXAMPLE, target)
+    if overrides:
+        manifest = SecretManifest(target)
+        for key, value in overrides.items():
+            manifest.set(key, value)
+        manifest.save()
+    target.chmod(0o600)
+    return target
+
+
+def values(path: Path) -> dict[str, str]:
+    """Every key's plain value in the manifest at ``path``."""
+    return SecretManifest(path).values()
+
+
+def install_kubectl_stub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str = "reachable"
+) -> Path:
+    """Put the kubectl stand-in first on PATH; return the file its calls are logged to."""
+    bindir = tmp_path / "stub-bin"
+    bindir.mkdir(exist_ok=True)
+    wrapper = bindir / "kubectl"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STUB}" "$@"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    log = tmp_path / "kubectl-calls.jsonl"
+    log.touch()
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ.get('PATH', '')}")
+    monkeypatch.setenv("KUBECTL_STUB_LOG", str(log))
+    monkeypatch.setenv("KUBECTL_STUB_MODE", mode)
+    return log
+
+
+def kubectl_calls(log: Path) -> list[list[str]]:
+    """The argument lists kubectl was called with, in order (without the program name)."""
+    lines = log.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["argv"] for line in lines if line.strip()]
+
+
+def applied_manifests(log: Path) -> list[str]:
+    """The manifest texts the stand-in "cluster" received through ``apply`` (dry runs excluded)."""
+    out = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if "manifest" in record and "--dry-run=server" not in record["argv"]:
+            out.append(record["manifest"])
+    return out
