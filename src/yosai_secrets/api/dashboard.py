@@ -98,7 +98,7 @@ def _layout() -> Any:
                     className=f"secret-state state-{row['state']}",
                     style={
                         **_CELL,
-                        "color": _STATE_COLOURS.get(row["state"], "#101828"),
+                        "color": _colour(row),
                         "fontWeight": "600",
                     },
                 ),
@@ -134,6 +134,13 @@ def _layout() -> Any:
     )
 
 
+def _colour(row: dict[str, Any]) -> str:
+    # A secret the environment does not require is only informational when missing: grey.
+    if row["state"] == "missing" and not row["required"]:
+        return "#667085"
+    return _STATE_COLOURS.get(row["state"], "#101828")
+
+
 def _number(value: float | int | None) -> str:
     return "unknown" if value is None else f"{value:g}"
 
@@ -142,7 +149,7 @@ def _age_figure(rows: list[dict[str, Any]], policy: int) -> dict[str, Any]:
     """A bar per secret (its age in days; unknown ages drawn as 0) and the policy's line."""
     names = [row["name"] for row in rows]
     ages = [row["age_days"] or 0 for row in rows]
-    colours = [_STATE_COLOURS.get(row["state"], "#475467") for row in rows]
+    colours = [_colour(row) for row in rows]
     top = max([policy * 1.15, *(a * 1.1 for a in ages)])
     return {
         "data": [

@@ -68,8 +68,5 @@ def invalidate(keys: tuple[str, ...], pid: int | None, pidfile: Path | None) -> 
         return
     from ..manager import invalidate_secret
 
-    if keys:
-        count = sum(invalidate_secret(k) for k in keys)
-    else:
-        count = invalidate_secret()
+    count = sum(invalidate_secret(k) for k in keys) if keys else invalidate_secret()
     click.echo(f"forgot {count} cached path(s) in this process")
