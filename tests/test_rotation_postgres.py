@@ -1,0 +1,318 @@
+"""Rotation of PostgreSQL role passwords: durable-first ordering, kill points, alternating users."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from yosai_secrets.rotation import (
+    ABORT_STEPS,
+    FINISH_STEPS,
+    ROTATE_STEPS,
+    RotationEngine,
+    RotationOptions,
+    parse_fallbacks,
+)
+from yosai_secrets.rotation.journal import Journal, journal_path
+from yosai_secrets.rotation.postgres import scram_verifier
+
+from .rotation_support import Killed, crash_after, make_manifest, values
+
+pytestmark = pytest.mark.integration
+
+OLD_KEY = "old-signing-key-" + "x" * 40
+
+
+def _admin(postgres: Any) -> Any:
+    import psycopg
+
+    return psycopg.connect(postgres.dsn(), autocommit=True)
+
+
+def _make_role(postgres: Any, password: str | None = None) -> tuple[str, str]:
+    from psycopg import sql
+
+    name = "app_" + uuid.uuid4().hex[:10]
+    password = password or secrets.token_urlsafe(24)
+    with _admin(postgres) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)
+            )
+        )
+    return name, password
+
+
+def can_login(postgres: Any, role: str, password: str) -> bool:
+    """Whether a brand-new connection as ``role`` with ``password`` succeeds."""
+    import psycopg
+
+    try:
+        with psycopg.connect(postgres.dsn(user=role, password=password)) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _options(path: Path, postgres: Any, **kw: Any) -> RotationOptions:
+    return RotationOptions(
+        manifest=path, apply=False, database_url=postgres.url(), environ={}, **kw
+    )
+
+
+def _setup(tmp_path: Path, postgres: Any) -> tuple[Path, str, str]:
+    role, password = _make_role(postgres)
+    path = make_manifest(tmp_path, SECRET_KEY=OLD_KEY, DB_USER=role, DB_PASSWORD=password)
+    return path, role, password
+
+
+def _durable_passwords(path: Path) -> set[str]:
+    """Every DB password a durable place (the manifest, the journal) holds right now."""
+    held = {values(path)["DB_PASSWORD"]}
+    journal = Journal.load(journal_path(path))
+    if journal is not None:
+        held |= {journal.data["old"]["DB_PASSWORD"], journal.data["new"]["DB_PASSWORD"]}
+    return held
+
+
+def test_scram_verifier_is_accepted_and_plain_text_never_reaches_the_server_log(
+    tmp_path: Path, postgres: Any
+) -> None:
+    """The role gets a SCRAM verifier computed here; the server's statement log never sees it."""
+    path, role, old = _setup(tmp_path, postgres)
+    with _admin(postgres) as conn:
+        conn.execute("ALTER ROLE postgres SET log_statement = 'all'")
+    try:
+        RotationEngine(_options(path, postgres)).rotate()
+    finally:
+        with _admin(postgres) as conn:
+            conn.execute("ALTER ROLE postgres RESET log_statement")
+    new = values(path)["DB_PASSWORD"]
+    assert can_login(postgres, role, new)
+    assert not can_login(postgres, role, old)
+    log = (postgres.datadir.parent / "server.log").read_text(encoding="utf-8", errors="replace")
+    assert "ALTER ROLE" in log and "SCRAM-SHA-256$" in log
+    assert new not in log
+    assert scram_verifier("pw", salt=b"0" * 16).startswith("SCRAM-SHA-256$4096:")
+
+
+@pytest.mark.parametrize("step", ROTATE_STEPS)
+def test_killed_after_each_step_rerun_converges(tmp_path: Path, postgres: Any, step: str) -> None:
+    """Killed after any step, a durable place holds a working password; a re-run completes it."""
+    path, role, old = _setup(tmp_path, postgres)
+    with pytest.raises(Killed):
+        RotationEngine(_options(path, postgres, after_step=crash_after(step))).rotate()
+    assert any(can_login(postgres, role, p) for p in _durable_passwords(path))
+    journal = Journal.load(journal_path(path))
+    assert journal is not None
+    promised = dict(journal.data["new"])
+    report = RotationEngine(_options(path, postgres)).rotate()
+    assert report.outcome == "rotated" and report.resumed
+    final = values(path)
+    assert final["DB_PASSWORD"] == promised["DB_PASSWORD"]  # the journal's value, not a third
+    assert final["SECRET_KEY"] == promised["SECRET_KEY"]
+    assert parse_fallbacks(final["SECRET_KEY_FALLBACKS"]) == [OLD_KEY]
+    assert can_login(postgres, role, final["DB_PASSWORD"])
+    assert not can_login(postgres, role, old)
+
+
+@pytest.mark.parametrize("step", ROTATE_STEPS)
+def test_abort_after_each_kill_point_restores_the_old_values(
+    tmp_path: Path, postgres: Any, step: str
+) -> None:
+    """Killed after any step, --abort puts the old manifest and the old password back."""
+    path, role, old = _setup(tmp_path, postgres)
+    original = path.read_bytes()
+    with pytest.raises(Killed):
+        RotationEngine(_options(path, postgres, after_step=crash_after(step))).rotate()
+    journal = Journal.load(journal_path(path))
+    assert journal is not None
+    new = journal.data["new"]["DB_PASSWORD"]
+    assert RotationEngine(_options(path, postgres)).abort().outcome == "aborted"
+    assert path.read_bytes() == original
+    assert can_login(postgres, role, old)
+    assert not can_login(postgres, role, new)
+    assert not journal_path(path).exists()
+
+
+def _alternating(tmp_path: Path, postgres: Any) -> tuple[Path, str, str, str, str]:
+    role_a, pw_a = _make_role(postgres)
+    role_b, _ = _make_role(postgres)
+    with _admin(postgres) as conn:
+        from psycopg import sql
+
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD NULL").format(sql.Identifier(role_b)))
+    path = make_manifest(tmp_path, SECRET_KEY=OLD_KEY, DB_USER=role_a, DB_PASSWORD=pw_a)
+    return path, role_a, pw_a, role_b, f"{role_a},{role_b}"
+
+
+@pytest.mark.parametrize("step", FINISH_STEPS)
+def test_finish_killed_after_each_step_rerun_converges(
+    tmp_path: Path, postgres: Any, step: str
+) -> None:
+    """A killed --finish, run again, drops the old key and the old role's password."""
+    path, role_a, pw_a, role_b, pair = _alternating(tmp_path, postgres)
+    RotationEngine(_options(path, postgres, db_users=pair.split(","))).rotate()
+    rotated = values(path)
+    assert rotated["DB_USER"] == role_b
+    assert can_login(postgres, role_a, pw_a)  # the old credential works until finish
+    with pytest.raises(Killed):
+        RotationEngine(
+            _options(path, postgres, db_users=pair.split(","), after_step=crash_after(step))
+        ).finish()
+    assert can_login(postgres, role_b, values(path)["DB_PASSWORD"])  # never lost
+    assert RotationEngine(_options(path, postgres)).finish().outcome == "finished"
+    final = values(path)
+    assert parse_fallbacks(final["SECRET_KEY_FALLBACKS"]) == []
+    assert final["DB_USER"] == role_b and final["DB_PASSWORD"] == rotated["DB_PASSWORD"]
+    assert can_login(postgres, role_b, final["DB_PASSWORD"])
+    assert not can_login(postgres, role_a, pw_a)
+    assert not journal_path(path).exists()
+
+
+@pytest.mark.parametrize("step", ABORT_STEPS)
+def test_abort_killed_after_each_step_rerun_converges(
+    tmp_path: Path, postgres: Any, step: str
+) -> None:
+    """A killed --abort, run again, completes the roll-back (alternating users)."""
+    path, role_a, pw_a, role_b, pair = _alternating(tmp_path, postgres)
+    original = path.read_bytes()
+    RotationEngine(_options(path, postgres, db_users=pair.split(","))).rotate()
+    new = values(path)["DB_PASSWORD"]
+    with pytest.raises(Killed):
+        RotationEngine(_options(path, postgres, after_step=crash_after(step))).abort()
+    assert RotationEngine(_options(path, postgres)).abort().outcome == "aborted"
+    assert path.read_bytes() == original
+    assert can_login(postgres, role_a, pw_a)
+    assert not can_login(postgres, role_b, new)
+
+
+def test_sigkilled_process_is_resumed(tmp_path: Path, postgres: Any) -> None:
+    """A real SIGKILL right after ALTER ROLE: the journal holds the password; a re-run finishes."""
+    path, role, old = _setup(tmp_path, postgres)
+    code = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from yosai_secrets.rotation import RotationEngine, RotationOptions\n"
+        "def hook(step):\n"
+        "    if step == 'db-set':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "RotationEngine(RotationOptions(manifest=Path(sys.argv[1]), apply=False,\n"
+        "    database_url=sys.argv[2], environ={}, after_step=hook)).rotate()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET", "ROTATION_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), postgres.url()],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL
+    journal = Journal.load(journal_path(path))
+    assert journal is not None and journal.is_done("db-set")
+    new = journal.data["new"]["DB_PASSWORD"]
+    assert can_login(postgres, role, new) and values(path)["DB_PASSWORD"] == old
+    RotationEngine(_options(path, postgres)).rotate()
+    assert values(path)["DB_PASSWORD"] == new
+
+
+def test_failed_login_test_promotes_nothing(tmp_path: Path, postgres: Any) -> None:
+    """If the new password cannot log in, the manifest keeps the old one and the run fails."""
+    from yosai_secrets.errors import RotationError
+
+    path, role, old = _setup(tmp_path, postgres)
+    with _admin(postgres) as conn:
+        from psycopg import sql
+
+        conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    original = path.read_bytes()
+    with pytest.raises(RotationError, match="nothing was promoted"):
+        RotationEngine(_options(path, postgres)).rotate()
+    assert path.read_bytes() == original
+    RotationEngine(_options(path, postgres)).abort()
+    with _admin(postgres) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(role)))
+    assert can_login(postgres, role, old)
+
+
+class _Pods:
+    """Clients that log in in a loop with the credentials they loaded at their last restart."""
+
+    def __init__(self, postgres: Any, path: Path, count: int = 3) -> None:
+        self.postgres, self.path = postgres, path
+        self.generation = 0
+        self.seen = [0] * count
+        self.ok = 0
+        self.failed = 0
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(count)]
+
+    def _run(self, index: int) -> None:
+        import psycopg
+
+        creds = values(self.path)
+        while not self.stop.is_set():
+            if self.seen[index] != self.generation:  # a rollout restart: reload the Secret
+                self.seen[index] = self.generation
+                creds = values(self.path)
+            try:
+                with psycopg.connect(
+                    self.postgres.dsn(user=creds["DB_USER"], password=creds["DB_PASSWORD"])
+                ) as conn:
+                    conn.execute("SELECT 1")
+                with self.lock:
+                    self.ok += 1
+            except psycopg.OperationalError:
+                with self.lock:
+                    self.failed += 1
+
+    def restart(self) -> None:
+        """Like ``rollout restart`` + ``rollout status``: returns once every pod reloaded."""
+        self.generation += 1
+        while any(seen != self.generation for seen in self.seen):
+            time.sleep(0.005)
+
+    def __enter__(self) -> _Pods:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def test_alternating_users_rotation_under_load_has_no_failed_login(
+    tmp_path: Path, postgres: Any
+) -> None:
+    """Clients logging in throughout three alternating-users rotations never fail once."""
+    path, role_a, _, role_b, pair = _alternating(tmp_path, postgres)
+    users = pair.split(",")
+    with _Pods(postgres, path) as pods:
+        time.sleep(0.2)
+        for _ in range(3):
+            report = RotationEngine(_options(path, postgres, db_users=users)).rotate()
+            assert report.outcome == "rotated"
+            time.sleep(0.1)  # the old pods keep logging in with the old role meanwhile
+            pods.restart()
+            time.sleep(0.1)
+            RotationEngine(_options(path, postgres, db_users=users)).finish()
+        time.sleep(0.2)
+    print(f"\nalternating users under load: {pods.ok} logins, {pods.failed} failed")
+    assert pods.ok > 50
+    assert pods.failed == 0
+    assert values(path)["DB_USER"] == role_b  # a, b, a, b: three switches from a
