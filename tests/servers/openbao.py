@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -92,8 +93,10 @@ def api(
     *,
     token: str | None = None,
     timeout_seconds: float = 5.0,
+    ca_cert: Path | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Call the HTTP API at ``addr`` (``/v1/`` + ``path``); return (status, JSON body or {})."""
+    context = ssl.create_default_context(cafile=str(ca_cert)) if ca_cert else None
     data = None if body is None else json.dumps(body).encode("utf-8")
     # addr is always an http:// loopback address this module built, never user input.
     url = f"{addr}/v1/{path.lstrip('/')}"
@@ -103,7 +106,9 @@ def api(
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:  # noqa: S310
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=timeout_seconds, context=context
+        ) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -161,7 +166,10 @@ def _wait_until(predicate: Any, timeout_seconds: float, what: str) -> None:
 
 @dataclass
 class OpenBaoServer:
-    """A running ``bao server -dev`` (in-memory storage, unsealed, root token)."""
+    """A running ``bao server -dev`` (in-memory storage, unsealed, root token).
+
+    With TLS (``-dev-tls``), ``addr`` is ``https://`` and ``ca_cert`` is the generated CA bundle.
+    """
 
     addr: str
     token: str = field(repr=False)
@@ -169,16 +177,19 @@ class OpenBaoServer:
     port: int
     workdir: Path
     process: subprocess.Popen[bytes] = field(repr=False)
+    ca_cert: Path | None = None
 
     def client(self, **kwargs: Any) -> Any:
         """Return a fresh hvac.Client authenticated with the root token."""
         import hvac
 
+        if self.ca_cert is not None:
+            kwargs.setdefault("verify", str(self.ca_cert))
         return hvac.Client(url=self.addr, token=self.token, **kwargs)
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         """Call the server's HTTP API with the root token (bootstrap helper)."""
-        return api(self.addr, method, path, body, token=self.token)
+        return api(self.addr, method, path, body, token=self.token, ca_cert=self.ca_cert)
 
     def log(self) -> str:
         """Return what the server printed so far (for failure messages)."""
@@ -190,6 +201,7 @@ def start_openbao(
     *,
     token: str = DEV_ROOT_TOKEN,
     kv_v1_mount: str | None = "kv",
+    tls: bool = False,
     timeout_seconds: float = 30.0,
 ) -> OpenBaoServer:
     """Start ``bao server -dev`` on 127.0.0.1 and wait until KV v2 at ``secret/`` takes writes.
@@ -198,6 +210,7 @@ def start_openbao(
         port: the port to listen on (default: a free one).
         token: the dev root token id.
         kv_v1_mount: where to mount a KV version 1 engine (None: no such mount).
+        tls: serve HTTPS with a generated CA (``-dev-tls``); ``ca_cert`` is its bundle.
         timeout_seconds: how long to wait for the server.
 
     Raises:
@@ -209,6 +222,7 @@ def start_openbao(
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="yosai-bao-"))
     log = (workdir / "server.log").open("wb")
+    tls_args = ["-dev-tls", f"-dev-tls-cert-dir={workdir}"] if tls else []
     process = subprocess.Popen(
         [
             str(bao),
@@ -218,6 +232,7 @@ def start_openbao(
             f"-dev-listen-address=127.0.0.1:{port}",
             "-dev-no-store-token",
             "-log-level=warn",
+            *tls_args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -227,18 +242,20 @@ def start_openbao(
     )
     log.close()
     server = OpenBaoServer(
-        addr=f"http://127.0.0.1:{port}",
+        addr=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
         token=token,
         pid=process.pid,
         port=port,
         workdir=workdir,
         process=process,
+        ca_cert=workdir / "vault-ca.pem" if tls else None,
     )
     try:
         _wait_until(
             lambda: (
                 process.poll() is None
-                and api(server.addr, "GET", "sys/health", timeout_seconds=1)[0] == 200
+                and (not tls or (workdir / "vault-ca.pem").is_file())
+                and server.api("GET", "sys/health")[0] == 200
             ),
             timeout_seconds,
             f"bao server -dev on {server.addr}",
