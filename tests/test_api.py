@@ -426,3 +426,29 @@ def test_serve_refuses_with_one_line_when_a_secret_is_missing(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "SECRET_KEY" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.integration
+def test_rotation_times_come_from_vault_metadata(openbao: Any) -> None:
+    """With SECRET_BACKEND=vault the last rotation is read from the KV v2 metadata (OpenBao)."""
+    import uuid
+
+    from yosai_secrets.api.posture import StoreRotationInfo
+
+    path = f"yosai-{uuid.uuid4().hex[:8]}"
+    openbao.client().secrets.kv.v2.create_or_update_secret(
+        path=path, secret={"SECRET_KEY": "v" * 40}, mount_point="secret"
+    )
+    provider = StoreRotationInfo(
+        {
+            "SECRET_BACKEND": "vault",
+            "VAULT_ADDR": openbao.addr,
+            "VAULT_TOKEN": openbao.token,
+            "VAULT_SECRETS_PATH": f"secret/data/{path}",
+        }
+    )
+    manager = SecretManager(MemoryBackend())
+    info = provider("SECRET_KEY", manager)
+    assert info is not None and info.last_rotated is not None
+    assert abs((datetime.now(UTC) - info.last_rotated).total_seconds()) < 120
+    assert provider("DB_PASSWORD", manager) is None  # not in the store, no file: unknown

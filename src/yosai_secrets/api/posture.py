@@ -8,14 +8,18 @@ Shared by ``GET /api/secrets``, ``GET /readyz`` and the posture page. A secret's
 - ``ok``: none of those.
 
 When the secret was last rotated comes from a *rotation info* provider: the rotation module's
-records where present, else the modification time of the file it is read from (Docker secret,
-``NAME_FILE``, development file), else unknown.
+records in the secret store (Vault KV v2 metadata, the date of AWS's current version) where
+``SECRET_BACKEND`` names one, else the modification time of the file it is read from (Docker
+secret, ``NAME_FILE``, development file), else unknown.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..environments import REQUIRED_SECRETS, required_secrets
-from ..errors import ConfigurationError, SecretNotFoundError
+from ..errors import ConfigurationError, SecretNotFoundError, YosaiSecretsError
 from ..manager import SecretManager
 
 __all__ = [
@@ -31,13 +35,16 @@ __all__ = [
     "RotationInfo",
     "RotationInfoProvider",
     "SecretPosture",
+    "StoreRotationInfo",
     "file_rotation_info",
     "max_age_days",
     "posture",
     "unresolvable",
 ]
 
-DEFAULT_MAX_AGE_DAYS: Final = 90
+_log = logging.getLogger("yosai_secrets.api.posture")
+
+DEFAULT_MAX_AGE_DAYS: Final = 90  # the rotation policy's default (rotation.policy)
 _SECONDS_PER_DAY: Final = 86400.0
 
 # What the env backend's describe() says for a file source; the file's mtime is its last change.
@@ -77,20 +84,14 @@ class SecretPosture:
 
 
 def max_age_days(environ: Mapping[str, str] | None = None) -> int:
-    """The rotation policy: ``ROTATION_MAX_AGE_DAYS`` (default 90)."""
-    source = os.environ if environ is None else environ
-    raw = source.get("ROTATION_MAX_AGE_DAYS", "").strip()
-    if not raw:
-        return DEFAULT_MAX_AGE_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigurationError(
-            f"ROTATION_MAX_AGE_DAYS={raw!r} is not a whole number of days; e.g. 90"
-        ) from None
-    if days < 1:
-        raise ConfigurationError(f"ROTATION_MAX_AGE_DAYS={raw!r} must be at least 1")
-    return days
+    """The rotation policy in days: ``ROTATION_MAX_AGE_DAYS``, default 90 (the rotation's own).
+
+    Raises:
+        ConfigurationError: the variable is not a positive whole number.
+    """
+    from ..rotation.policy import max_age_days as policy_days
+
+    return policy_days(os.environ if environ is None else environ)
 
 
 def file_rotation_info(name: str, manager: SecretManager) -> RotationInfo | None:
@@ -107,6 +108,79 @@ def file_rotation_info(name: str, manager: SecretManager) -> RotationInfo | None
     except OSError:
         return None
     return RotationInfo(last_rotated=datetime.fromtimestamp(mtime, tz=UTC))
+
+
+class StoreRotationInfo:
+    """Rotation times from the store ``SECRET_BACKEND`` names, else from files; cached briefly.
+
+    The store (Vault or AWS, as the rotation writes it) is opened on first use; if it cannot be
+    opened, or fails to answer for a secret, the file's time (or nothing) is reported instead.
+
+    Args:
+        environ: the environment to open the store from.
+        ttl_seconds: how long an answer is reused (each costs the store a metadata read).
+        clock: a monotonic clock in seconds.
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        ttl_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._store: Any = None
+        self._opened = False
+        self._answers: dict[str, tuple[float, datetime | None]] = {}
+
+    def __call__(self, name: str, manager: SecretManager) -> RotationInfo | None:
+        """Say when ``name`` was last rotated."""
+        store = self._open()
+        if store is not None:
+            now = self._clock()
+            cached = self._answers.get(name)
+            if cached is None or now - cached[0] >= self._ttl_seconds:
+                cached = (now, self._ask(store, name))
+                self._answers[name] = cached
+            if cached[1] is not None:
+                return RotationInfo(last_rotated=cached[1])
+        return file_rotation_info(name, manager)
+
+    def clear(self) -> None:
+        """Forget the answers (and reopen the store next time)."""
+        with self._lock:
+            self._answers.clear()
+            self._store, self._opened = None, False
+
+    def _open(self) -> Any:
+        with self._lock:
+            if not self._opened:
+                self._opened = True
+                try:
+                    from ..rotation.stores import open_store
+
+                    store = open_store(self._environ)
+                except (ImportError, YosaiSecretsError) as exc:
+                    _log.warning("rotation times: the secret store cannot be opened: %s", exc)
+                    store = None
+                self._store = store if store is not None and store.name != "env" else None
+            return self._store
+
+    @staticmethod
+    def _ask(store: Any, name: str) -> datetime | None:
+        try:
+            found = store.rotated_at(name)
+        except Exception as exc:
+            # The type only: a client library's message may quote what it was sent.
+            _log.warning(
+                "rotation time of %s unavailable from %s: %s", name, store.name, type(exc).__name__
+            )
+            return None
+        return found if isinstance(found, datetime) else None
 
 
 def unresolvable(manager: SecretManager, names: Sequence[str]) -> list[str]:

@@ -7,15 +7,23 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from ..environments import required_secrets
 from ..errors import ConfigurationError
 from ..flask import YosaiSecrets, current_extension
 from .auth import ADMIN_PERMISSION, requires_auth
-from .posture import RotationInfoProvider, file_rotation_info, max_age_days, posture, unresolvable
+from .posture import (
+    RotationInfoProvider,
+    StoreRotationInfo,
+    max_age_days,
+    posture,
+    unresolvable,
+)
 
 __all__ = ["blueprint", "rotation_info_of", "secrets_posture"]
+
+_STORE_INFO_KEY: Final = "yosai_secrets.rotation_info"
 
 #: The most keys one invalidation request may name.
 _MAX_KEYS: Final = 100
@@ -23,13 +31,18 @@ _MAX_KEYS: Final = 100
 blueprint = Blueprint("yosai_secrets_api", __name__)
 
 
-def rotation_info_of(app_config: Any) -> RotationInfoProvider:
-    """The app's rotation info provider (``YOSAI_ROTATION_INFO``), or the default."""
-    provider = app_config.get("YOSAI_ROTATION_INFO")
+def rotation_info_of(app: Flask) -> RotationInfoProvider:
+    """The app's rotation info provider (``YOSAI_ROTATION_INFO``), else the store's or files'."""
+    provider = app.config.get("YOSAI_ROTATION_INFO")
     if callable(provider):
-        found: RotationInfoProvider = provider
-        return found
-    return file_rotation_info
+        given: RotationInfoProvider = provider
+        return given
+    found = app.extensions.get(_STORE_INFO_KEY)
+    if not isinstance(found, StoreRotationInfo):
+        found = StoreRotationInfo()
+        app.extensions[_STORE_INFO_KEY] = found
+        current_extension(app).on_clear(found.clear)
+    return found
 
 
 def secrets_posture(ext: YosaiSecrets) -> dict[str, Any]:
@@ -38,7 +51,7 @@ def secrets_posture(ext: YosaiSecrets) -> dict[str, Any]:
     rows = posture(
         ext.manager,
         environment=ext.environment,
-        rotation_info=rotation_info_of(current_app.config),
+        rotation_info=rotation_info_of(current_app),
         max_age=policy,
     )
     return {
