@@ -45,6 +45,8 @@ class _Missing:
 
 _MISSING: Final = _Missing()
 _CacheKey = tuple[str, str]
+# Backends that read this machine only (no network round trip to hide behind threads).
+_LOCAL_BACKENDS: Final = frozenset({"env", "file"})
 
 
 def _seconds_from_env(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -309,12 +311,18 @@ class SecretManager:
             except ConfigurationError as exc:
                 failed[ck] = exc
 
-        if len(singles) == 1 or max_workers <= 1:
-            for ck in singles:
+        # Local reads (variables, files) take microseconds: a thread pool would cost more than
+        # it saves, so only remote paths are read concurrently.
+        remote = [ck for ck in singles if ck[0] not in _LOCAL_BACKENDS]
+        for ck in singles:
+            if ck[0] in _LOCAL_BACKENDS:
                 load(ck)
-        elif singles:
-            with ThreadPoolExecutor(max_workers=min(max_workers, len(singles))) as pool:
-                list(pool.map(load, singles))
+        if len(remote) == 1 or max_workers <= 1:
+            for ck in remote:
+                load(ck)
+        elif remote:
+            with ThreadPoolExecutor(max_workers=min(max_workers, len(remote))) as pool:
+                list(pool.map(load, remote))
         return failed
 
 

@@ -32,6 +32,7 @@ __all__ = ["ConfigManager", "LoadedConfiguration", "SecureConfigManager", "load_
 
 _log = logging.getLogger("yosai_secrets.config")
 _NO_DEFAULT: Final[Any] = object()
+_SECRET_PATHS: Final = frozenset(SECRET_SETTINGS.values())
 
 
 @dataclass(slots=True)
@@ -137,7 +138,7 @@ def load_configuration(
             if backend_broken:
                 secrets[name] = SecretState(name, "error", "error", detail=problems[0])
             else:
-                requests.append(Request(key, "fill", name, _label(key)))
+                requests.append(Request(key, "fill", name, _label(key), described=True))
             continue
         text = written if isinstance(written, str) else str(written)
         origin = _origin(layers, key)
@@ -157,7 +158,8 @@ def load_configuration(
         for key_path, text in iter_resolvable(data):
             kind: Kind = "reference" if is_reference(text) else "encrypted"
             origin = _origin(layers, key_path)
-            requests.append(Request(key_path, kind, text, _label(key_path), origin))
+            described = key_path in _SECRET_PATHS
+            requests.append(Request(key_path, kind, text, _label(key_path), origin, described))
     outcomes = resolve_requests(requests, manager, environ)
     for request in requests:
         outcome = outcomes[request.path]

@@ -43,7 +43,8 @@ class Request:
     ``kind`` is ``reference`` (``text`` is a reference), ``fill`` (``text`` is a secret name read
     from the default backend because the YAML does not set it) or ``encrypted`` (``text`` is a
     Fernet token written in the YAML). ``label`` names the key in messages; ``origin`` names the
-    file the value was written in.
+    file the value was written in; ``described`` asks for the value's source (a backend's
+    description of where it read it), which only the six secrets report.
     """
 
     path: KeyPath
@@ -51,6 +52,7 @@ class Request:
     text: str
     label: str
     origin: str = ""
+    described: bool = False
 
 
 @dataclass(slots=True)
@@ -142,7 +144,8 @@ def resolve_requests(
     for request in remote:
         result = results[request.text]
         if isinstance(result, str):
-            outcomes[request.path] = Outcome(_describe(manager, request.text), value=result)
+            source = _describe(manager, request.text) if request.described else request.text
+            outcomes[request.path] = Outcome(source, value=result)
         else:
             outcomes[request.path] = Outcome(request.text, error=result)
 
