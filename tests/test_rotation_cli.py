@@ -1,4 +1,4 @@
-"""``yosai-secrets rotate`` / ``status`` and ``scripts/rotate_secrets.py``, with kubectl stood in."""
+"""`yosai-secrets rotate` and `status`, and the rotation script, with kubectl stood in."""
 
 from __future__ import annotations
 

@@ -74,18 +74,28 @@ def test_only_rotated_keys_change_in_a_multi_document_file(tmp_path: Path) -> No
     before = path.read_text(encoding="utf-8").splitlines()
     RotationEngine(_options(path)).rotate()
     after = path.read_text(encoding="utf-8").splitlines()
-    diff = [
-        line for line in difflib.ndiff(before, after) if line[:2] in ("- ", "+ ")
-    ]
-    allowed = ("SECRET_KEY:", "SECRET_KEY_FALLBACKS:", "DB_PASSWORD:", "REDIS_PASSWORD:",
-               "annotations:", "rotation.yosai.io/")
+    diff = [line for line in difflib.ndiff(before, after) if line[:2] in ("- ", "+ ")]
+    allowed = (
+        "SECRET_KEY:",
+        "SECRET_KEY_FALLBACKS:",
+        "DB_PASSWORD:",
+        "REDIS_PASSWORD:",
+        "annotations:",
+        "rotation.yosai.io/",
+    )
     assert all(line[2:].strip().startswith(allowed) for line in diff), diff
     assert sum(line.startswith("- ") for line in diff) == 3  # exactly the three rotated values
     text = "\n".join(after)
-    for kept in ("# leading comment stays", "# the signing key", "# trailing comment",
-                 "SECRET_KEY: not-this-one", "kind: Service", "AUTH0_DOMAIN: tenant.example"):
+    for kept in (
+        "# leading comment stays",
+        "# the signing key",
+        "# trailing comment",
+        "SECRET_KEY: not-this-one",
+        "kind: Service",
+        "AUTH0_DOMAIN: tenant.example",
+    ):
         assert kept in text
-    assert "DB_PASSWORD: \"" in text and "SECRET_KEY: '" in text  # quoting style kept
+    assert 'DB_PASSWORD: "' in text and "SECRET_KEY: '" in text  # quoting style kept
 
 
 def test_base64_data_stays_base64_and_annotations_record_the_time(tmp_path: Path) -> None:
@@ -140,8 +150,16 @@ def test_example_manifest_has_the_documented_keys() -> None:
     """The shipped example is a Secret with placeholders for every documented key."""
     manifest = SecretManifest(EXAMPLE)
     keys = manifest.keys()
-    for key in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DB_USER", "DB_PASSWORD", "AUTH0_CLIENT_ID",
-                "AUTH0_CLIENT_SECRET", "AUTH0_DOMAIN", "AUTH0_AUDIENCE"):
+    for key in (
+        "SECRET_KEY",
+        "SECRET_KEY_FALLBACKS",
+        "DB_USER",
+        "DB_PASSWORD",
+        "AUTH0_CLIENT_ID",
+        "AUTH0_CLIENT_SECRET",
+        "AUTH0_DOMAIN",
+        "AUTH0_AUDIENCE",
+    ):
         assert key in keys
     assert parse_fallbacks(manifest.get("SECRET_KEY_FALLBACKS")) == []
 

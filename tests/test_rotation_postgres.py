@@ -300,7 +300,7 @@ def test_alternating_users_rotation_under_load_has_no_failed_login(
     tmp_path: Path, postgres: Any
 ) -> None:
     """Clients logging in throughout three alternating-users rotations never fail once."""
-    path, role_a, _, role_b, pair = _alternating(tmp_path, postgres)
+    path, _, _, role_b, pair = _alternating(tmp_path, postgres)
     users = pair.split(",")
     with _Pods(postgres, path) as pods:
         time.sleep(0.2)

@@ -149,7 +149,10 @@ def _print(report: RotationReport) -> None:
     for warning in report.warnings:
         click.secho(f"WARNING: {warning}", fg="yellow")
     if report.applied:
-        click.echo("The manifest was applied (server-side) and the deployment restarted.")
+        click.echo(
+            "The manifest was applied (server-side) and the deployment restarted "
+            "(rollout status confirmed)."
+        )
     elif report.not_applied_reason and report.outcome != "nothing-to-do":
         click.secho(f"The manifest was not applied: {report.not_applied_reason}.", fg="yellow")
         if report.commands_later:

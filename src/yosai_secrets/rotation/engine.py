@@ -211,7 +211,8 @@ class RotationEngine:
 
     def _done(self, journal: Journal, step: str, report: RotationReport) -> None:
         journal.mark(step)
-        report.steps.append(step)
+        skipped = step.startswith("db-") and not journal.data["db"]["managed"]
+        report.steps.append(f"{step} (skipped: no database)" if skipped else step)
         if self.options.after_step is not None:
             self.options.after_step(step)
 

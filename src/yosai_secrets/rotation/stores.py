@@ -333,7 +333,9 @@ class AwsStore:
                 # A key the store lacks gets its old value first, so that it has an old version.
                 try:
                     made = self._client.create_secret(
-                        Name=name, SecretString=value or "-", ClientRequestToken=str(uuid.uuid4())
+                        Name=name,
+                        SecretString=value or ("[]" if name.endswith("FALLBACKS") else "-"),
+                        ClientRequestToken=str(uuid.uuid4()),
                     )
                 except Exception as exc:
                     raise _aws_error("create", name, exc) from None
