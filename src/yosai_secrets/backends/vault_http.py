@@ -30,6 +30,7 @@ _log = logging.getLogger("yosai_secrets.backends.vault")
 #: Answers that another address, or the same one a moment later, may not give.
 RETRYABLE_STATUSES: Final = frozenset({412, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS: Final = 10.0
+_MIN_RATE_LIMIT_WAIT_SECONDS: Final = 0.5
 
 
 class VaultStatusError(BackendError):
@@ -180,7 +181,11 @@ class VaultTransport:
                     return _json(answer)
                 if status in RETRYABLE_STATUSES:
                     problems[addr] = _describe_status(status, answer, token)
-                    wait_at_least = max(wait_at_least, _retry_after(answer))
+                    hinted = _retry_after(answer)
+                    if status == 429:
+                        # Vault rounds Retry-After down to whole seconds ("0" for "under one").
+                        hinted = max(hinted, _MIN_RATE_LIMIT_WAIT_SECONDS)
+                    wait_at_least = max(wait_at_least, hinted)
                     last_exc = VaultStatusError(status, addr=addr, path=path, errors=(), body={})
                     continue
                 self._prefer(index, start)
