@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,9 @@ class JwksServer:
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
         self.requests = 0
+        #: What POST /oauth/token answers (status, JSON body), and the forms it was sent.
+        self.token_answer: tuple[int, dict[str, Any]] = (403, {"error": "access_denied"})
+        self.token_forms: list[dict[str, str]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,6 +38,18 @@ class JwksServer:
                 owner.requests += 1
                 body = json.dumps(owner.document).encode()
                 self.send_response(200 if self.path == "/.well-known/jwks.json" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                owner.token_forms.append({k: v[0] for k, v in form.items()})
+                status, answer = owner.token_answer
+                body = json.dumps(answer).encode()
+                self.send_response(status if self.path == "/oauth/token" else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -47,9 +63,14 @@ class JwksServer:
         self._thread.start()
 
     @property
+    def base(self) -> str:
+        """The tenant's base address (``authorize``, ``oauth/token`` live under it)."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    @property
     def url(self) -> str:
         """The JWKS address."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
+        return f"{self.base}.well-known/jwks.json"
 
     def close(self) -> None:
         """Stop serving."""
@@ -99,6 +120,18 @@ class Tenant:
             algorithm="RS256",
             headers={"kid": kid or self.kid},
         )
+
+
+    def id_token(self, client_id: str, nonce: str, **claims: Any) -> str:
+        """An OIDC ID token for ``client_id`` carrying ``nonce``."""
+        defaults: dict[str, Any] = {
+            "aud": client_id,
+            "nonce": nonce,
+            "permissions": None,
+            "scope": None,
+            "name": "Operator",
+        }
+        return self.token(**{**defaults, **claims})
 
 
 def new_tenant() -> Tenant:

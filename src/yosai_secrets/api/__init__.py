@@ -54,9 +54,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ext = YosaiSecrets(app)
     _configure_auth0(app, ext)
 
+    from .login import blueprint as login_blueprint
     from .routes import blueprint
 
     app.register_blueprint(blueprint)
+    app.register_blueprint(login_blueprint)
+    _session_cookie(app, ext, config or {})
     if app.config["YOSAI_DASHBOARD"]:
         try:
             from .dashboard import init_dashboard
@@ -87,6 +90,15 @@ def _configure_auth0(app: Flask, ext: YosaiSecrets) -> None:
     verifier = Auth0Verifier.create(domain, audience, jwks_url)
     app.extensions[VERIFIER_KEY] = verifier
     ext.on_clear(verifier.jwks.clear)
+
+
+def _session_cookie(app: Flask, ext: YosaiSecrets, given: Mapping[str, Any]) -> None:
+    """Session cookies: Lax (the login's callback is a top-level GET), Secure as configured."""
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    secure = ext.config.get("security.session_cookie_secure", None) if ext.config else None
+    if isinstance(secure, bool) and "SESSION_COOKIE_SECURE" not in given:
+        app.config["SESSION_COOKIE_SECURE"] = secure
 
 
 def _setting(ext: YosaiSecrets, config_key: str, secret_name: str) -> str | None:

@@ -12,6 +12,7 @@ tests only, which serve their own keys from a local HTTP server.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -43,6 +44,7 @@ ADMIN_PERMISSION: Final = "secrets:admin"
 #: The key of the verifier in ``app.extensions``.
 VERIFIER_KEY: Final = "yosai_secrets.auth0"
 
+_JWKS_PATH: Final = ".well-known/jwks.json"
 _JWKS_TIMEOUT_SECONDS: Final = 5.0
 _MAX_JWKS_BYTES: Final = 512 * 1024
 
@@ -163,12 +165,18 @@ class Auth0Verifier:
     audience: str
     jwks: JwksCache
     leeway_seconds: float = 10.0
+    tenant_url: str = ""
 
     @classmethod
     def create(cls, domain: str, audience: str, jwks_url: str | None = None) -> Auth0Verifier:
-        """Build a verifier with the tenant's JWKS (or ``jwks_url``, for tests only)."""
-        url = jwks_url or f"{issuer_of(domain)}.well-known/jwks.json"
-        return cls(domain=domain, audience=audience, jwks=JwksCache(url))
+        """Build a verifier with the tenant's JWKS (or ``jwks_url``, for tests only).
+
+        The tenant's other endpoints (``authorize``, ``oauth/token``, ``v2/logout``) are found
+        next to the JWKS: under ``https://AUTH0_DOMAIN/``, or under the test server.
+        """
+        url = jwks_url or f"{issuer_of(domain)}{_JWKS_PATH}"
+        base = url[: -len(_JWKS_PATH)] if url.endswith(_JWKS_PATH) else issuer_of(domain)
+        return cls(domain=domain, audience=audience, jwks=JwksCache(url), tenant_url=base)
 
     @property
     def issuer(self) -> str:
@@ -180,6 +188,22 @@ class Auth0Verifier:
 
         Raises:
             AuthFailure: 401 for an invalid token, 403 for a missing permission.
+        """
+        claims = self.decode(token, audience=self.audience)
+        granted = _permissions_of(claims)
+        missing = [p for p in permissions if p not in granted]
+        if missing:
+            raise AuthFailure(
+                f"subject {claims.get('sub')!r} lacks permission(s) {', '.join(missing)}",
+                status=403,
+            )
+        return claims
+
+    def decode(self, token: str, *, audience: str, nonce: str | None = None) -> dict[str, Any]:
+        """Check an RS256 token of this tenant for ``audience`` (and ``nonce``); return its claims.
+
+        Raises:
+            AuthFailure: the token is not valid.
         """
         try:
             header = jwt.get_unverified_header(token)
@@ -196,20 +220,15 @@ class Auth0Verifier:
                 token,
                 key,
                 algorithms=["RS256"],
-                audience=self.audience,
+                audience=audience,
                 issuer=self.issuer,
                 leeway=self.leeway_seconds,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.InvalidTokenError as exc:
             raise AuthFailure(f"token refused: {type(exc).__name__}: {exc}") from None
-        granted = _permissions_of(claims)
-        missing = [p for p in permissions if p not in granted]
-        if missing:
-            raise AuthFailure(
-                f"subject {claims.get('sub')!r} lacks permission(s) {', '.join(missing)}",
-                status=403,
-            )
+        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+            raise AuthFailure("ID token nonce does not match the login")
         return claims
 
 

@@ -5,27 +5,26 @@ against the rotation policy's line. The layout is built on every page load from 
 as ``GET /api/secrets``: names, places and times, never a value.
 
 Access: open in development; in every other environment the page (and every Dash route under it)
-needs the same Auth0 credentials as the API — a valid bearer token, or a session in which the
-application's Auth0 login stored the user (``session["auth0_sub"]``). Anything else gets 401.
+needs an Auth0 login — the session set by ``/login`` (:mod:`.login`), or a valid access token as
+for the API. A browser without one is sent to ``/login``; anything else gets 401.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final, cast
 
-from flask import Flask, Response, current_app, has_request_context, request, session
+from flask import Flask, Response, current_app, has_request_context, redirect, request, session
+from flask.typing import ResponseReturnValue
 
 from ..errors import MissingDependencyError
 from ..flask import current_extension
-from .auth import authenticate
+from .auth import authenticate, bearer_token
+from .login import SESSION_USER_KEY, login_url
 from .routes import secrets_posture
 
-__all__ = ["DASHBOARD_PATH", "SESSION_USER_KEY", "init_dashboard"]
+__all__ = ["DASHBOARD_PATH", "init_dashboard"]
 
 DASHBOARD_PATH: Final = "/dashboard/"
-
-#: Where an Auth0 login (the host application's) keeps the signed-in user in the session.
-SESSION_USER_KEY: Final = "auth0_sub"
 
 _STATE_COLOURS: Final = {
     "ok": "#1b7f3b",
@@ -61,7 +60,7 @@ def init_dashboard(app: Flask) -> Any:
     return board
 
 
-def _guard() -> Response | None:
+def _guard() -> Response | ResponseReturnValue | None:
     """Let a request under /dashboard/ through only when allowed in this environment."""
     if not request.path.startswith(DASHBOARD_PATH.rstrip("/")):
         return None
@@ -69,7 +68,14 @@ def _guard() -> Response | None:
         return None
     if session.get(SESSION_USER_KEY):
         return None
+    if bearer_token() is None and request.path == DASHBOARD_PATH and _wants_html():
+        return redirect(login_url(DASHBOARD_PATH))
     return authenticate()
+
+
+def _wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
 
 
 def _layout() -> Any:
