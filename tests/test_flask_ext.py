@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from flask import Flask, session
 
+from yosai_secrets.cli import cli
 from yosai_secrets.errors import ConfigurationError, StartupError, ValidationError
 from yosai_secrets.flask import (
     StartupValidationError,
@@ -247,10 +254,6 @@ def test_flask_secrets_invalidate_signals_a_server(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """`flask secrets invalidate --pidfile` sends SIGHUP to the server process named there."""
-    import signal
-    import subprocess
-    import sys
-
     monkeypatch.setenv("SECRET_KEY", NEW_KEY)
     app = Flask(__name__)
     YosaiSecrets(app)
@@ -268,3 +271,39 @@ def test_flask_secrets_invalidate_signals_a_server(
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_session_survives_a_real_rotation_until_finish(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With `yosai-secrets rotate` on a manifest: old cookies work after it, not after --finish."""
+    manifest = tmp_path / "api-secrets.yaml"
+    example = Path(__file__).resolve().parent.parent / "k8s/config/api-secrets.example.yaml"
+    if not example.exists():
+        pytest.skip("the rotation's example manifest is not in this checkout")
+    shutil.copy(example, manifest)
+
+    def restart_pod() -> Flask:
+        # What a restarted pod sees: the manifest's stringData as variables, a fresh process.
+        data = yaml.safe_load(manifest.read_text())["stringData"]
+        for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+            monkeypatch.setenv(name, data[name])
+        reset_default_manager()
+        return _session_app()
+
+    def rotate(*extra: str) -> None:
+        args = ["rotate", "--manifest", str(manifest), "--keys", "SECRET_KEY", "--no-apply"]
+        result = CliRunner().invoke(cli, [*args, *extra])
+        assert result.exit_code == 0, result.output
+
+    before = restart_pod()
+    cookie = _cookie_of(before)
+    rotate()
+    during = restart_pod()
+    assert during.config["SECRET_KEY"] != before.config["SECRET_KEY"]
+    assert during.config["SECRET_KEY_FALLBACKS"] == [before.config["SECRET_KEY"]]
+    assert _whoami(during, cookie) == "alice"
+    rotate("--finish")
+    after = restart_pod()
+    assert after.config["SECRET_KEY_FALLBACKS"] == []
+    assert _whoami(after, cookie) == "anonymous"
