@@ -247,3 +247,16 @@ def test_status_reports_against_the_policy(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("ROTATION_MAX_AGE_DAYS", "30")
     code, out = _run("status", "--manifest", str(path))
     assert code == 1 and "overdue" in out and "DB_PASSWORD" in out
+
+
+def test_two_runs_never_interleave(tmp_path: Path) -> None:
+    """While one run holds the manifest's rotation lock, another refuses to start."""
+    from yosai_secrets.rotation.journal import exclusive, journal_path
+
+    path = make_manifest(tmp_path)
+    original = path.read_bytes()
+    with exclusive(journal_path(path)):
+        code, out = _run("rotate", "--manifest", str(path), "--no-apply")
+    assert code == 2 and "another rotation" in out
+    assert path.read_bytes() == original
+    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == 0

@@ -25,7 +25,7 @@ from typing import Any, Final
 from ..errors import ConfigurationError, RotationError
 from ..manager import invalidate_secret
 from .generate import FALLBACKS_KEY, format_fallbacks, parse_fallbacks
-from .journal import Journal, journal_path
+from .journal import Journal, exclusive, journal_path
 from .kubectl import later_commands
 from .manifest import SecretManifest
 from .plan import DB_PASSWORD_KEY, RotationOptions, build_plan, ensure_manifest
@@ -81,9 +81,36 @@ class RotationEngine:
             RotationError: a step failed (the journal keeps the state: re-run or ``--abort``), or
                 a rotation is open and waits for ``--finish``.
         """
-        journal = Journal.load(self.journal_path)
         if dry_run:
-            return dry_run_report(self.options, journal, self.store())
+            return dry_run_report(self.options, Journal.load(self.journal_path), self.store())
+        with exclusive(self.journal_path):
+            return self._rotate()
+
+    def restart(self) -> RotationReport:
+        """Continue a rotation held for the operator (apply and restart), or just apply again."""
+        with exclusive(self.journal_path):
+            return self._restart()
+
+    def finish(self) -> RotationReport:
+        """Drop the previous values: fallbacks, old store versions, the old database credential.
+
+        Raises:
+            RotationError: the rotation is not complete yet, or a step failed (re-run to resume).
+        """
+        with exclusive(self.journal_path):
+            return self._finish()
+
+    def abort(self) -> RotationReport:
+        """Roll back to the old values everywhere (resumable too).
+
+        Raises:
+            RotationError: a finish is under way, or a step failed (re-run to resume).
+        """
+        with exclusive(self.journal_path):
+            return self._abort()
+
+    def _rotate(self) -> RotationReport:
+        journal = Journal.load(self.journal_path)
         report = RotationReport("rotate", manifest=str(self.options.manifest))
         if journal is None:
             report.created_manifest = ensure_manifest(self.options.manifest)
@@ -111,8 +138,7 @@ class RotationEngine:
         self._describe(journal, report)
         return self._forward(journal, report)
 
-    def restart(self) -> RotationReport:
-        """Continue a rotation held for the operator (apply and restart), or just apply again."""
+    def _restart(self) -> RotationReport:
         journal = Journal.load(self.journal_path)
         report = RotationReport("restart", manifest=str(self.options.manifest))
         self.options.apply = True
@@ -135,12 +161,7 @@ class RotationEngine:
         report.outcome = "restarted" if report.restarted else "not-applied"
         return report
 
-    def finish(self) -> RotationReport:
-        """Drop the previous values: fallbacks, old store versions, the old database credential.
-
-        Raises:
-            RotationError: the rotation is not complete yet, or a step failed (re-run to resume).
-        """
+    def _finish(self) -> RotationReport:
         journal = Journal.load(self.journal_path)
         report = RotationReport("finish", manifest=str(self.options.manifest))
         if journal is None:
@@ -162,12 +183,7 @@ class RotationEngine:
         report.outcome = "finished"
         return report
 
-    def abort(self) -> RotationReport:
-        """Roll back to the old values everywhere (resumable too).
-
-        Raises:
-            RotationError: a finish is under way, or a step failed (re-run to resume).
-        """
+    def _abort(self) -> RotationReport:
         journal = Journal.load(self.journal_path)
         report = RotationReport("abort", manifest=str(self.options.manifest))
         if journal is None:
@@ -212,7 +228,7 @@ class RotationEngine:
     def _done(self, journal: Journal, step: str, report: RotationReport) -> None:
         journal.mark(step)
         skipped = step.startswith("db-") and not journal.data["db"]["managed"]
-        report.steps.append(f"{step} (skipped: no database)" if skipped else step)
+        report.steps.append(f"{step} (skipped: no database role to change)" if skipped else step)
         if self.options.after_step is not None:
             self.options.after_step(step)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,7 +19,7 @@ from ..errors import RotationError
 from ..fileio import atomic_write_text
 from ..secret import register_secret_value
 
-__all__ = ["JOURNAL_SUFFIX", "Journal", "journal_path"]
+__all__ = ["JOURNAL_SUFFIX", "Journal", "exclusive", "journal_path"]
 
 JOURNAL_SUFFIX: Final = ".journal.json"
 _FORMAT: Final = 1
@@ -28,6 +29,30 @@ def journal_path(manifest: str | Path) -> Path:
     """Where the journal of the rotation of ``manifest`` lives (``<manifest>.journal.json``)."""
     manifest = Path(manifest)
     return manifest.with_name(manifest.name + JOURNAL_SUFFIX)
+
+
+@contextlib.contextmanager
+def exclusive(journal: Path) -> Iterator[None]:
+    """Hold the rotation's lock file (``<journal>.lock``) so that two runs never interleave.
+
+    Raises:
+        RotationError: another run holds it.
+    """
+    import fcntl
+
+    lock_path = journal.with_name(journal.name.removesuffix(".json") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RotationError(
+                f"another rotation of this manifest is running (lock {lock_path}); wait for it"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, also when the process dies
 
 
 class Journal:
