@@ -22,6 +22,7 @@ Figures are medians of several runs and printed as ratios from this one run.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import statistics
@@ -52,40 +53,21 @@ class DelayProxy:
     """A loopback TCP relay that counts HTTP requests and delays each by ``delay_seconds``.
 
     Each client connection gets its own upstream connection and two relay threads, so concurrent
-    requests are delayed concurrently, as on a real network.
+    requests are delayed concurrently, as on a real network. It runs in its own process (see
+    :func:`proxy`) so that its threads do not compete with the client for the GIL.
     """
 
-    def __init__(self, upstream_port: int, delay_seconds: float) -> None:
+    def __init__(self, upstream_port: int, delay_seconds: float, counter: Any) -> None:
         self.upstream_port = upstream_port
         self.delay_seconds = delay_seconds
-        self.requests = 0
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.counter = counter
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
 
-    @property
-    def addr(self) -> str:
-        """The proxy's URL."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def reset(self) -> None:
-        """Set the request counter to zero."""
-        with self._lock:
-            self.requests = 0
-
-    def close(self) -> None:
-        """Stop accepting connections."""
-        self._stopped = True
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._stopped:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
+    def serve_forever(self) -> None:
+        """Accept connections until the process is terminated."""
+        while True:
+            client, _ = self.listener.accept()
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
@@ -99,8 +81,8 @@ class DelayProxy:
         try:
             while data := src.recv(65536):
                 if requests and data.split(b" ", 1)[0] in _METHODS:
-                    with self._lock:
-                        self.requests += 1
+                    with self.counter.get_lock():
+                        self.counter.value += 1
                     if self.delay_seconds:
                         time.sleep(self.delay_seconds)
                 dst.sendall(data)
@@ -113,17 +95,48 @@ class DelayProxy:
                 sock.close()
 
 
+def _run_proxy(upstream_port: int, delay_seconds: float, counter: Any, ports: Any) -> None:
+    relay = DelayProxy(upstream_port, delay_seconds, counter)
+    ports.put(relay.port)
+    relay.serve_forever()
+
+
+class ProxyHandle:
+    """The client side of a proxy process: its address and its request counter."""
+
+    def __init__(self, port: int, counter: Any) -> None:
+        self.addr = f"http://127.0.0.1:{port}"
+        self._counter = counter
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests relayed since the last reset."""
+        return int(self._counter.value)
+
+    def reset(self) -> None:
+        """Set the request counter to zero."""
+        with self._counter.get_lock():
+            self._counter.value = 0
+
+
 @contextmanager
-def proxy(upstream_port: int, delay_seconds: float) -> Iterator[DelayProxy]:
-    """A running :class:`DelayProxy`, closed afterwards."""
-    relay = DelayProxy(upstream_port, delay_seconds)
+def proxy(upstream_port: int, delay_seconds: float) -> Iterator[ProxyHandle]:
+    """A :class:`DelayProxy` in a child process, stopped by its process id afterwards."""
+    context = multiprocessing.get_context("fork")
+    counter = context.Value("i", 0)
+    ports = context.Queue()
+    child = context.Process(
+        target=_run_proxy, args=(upstream_port, delay_seconds, counter, ports), daemon=True
+    )
+    child.start()
     try:
-        yield relay
+        yield ProxyHandle(ports.get(timeout=10), counter)
     finally:
-        relay.close()
+        child.terminate()
+        child.join(5)
 
 
-def measure(fn: Callable[[], int], relay: DelayProxy | None = None) -> tuple[float, int]:
+def measure(fn: Callable[[], int], relay: ProxyHandle | None = None) -> tuple[float, int]:
     """Median wall time in ms of ``fn`` over ROUNDS cold runs, and the requests of one run.
 
     ``fn`` returns how many values it loaded; it must be 50 every time.

@@ -120,7 +120,7 @@ def resolve_requests(
     manager: SecretManager,
     environ: Mapping[str, str],
     *,
-    max_workers: int = 8,
+    max_workers: int = 16,
 ) -> dict[KeyPath, Outcome]:
     """Obtain every request's value in one pass and return an outcome per key path.
 
