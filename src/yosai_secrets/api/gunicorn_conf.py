@@ -19,6 +19,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 preload_app = False
+# Heartbeat files in memory: /tmp may be read-only (Kubernetes readOnlyRootFilesystem) or on disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
