@@ -231,7 +231,7 @@ def start_openbao(
             f"-dev-root-token-id={token}",
             f"-dev-listen-address=127.0.0.1:{port}",
             "-dev-no-store-token",
-            "-log-level=warn",
+            "-log-level=" + os.environ.get("BAO_LOG_LEVEL", "warn"),
             *tls_args,
         ],
         stdout=log,
