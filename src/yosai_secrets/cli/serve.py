@@ -39,6 +39,11 @@ def serve(host: str, port: int, workers: int | None) -> None:
         app = create_app()
     else:
         create_app({"YOSAI_SIGHUP": False, "YOSAI_DASHBOARD": False})
+        # gunicorn forks its workers from this process (again on every HUP): they must not
+        # inherit the values this check cached, or a HUP would not make them read afresh.
+        from ..manager import reset_default_manager
+
+        reset_default_manager()
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/"
     server = "development server" if env == "development" else "gunicorn"
