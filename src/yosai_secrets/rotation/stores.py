@@ -133,10 +133,13 @@ class VaultStore:
             addr = environ.get("VAULT_ADDR", "").strip()
             if not addr:
                 raise ConfigurationError("SECRET_BACKEND=vault but VAULT_ADDR is not set")
+            skip = environ.get("VAULT_SKIP_VERIFY", "").strip().lower() in ("1", "true", "yes")
+            verify: bool | str = environ.get("VAULT_CACERT", "").strip() or not skip
             client = hvac.Client(
                 url=addr,
                 token=environ.get("VAULT_TOKEN") or None,
                 namespace=environ.get("VAULT_NAMESPACE") or None,
+                verify=verify,
                 timeout=10,
             )
         return cls(client, path)
