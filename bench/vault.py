@@ -1,0 +1,137 @@
+"""Benchmark: one uncached Vault read by our backend, beside bare hvac and a raw HTTP GET.
+
+Run: ``python bench/vault.py`` (or ``make bench``). It starts its own ``bao server -dev`` on a free
+loopback port, writes one KV v2 secret, and measures, interleaved in rounds so that machine noise
+hits every contender alike:
+
+- **floor**: a keep-alive ``http.client`` GET of ``/v1/secret/data/bench`` plus ``json.loads``;
+- **hvac**: ``client.secrets.kv.v2.read_secret_version`` of the same path (what a user would
+  write by hand);
+- **ours, backend**: ``VaultBackend.fetch`` (the cache bypassed);
+- **ours, manager ttl 0**: ``SecretManager(backend, ttl_seconds=0).get(path#field)``, i.e. the
+  whole get path (field selection, redaction registration) with every read going to the server;
+- **cached hit**: ``SecretManager.get`` with the default TTL.
+
+For each: p50 wall latency per read, and our process's CPU time per read (the server's CPU is in
+another process). Ratios are printed, since absolute figures on a shared machine drift.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.servers.openbao import start_openbao, stop_openbao
+
+from yosai_secrets.backends.vault import VaultBackend
+from yosai_secrets.backends.vault_settings import VaultSettings
+from yosai_secrets.manager import SecretManager
+
+ROUNDS = 10
+PER_ROUND = 300
+CACHED_LOOPS = 200_000
+
+
+def measure(contenders: dict[str, Callable[[], object]]) -> dict[str, tuple[float, float]]:
+    """Return {name: (p50 latency µs, CPU µs per read)}, contenders interleaved by round."""
+    latencies: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, float] = dict.fromkeys(contenders, 0.0)
+    for fn in contenders.values():
+        for _ in range(50):
+            fn()  # warm: connections open, code paths hot
+    for _ in range(ROUNDS):
+        for name, fn in contenders.items():
+            samples = latencies[name]
+            cpu_start = time.process_time_ns()
+            for _ in range(PER_ROUND):
+                start = time.perf_counter_ns()
+                fn()
+                samples.append((time.perf_counter_ns() - start) / 1000)
+            cpu[name] += (time.process_time_ns() - cpu_start) / 1000
+    reads = ROUNDS * PER_ROUND
+    return {name: (statistics.median(latencies[name]), cpu[name] / reads) for name in contenders}
+
+
+def main() -> None:
+    server = start_openbao(kv_v1_mount=None)
+    try:
+        server.api("PUT", "secret/data/bench", {"data": {"password": "bench-value-1234"}})
+        import hvac
+
+        client = hvac.Client(url=server.addr, token=server.token)
+
+        def bare_hvac() -> object:
+            return client.secrets.kv.v2.read_secret_version(
+                path="bench", mount_point="secret", raise_on_deleted_version=True
+            )["data"]["data"]["password"]
+
+        parts = urlsplit(server.addr)
+        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
+        headers = {"X-Vault-Token": server.token}
+
+        def floor() -> object:
+            connection.request("GET", "/v1/secret/data/bench", headers=headers)
+            return json.loads(connection.getresponse().read())["data"]["data"]["password"]
+
+        settings = VaultSettings.from_environ(
+            {"VAULT_ADDR": server.addr, "VAULT_TOKEN": server.token}
+        )
+        backend = VaultBackend(settings=settings)
+        path = backend.locate("secret/data/bench#password").path
+        uncached = SecretManager(backend, ttl_seconds=0, max_stale_seconds=0)
+        cached = SecretManager(backend)
+
+        def ours_backend() -> object:
+            return backend.fetch(path)["password"]
+
+        def ours_manager() -> object:
+            return uncached.get("secret/data/bench#password")
+
+        results = measure(
+            {
+                "floor (http.client keep-alive GET + json)": floor,
+                "hvac read_secret_version": bare_hvac,
+                "ours: VaultBackend.fetch": ours_backend,
+                "ours: SecretManager ttl=0 get()": ours_manager,
+            }
+        )
+        cached.get("secret/data/bench#password")
+        start = time.perf_counter_ns()
+        for _ in range(CACHED_LOOPS):
+            cached.get("secret/data/bench#password")
+        cached_ns = (time.perf_counter_ns() - start) / CACHED_LOOPS
+        calls = cached.stats().backend_calls
+    finally:
+        stop_openbao(server)
+
+    print(
+        f"uncached KV v2 read against bao server -dev on loopback ({ROUNDS * PER_ROUND} reads each)"
+    )
+    print(f"  {'':45s} {'p50 µs':>9s} {'CPU µs/read':>12s}")
+    for name, (p50, cpu_us) in results.items():
+        print(f"  {name:45s} {p50:9.1f} {cpu_us:12.1f}")
+    floor_p50, floor_cpu = results["floor (http.client keep-alive GET + json)"]
+    hvac_p50, hvac_cpu = results["hvac read_secret_version"]
+    print("ratios (p50 latency / CPU per read)")
+    hvac_ratio = f"{hvac_p50 / floor_p50:5.2f}x / {hvac_cpu / floor_cpu:5.2f}x"
+    print(f"  hvac / floor:                {hvac_ratio}")
+    for name in ("ours: VaultBackend.fetch", "ours: SecretManager ttl=0 get()"):
+        p50, cpu_us = results[name]
+        print(f"  {name}")
+        print(
+            f"    / hvac:   {p50 / hvac_p50:5.2f}x / {cpu_us / hvac_cpu:5.2f}x   (target <= 1.2x)"
+        )
+        print(f"    / floor:  {p50 / floor_p50:5.2f}x / {cpu_us / floor_cpu:5.2f}x")
+    print(f"cached hit (SecretManager.get, warm): {cached_ns:8.1f} ns/op, backend calls {calls}")
+
+
+if __name__ == "__main__":
+    main()
