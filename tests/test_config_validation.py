@@ -26,8 +26,9 @@ PRODUCTION = {
 
 
 @pytest.fixture
-def empty_dir(tmp_path: Path) -> Path:
-    """A configuration directory with no files: everything comes from the environment."""
+def empty_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty configuration directory, run from a directory without development secrets."""
+    monkeypatch.chdir(tmp_path)
     folder = tmp_path / "conf"
     folder.mkdir()
     return folder

@@ -46,6 +46,7 @@ class LoadedConfiguration:
     masked: set[KeyPath]
     problems: list[str]
     references: list[str]
+    manager: SecretManager = field(repr=False)
 
     @property
     def secret_values(self) -> list[str]:
@@ -198,6 +199,7 @@ def load_configuration(
         masked=masked,
         problems=problems,
         references=[r.text for r in requests if r.kind != "encrypted"],
+        manager=manager,
     )
 
 
@@ -292,12 +294,12 @@ class ConfigManager(Mapping[str, Any]):
         self._lock = threading.Lock()
         self._state = self._load()
 
-    def _load(self) -> LoadedConfiguration:
+    def _load(self, manager: SecretManager | None = None) -> LoadedConfiguration:
         state = load_configuration(
             self._path,
             env=self._env,
             environ=self._environ,
-            manager=self._manager,
+            manager=manager or self._manager,
             resolve_references=self._resolve_references,
             validate=self._validate,
         )
@@ -359,13 +361,17 @@ class ConfigManager(Mapping[str, Any]):
         return {name: found[name].source for name in SECRET_SETTINGS if name in found}
 
     def reload(self) -> None:
-        """Read the files and the secrets again; on error the previous configuration stays."""
-        if self._manager is not None:
-            for key in self._state.references:
-                with contextlib.suppress(ConfigurationError):
-                    self._manager.invalidate(key)
+        """Read the files and the secrets again; on error the previous configuration stays.
+
+        The cached paths this configuration read are forgotten first, so every value is fetched
+        anew; the backends themselves (their clients, tokens) are kept.
+        """
+        manager = self._state.manager
+        for key in self._state.references:
+            with contextlib.suppress(ConfigurationError):
+                manager.invalidate(key)
         with self._lock:
-            self._state = self._load()
+            self._state = self._load(manager)
 
     def __repr__(self) -> str:
         files = [f.name for f in self._state.files]
