@@ -452,3 +452,63 @@ def test_rotation_times_come_from_vault_metadata(openbao: Any) -> None:
     assert info is not None and info.last_rotated is not None
     assert abs((datetime.now(UTC) - info.last_rotated).total_seconds()) < 120
     assert provider("DB_PASSWORD", manager) is None  # not in the store, no file: unknown
+
+
+def test_hup_to_the_gunicorn_master_makes_every_worker_read_afresh(
+    tmp_path: Path, tenant: Tenant
+) -> None:
+    """After SIGHUP to `serve`'s gunicorn master, workers no longer serve what was cached."""
+    port = _free_port()
+    # A Docker secret that disappears (a *_FILE naming a missing file would stop start-up).
+    secrets_dir = tmp_path / "run-secrets"
+    secrets_dir.mkdir()
+    secret_file = secrets_dir / "auth0_client_secret"
+    secret_file.write_text("c" * 40)
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SECRET", "YOSAI_", "AUTH0_"))
+    }
+    environ.update(
+        YOSAI_ENV="test",
+        YOSAI_CONFIG_DIR=str(tmp_path / "no-config"),
+        SECRET_KEY="h" * 20 + os.urandom(16).hex(),
+        SECRETS_DIR=str(secrets_dir),
+        AUTH0_DOMAIN=tenant.domain,
+        AUTH0_AUDIENCE=tenant.audience,
+        AUTH0_JWKS_URL=tenant.server.url,
+    )
+    run_cli = "from yosai_secrets.cli import main; main()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", run_cli, "serve", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+    def state() -> str:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/secrets", headers=_bearer(tenant)
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            rows = json.loads(response.read())["secrets"]
+        return str(next(r["state"] for r in rows if r["name"] == "AUTH0_CLIENT_SECRET"))
+
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        assert state() == "ok"
+        secret_file.unlink()
+        assert state() == "ok"  # cached for its TTL
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if state() == "missing":
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert state() == "missing"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
