@@ -115,6 +115,12 @@ class VaultBackend:
                     backend="vault",
                 )
             method = StaticTokenAuth(str(token), source="the given hvac client")
+        if settings.skip_verify:
+            _log.warning(
+                "VAULT_SKIP_VERIFY is set: the TLS certificates of %s are not verified; "
+                "use this only in development",
+                ", ".join(settings.addresses),
+            )
         self.settings = settings
         self.transport = VaultTransport(clients, max_retries=settings.max_retries, sleep=sleep)
         self.keeper = TokenKeeper(method, clock=clock)
@@ -225,7 +231,9 @@ class VaultBackend:
     def _request(self, method: str, path: str) -> dict[str, Any]:
         """Send an authenticated request; after a 403, log in again once if that can help."""
         token = self.keeper.ensure(self._send)
-        if self._renew_in_background:
+        if self._renew_in_background and self.keeper.seconds_until_due() is not None:
+            # Only a token that expires needs a renewer; a forked worker has none, and renews
+            # lazily on its next request instead.
             self._renew_in_background = False
             self.keeper.start_background(self._send)
         try:

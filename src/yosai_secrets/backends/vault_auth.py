@@ -337,7 +337,9 @@ class TokenKeeper:
         while not self._stop.is_set():
             wait = self.seconds_until_due()
             if wait is None:
-                wait = 60.0  # nothing to renew; look again later (a login may change that)
+                if not self.method.can_login:
+                    return  # a static token that will never need renewing again
+                wait = 60.0  # nothing due now; a later login may change that
             if self._stop.wait(min(wait, 3600.0)):
                 return
             try:
