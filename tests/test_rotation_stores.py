@@ -11,7 +11,7 @@ import pytest
 
 from yosai_secrets.manager import SecretManager, get_secret, reset_default_manager
 from yosai_secrets.rotation import RotationEngine, RotationOptions, parse_fallbacks
-from yosai_secrets.rotation.stores import AwsStore
+from yosai_secrets.rotation.aws_store import AwsStore
 from yosai_secrets.testing import MemoryBackend
 
 from .rotation_support import Killed, crash_after, make_manifest, values

@@ -14,8 +14,8 @@ from ..rotation import DEFAULT_MANIFEST
 from ..rotation.journal import Journal, journal_path
 from ..rotation.manifest import SecretManifest
 from ..rotation.plan import default_keys
-from ..rotation.policy import Verdict, judge, max_age_days
-from ..rotation.stores import _parse_time, open_store
+from ..rotation.policy import Verdict, judge, max_age_days, parse_time
+from ..rotation.stores import open_store
 from . import cli
 from .output import console, table
 
@@ -32,7 +32,7 @@ def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> lis
         for key in chosen:
             stamp = manifest.annotation(key) if manifest.has(key) else None
             verdicts.append(
-                judge(key, "manifest", _parse_time(stamp) if stamp else None, now, max_days)
+                judge(key, "manifest", parse_time(stamp) if stamp else None, now, max_days)
             )
     store = open_store(os.environ)
     if store.name != "env":

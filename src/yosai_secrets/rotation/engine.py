@@ -30,7 +30,7 @@ from .kubectl import later_commands
 from .manifest import SecretManifest
 from .plan import DB_PASSWORD_KEY, RotationOptions, build_plan, ensure_manifest
 from .postgres import DATABASE_URL_VARIABLE, PostgresRoles
-from .report import RotationReport, dry_run_report
+from .report import RotationReport, dry_run_report, hold_warnings
 from .stores import Store, open_store
 
 __all__ = ["ABORT_STEPS", "FINISH_STEPS", "ROTATE_STEPS", "RotationEngine"]
@@ -246,19 +246,7 @@ class RotationEngine:
                 self.options.manifest, journal.data["deployment"], journal.data.get("namespace")
             ),
         ]
-        for key in journal.data["unmanaged"]:
-            if key == DB_PASSWORD_KEY:
-                report.warnings.append(
-                    f"{key}: the new password is in the manifest, but no database connection is "
-                    f"configured ({DATABASE_URL_VARIABLE} or --database-url), so the role's "
-                    "password was NOT changed. Change the role's password to the manifest's new "
-                    "value BEFORE the pods restart, then run `yosai-secrets rotate --restart`."
-                )
-            else:
-                report.warnings.append(
-                    f"{key}: the new password is in the manifest only; change it where it is "
-                    "checked BEFORE the pods restart, then run `yosai-secrets rotate --restart`."
-                )
+        report.warnings.extend(hold_warnings(journal.data["unmanaged"]))
         return report
 
     # -- rotate steps ----------------------------------------------------------------------------

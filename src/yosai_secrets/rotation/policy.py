@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ..errors import ConfigurationError
 
-__all__ = ["DEFAULT_MAX_AGE_DAYS", "Verdict", "judge", "max_age_days"]
+__all__ = ["DEFAULT_MAX_AGE_DAYS", "Verdict", "judge", "max_age_days", "parse_time"]
 
 DEFAULT_MAX_AGE_DAYS: Final = 90
 
@@ -67,3 +67,19 @@ def judge(
     else:
         state = "ok"
     return Verdict(key, source, rotated_at, round(age, 1), state)
+
+
+def parse_time(stamp: str) -> datetime | None:
+    """Parse an ISO 8601 time (``Z``, nanoseconds allowed) as UTC-aware; None if it is not one."""
+    text = stamp.strip().replace("Z", "+00:00")
+    # Vault gives nanoseconds; datetime takes microseconds.
+    if "." in text:
+        head, _, tail = text.partition(".")
+        digits = "".join(c for c in tail if c.isdigit())
+        zone = tail[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

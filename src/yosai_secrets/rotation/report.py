@@ -11,11 +11,12 @@ from .journal import Journal
 from .kubectl import later_commands
 from .manifest import SecretManifest
 from .plan import DB_PASSWORD_KEY, RotationOptions, default_keys, example_for
+from .postgres import DATABASE_URL_VARIABLE
 
 if TYPE_CHECKING:
     from .stores import Store
 
-__all__ = ["MASK", "RotationReport", "dry_run_report"]
+__all__ = ["MASK", "RotationReport", "dry_run_report", "hold_warnings"]
 
 MASK = "********"
 
@@ -99,3 +100,22 @@ def dry_run_report(
     if not options.apply:
         report.not_applied_reason = "--no-apply was given"
     return report
+
+
+def hold_warnings(unmanaged: list[str]) -> list[str]:
+    """What the operator must do by hand for passwords this tool cannot change where checked."""
+    warnings: list[str] = []
+    for key in unmanaged:
+        if key == DB_PASSWORD_KEY:
+            warnings.append(
+                f"{key}: the new password is in the manifest, but no database connection is "
+                f"configured ({DATABASE_URL_VARIABLE} or --database-url), so the role's "
+                "password was NOT changed. Change the role's password to the manifest's new "
+                "value BEFORE the pods restart, then run `yosai-secrets rotate --restart`."
+            )
+        else:
+            warnings.append(
+                f"{key}: the new password is in the manifest only; change it where it is "
+                "checked BEFORE the pods restart, then run `yosai-secrets rotate --restart`."
+            )
+    return warnings
