@@ -300,3 +300,28 @@ def test_logs_carry_no_value(
     SecureConfigManager(tmp_path, env="test", environ=env, manager=manager)
     assert root_logger_capture
     assert not any(canary in line for line in root_logger_capture)
+
+
+def test_failing_default_backend_is_reported_per_secret(tmp_path: Path) -> None:
+    """When the default backend fails, each secret to fill from it is a problem naming it."""
+    backend = MemoryBackend({"SECRET_KEY": STRONG})
+    backend.failing = True
+    with pytest.raises(ValidationError) as info:
+        ConfigManager(
+            tmp_path, env="test", environ=environ(tmp_path), manager=SecretManager(backend)
+        )
+    message = str(info.value)
+    assert (
+        "security.secret_key (SECRET_KEY): reading 'SECRET_KEY' from the memory backend" in message
+    )
+    assert "failing" in message
+
+
+def test_config_manager_does_not_decrypt(tmp_path: Path) -> None:
+    """The plain ConfigManager leaves an encrypted value alone and says it is not resolved."""
+    token = Fernet(Fernet.generate_key()).encrypt(b"x-value").decode()
+    write(tmp_path, "test.yaml", f"database: {{password: '{token}'}}\n")
+    cfg = ConfigManager(tmp_path, env="test", environ=environ(tmp_path, SECRET_KEY=STRONG))
+    assert (
+        cfg.sources()["DB_PASSWORD"] == "config file test.yaml: an encrypted value (not resolved)"
+    )
