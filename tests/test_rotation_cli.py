@@ -260,3 +260,20 @@ def test_two_runs_never_interleave(tmp_path: Path) -> None:
     assert code == 2 and "another rotation" in out
     assert path.read_bytes() == original
     assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == 0
+
+
+def test_rollout_commands_use_the_manifests_namespace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Secret with a namespace gets its deployment restarted in that namespace."""
+    log = install_kubectl_stub(tmp_path, monkeypatch, "reachable")
+    path = make_manifest(tmp_path)
+    text = path.read_text(encoding="utf-8").replace(
+        "  name: yosai-api-secrets\n", "  name: yosai-api-secrets\n  namespace: yosai\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    code, out = _run("rotate", "--manifest", str(path), "--keys", "SECRET_KEY")
+    assert code == 0, out
+    calls = kubectl_calls(log)
+    assert calls[3] == ["rollout", "restart", "deployment/yosai-api", "--namespace=yosai"]
+    assert calls[4][:4] == ["rollout", "status", "deployment/yosai-api", "--namespace=yosai"]
