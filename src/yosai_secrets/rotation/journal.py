@@ -138,7 +138,8 @@ class Journal:
 
     def _register(self) -> None:
         # Whatever the journal holds must never reach a log line.
+        plain = set(self.data.get("plain") or ())  # role names, not secrets
         for group in ("old", "new"):
-            for value in (self.data.get(group) or {}).values():
-                if isinstance(value, str) and value:
+            for key, value in (self.data.get(group) or {}).items():
+                if key not in plain and isinstance(value, str) and value:
                     register_secret_value(value)
