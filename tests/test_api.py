@@ -512,3 +512,43 @@ def test_hup_to_the_gunicorn_master_makes_every_worker_read_afresh(
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_readiness_and_posture_follow_the_configuration_references(
+    env: pytest.MonkeyPatch, tenant: Tenant, tmp_path: Path, canary: str
+) -> None:
+    """Secrets the YAML references (file:, env:) or holds are checked where the YAML says."""
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    password = tmp_path / "db_password"
+    password.write_text(f"{canary}-db-password")
+    (config_dir / "production.yaml").write_text(
+        "security:\n  secret_key: env:APP_SIGNING_KEY\n"
+        f"database:\n  password: file:{password}\n"
+        "auth0:\n  client_id: dashboard-client\n  client_secret: env:APP_AUTH0_SECRET\n"
+        f"  domain: {tenant.domain}\n  audience: {tenant.audience}\n"
+    )
+    env.setenv("YOSAI_ENV", "production")
+    env.setenv("YOSAI_CONFIG_DIR", str(config_dir))
+    for name in ("SECRET_KEY", "AUTH0_DOMAIN", "AUTH0_AUDIENCE"):
+        env.delenv(name, raising=False)
+    env.setenv("APP_SIGNING_KEY", f"{canary}-signing-key-0123456789abcdef")
+    env.setenv("APP_AUTH0_SECRET", f"{canary}-auth0-secret")
+    app = _app()
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    rows = _rows(client, tenant)
+    assert (rows["SECRET_KEY"]["source"], rows["SECRET_KEY"]["state"]) == ("env", "ok")
+    assert rows["DB_PASSWORD"]["source"] == "file"
+    assert str(password) in rows["DB_PASSWORD"]["where"]
+    assert (rows["AUTH0_CLIENT_ID"]["source"], rows["AUTH0_CLIENT_ID"]["where"]) == (
+        "config",
+        "configuration file",
+    )
+    assert {row["state"] for row in rows.values()} == {"ok"}
+    password.unlink()
+    app.extensions["yosai_secrets"].clear_caches()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["unresolvable"] == ["DB_PASSWORD"]
+    assert canary not in response.get_data(as_text=True)

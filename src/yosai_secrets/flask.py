@@ -26,7 +26,7 @@ from typing import Any, Final, Protocol
 
 from flask import Flask
 
-from .environments import current_environment, required_secrets
+from .environments import REQUIRED_SECRETS, current_environment, required_secrets
 from .errors import (
     ConfigurationError,
     SecretNotFoundError,
@@ -34,6 +34,7 @@ from .errors import (
     ValidationError,
 )
 from .manager import SecretManager, default_manager
+from .references import is_reference
 from .secret import install_redaction, register_secret_value
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "check_flask_version",
     "current_extension",
     "parse_fallbacks",
+    "secret_lookups",
 ]
 
 _log = logging.getLogger("yosai_secrets.flask")
@@ -172,6 +174,7 @@ class YosaiSecrets:
         self._manager = manager
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.environment = "production"
+        self._lookups: dict[str, str | None] = {}
         self._clear_hooks: list[Callable[[], None]] = []
         if app is not None:
             self.init_app(app)
@@ -201,6 +204,7 @@ class YosaiSecrets:
         self.environment = current_environment(self._environ)
         if self._config is None:
             self._config = self._load_config()
+        self._lookups = secret_lookups(self._environ, self.environment, self._config is not None)
         key, fallbacks = self._read_keys()
         app.config["SECRET_KEY"] = key
         app.config["SECRET_KEY_FALLBACKS"] = fallbacks
@@ -215,6 +219,15 @@ class YosaiSecrets:
             self.reload_keys(app)
 
         self._clear_hooks.append(reload_keys)
+
+    def lookup(self, name: str) -> str | None:
+        """The key to read secret ``name`` with, as the configuration resolves it.
+
+        ``env:NAME`` when the variable is set (it overrides the files), the file's reference
+        (``vault:secret/data/db#password``) when it has one, else ``NAME`` from the default
+        backend; None when a configuration file holds the value itself.
+        """
+        return self._lookups.get(name, name)
 
     def on_clear(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after every :meth:`clear_caches` (e.g. to drop a JWKS cache)."""
@@ -235,6 +248,7 @@ class YosaiSecrets:
             except ConfigurationError as exc:
                 # Keep serving with what we have: a failed reload must not take the app down.
                 _log.warning("configuration reload after a cache clear failed: %s", exc)
+        self._lookups = secret_lookups(self._environ, self.environment, self._config is not None)
         for hook in list(self._clear_hooks):
             hook()
         return count
@@ -331,6 +345,39 @@ class YosaiSecrets:
         for logger in (app.logger, *map(logging.getLogger, ("werkzeug", "gunicorn.error"))):
             if logger.handlers:
                 install_redaction(logger)
+
+
+def secret_lookups(
+    environ: Mapping[str, str], environment: str, configured: bool
+) -> dict[str, str | None]:
+    """For each of the six secrets, the key that reads it as the configuration does.
+
+    Without the configuration layer every secret is read by name from the default backend.
+    """
+    lookups: dict[str, str | None] = {name: name for name in REQUIRED_SECRETS}
+    if not configured:
+        return lookups
+    from .config import SECRET_SETTINGS
+    from .config.loader import deep_merge, find_config_files, load_yaml_file
+
+    merged: dict[str, Any] = {}
+    try:
+        for file in find_config_files(None, environment, environ):
+            merged = deep_merge(merged, load_yaml_file(file).data)
+    except ConfigurationError:
+        merged = {}  # the configuration loaded a moment ago; a race with an edit is harmless
+    for name, path in SECRET_SETTINGS.items():
+        if environ.get(name):
+            lookups[name] = f"env:{name}"
+            continue
+        node: Any = merged
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, str) and is_reference(node):
+            lookups[name] = node
+        elif node is not None and node != "":
+            lookups[name] = None
+    return lookups
 
 
 def current_extension(app: Flask) -> YosaiSecrets:

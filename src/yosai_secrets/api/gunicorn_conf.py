@@ -20,7 +20,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 preload_app = False
 # Heartbeat files in memory: /tmp may be read-only (Kubernetes readOnlyRootFilesystem) or on disk.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+_SHM = "/dev/shm"  # noqa: S108 - gunicorn makes its heartbeat files there with mkstemp
+worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 timeout = 30
 graceful_timeout = 30
 keepalive = 5

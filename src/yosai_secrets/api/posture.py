@@ -29,6 +29,7 @@ from typing import Any, Final
 from ..environments import REQUIRED_SECRETS, required_secrets
 from ..errors import ConfigurationError, SecretNotFoundError, YosaiSecretsError
 from ..manager import SecretManager
+from ..references import BACKEND_OF_SCHEME
 
 __all__ = [
     "DEFAULT_MAX_AGE_DAYS",
@@ -183,10 +184,27 @@ class StoreRotationInfo:
         return found if isinstance(found, datetime) else None
 
 
-def unresolvable(manager: SecretManager, names: Sequence[str]) -> list[str]:
-    """The names among ``names`` that cannot be resolved now (cheap when the cache is warm)."""
-    results = manager.get_many(names)
-    return [name for name in names if isinstance(results.get(name), ConfigurationError)]
+def _keys(names: Sequence[str], lookups: Mapping[str, str | None] | None) -> dict[str, str | None]:
+    return {name: (lookups.get(name, name) if lookups is not None else name) for name in names}
+
+
+def unresolvable(
+    manager: SecretManager,
+    names: Sequence[str],
+    lookups: Mapping[str, str | None] | None = None,
+) -> list[str]:
+    """The names among ``names`` that cannot be resolved now (cheap when the cache is warm).
+
+    ``lookups`` maps a name to the key that reads it (a reference), or None for a value the
+    configuration holds itself; by default each name is read as is.
+    """
+    keys = _keys(names, lookups)
+    results = manager.get_many([k for k in keys.values() if k is not None])
+    return [
+        name
+        for name, key in keys.items()
+        if key is not None and isinstance(results.get(key), ConfigurationError)
+    ]
 
 
 def posture(
@@ -194,6 +212,7 @@ def posture(
     *,
     environment: str,
     names: Sequence[str] = REQUIRED_SECRETS,
+    lookups: Mapping[str, str | None] | None = None,
     rotation_info: RotationInfoProvider = file_rotation_info,
     max_age: int = DEFAULT_MAX_AGE_DAYS,
     now: datetime | None = None,
@@ -204,22 +223,25 @@ def posture(
         manager: the manager the application reads its secrets through.
         environment: the deployment environment (decides which secrets are required).
         names: the secrets to report.
+        lookups: the key that reads each name (see :func:`unresolvable`).
         rotation_info: where the last rotation and version of a secret come from.
         max_age: the rotation policy, in days.
         now: the current time (default: the wall clock, UTC).
     """
     moment = now or datetime.now(UTC)
     required = set(required_secrets(environment))
-    results = manager.get_many(names)
+    keys = _keys(names, lookups)
+    results = manager.get_many([k for k in keys.values() if k is not None])
     rows = []
     for name in names:
-        outcome = results.get(name)
+        key = keys[name]
+        outcome = results.get(key) if key is not None else None
         detail = None
         if isinstance(outcome, SecretNotFoundError):
             state, detail = "missing", "not set in any source"
         elif isinstance(outcome, ConfigurationError):
             state, detail = "missing", type(outcome).__name__
-        elif manager.is_stale(name):
+        elif key is not None and manager.is_stale(key):
             state = "stale-served"
         else:
             state = "ok"
@@ -238,8 +260,10 @@ def posture(
             SecretPosture(
                 name=name,
                 required=name in required,
-                source=_backend_of(manager, name),
-                where=_where(manager, name) if state != "missing" else None,
+                source=_backend_of(manager, key) if key is not None else "config",
+                where=(_where(manager, key) if key else "configuration file")
+                if state != "missing"
+                else None,
                 state=state,
                 version=info.version if info else None,
                 last_rotated=last.isoformat(timespec="seconds") if last else None,
@@ -251,9 +275,9 @@ def posture(
     return rows
 
 
-def _backend_of(manager: SecretManager, name: str) -> str:
-    scheme, sep, _ = name.partition(":")
-    return scheme if sep else manager.backend.name
+def _backend_of(manager: SecretManager, key: str) -> str:
+    scheme, sep, _ = key.partition(":")
+    return BACKEND_OF_SCHEME.get(scheme, scheme) if sep else manager.backend.name
 
 
 def _where(manager: SecretManager, name: str) -> str | None:

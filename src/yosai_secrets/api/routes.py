@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from ..environments import required_secrets
+from ..environments import REQUIRED_SECRETS, required_secrets
 from ..errors import ConfigurationError
 from ..flask import YosaiSecrets, current_extension
 from .auth import ADMIN_PERMISSION, requires_auth
@@ -51,6 +51,7 @@ def secrets_posture(ext: YosaiSecrets) -> dict[str, Any]:
     rows = posture(
         ext.manager,
         environment=ext.environment,
+        lookups={name: ext.lookup(name) for name in REQUIRED_SECRETS},
         rotation_info=rotation_info_of(current_app),
         max_age=policy,
     )
@@ -79,7 +80,7 @@ def readyz() -> Response:
     """Every secret the environment requires resolves now; else 503 with their names."""
     ext = current_extension(current_app)
     names = list(required_secrets(ext.environment))
-    failing = unresolvable(ext.manager, names)
+    failing = unresolvable(ext.manager, names, {name: ext.lookup(name) for name in names})
     if failing:
         return _json(503, status="not ready", unresolvable=failing)
     return _json(200, status="ready")
