@@ -320,3 +320,18 @@ def test_alternating_users_rotation_under_load_has_no_failed_login(
     assert pods.ok > 50
     assert pods.failed == 0
     assert values(path)["DB_USER"] == role_b  # a, b, a, b: three switches from a
+
+
+def test_refused_admin_login_names_no_password(tmp_path: Path, postgres: Any, canary: str) -> None:
+    """A wrong admin password fails before anything is written, and the message hides it."""
+    from yosai_secrets.errors import YosaiSecretsError
+
+    path, _, _ = _setup(tmp_path, postgres)
+    original = path.read_bytes()
+    bad_url = postgres.url(user="postgres", password=canary)
+    options = RotationOptions(manifest=path, apply=False, database_url=bad_url, environ={})
+    with pytest.raises(YosaiSecretsError) as caught:
+        RotationEngine(options).rotate()
+    assert "password authentication failed" in str(caught.value)
+    assert canary not in str(caught.value)
+    assert path.read_bytes() == original and not journal_path(path).exists()

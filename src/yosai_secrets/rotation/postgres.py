@@ -115,10 +115,8 @@ class PostgresRoles:
                     "is malformed"
                 ) from None
             # psycopg names host and user, not the password; mask anything we know anyway.
-            lines = str(exc).strip().splitlines()
-            detail = redact(
-                lines[-1] if lines else type(exc).__name__, extra=self._known(overrides)
-            )
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            detail = redact(lines[0] if lines else type(exc).__name__, extra=self._known(overrides))
             raise RotationError(
                 f"could not connect to PostgreSQL at {self.target} as {who}: {detail}"
             ) from None
