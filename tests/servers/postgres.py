@@ -77,7 +77,9 @@ class PostgresServer:
     bindir: Path
     run_as: str | None
 
-    def dsn(self, user: str | None = None, password: str | None = None, dbname: str = "postgres") -> str:
+    def dsn(
+        self, user: str | None = None, password: str | None = None, dbname: str = "postgres"
+    ) -> str:
         """A libpq connection string (key=value form) for ``user`` (default the superuser)."""
         user = user or self.superuser
         password = self.password if password is None and user == self.superuser else password
@@ -107,7 +109,9 @@ def _runner(run_as: str | None) -> list[str]:
     return ["runuser", "-u", run_as, "--"] if run_as else []
 
 
-def start_postgres(base_dir: Path | None = None, *, timeout_seconds: float = 60.0) -> PostgresServer:
+def start_postgres(
+    base_dir: Path | None = None, *, timeout_seconds: float = 60.0
+) -> PostgresServer:
     """Create and start a throw-away cluster; return where it listens.
 
     Raises:
