@@ -25,7 +25,7 @@ from yosai_secrets.backends.vault_auth import (
     TokenKeeper,
 )
 from yosai_secrets.backends.vault_settings import VaultSettings
-from yosai_secrets.errors import BackendAuthError, BackendUnavailableError
+from yosai_secrets.errors import BackendAuthError, BackendPermissionError, BackendUnavailableError
 from yosai_secrets.manager import SecretManager
 from yosai_secrets.testing import FakeClock
 
@@ -204,6 +204,22 @@ def test_revoked_token_is_replaced_by_a_new_login(
     assert openbao.api("POST", "auth/token/revoke", {"token": backend.keeper.token})[0] == 204
     assert backend.fetch(f"kv/{name}") == {"k": "v"}
     assert backend.keeper.logins == 2
+
+
+def test_permission_denied_does_not_spend_a_login(
+    openbao: OpenBaoServer, approle: Callable[..., tuple[str, str]]
+) -> None:
+    """A path the policy forbids is BackendPermissionError, without logging in again."""
+    role_id, secret_id = approle(token_ttl="1h")
+    backend = approle_backend(openbao, role_id, secret_id)
+    openbao.api(
+        "PUT", "sys/policy/none", {"policy": 'path "nothing/*" { capabilities = ["read"] }'}
+    )
+    openbao.api("POST", "sys/mounts/locked", {"type": "kv", "options": {"version": "1"}})
+    for _ in range(3):
+        with pytest.raises(BackendPermissionError, match="locked/app"):
+            backend.fetch("locked/app")
+    assert backend.keeper.logins == 1
 
 
 def test_refused_approle_login_is_an_auth_error_without_the_secret_id(

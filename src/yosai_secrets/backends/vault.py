@@ -229,7 +229,11 @@ class VaultBackend:
         return self.transport.send(method, path, body, token)
 
     def _request(self, method: str, path: str) -> dict[str, Any]:
-        """Send an authenticated request; after a 403, log in again once if that can help."""
+        """Send an authenticated request; after a 403, log in again once if that can help.
+
+        A login is attempted only when the token itself no longer works (a plain "permission
+        denied" for a path would otherwise cost a login, and a secret id use, per read).
+        """
         token = self.keeper.ensure(self._send)
         if self._renew_in_background and self.keeper.seconds_until_due() is not None:
             # Only a token that expires needs a renewer; a forked worker has none, and renews
@@ -239,7 +243,12 @@ class VaultBackend:
         try:
             return self.transport.send(method, path, None, token)
         except VaultStatusError as exc:
-            if exc.status != 403 or not self.keeper.refresh_after_denial(self._send, token):
+            if (
+                exc.status != 403
+                or not self.keeper.method.can_login
+                or self._token_works()
+                or not self.keeper.refresh_after_denial(self._send, token)
+            ):
                 raise
         return self.transport.send(method, path, None, self.keeper.ensure(self._send))
 

@@ -347,6 +347,11 @@ class TokenKeeper:
             except BackendError as exc:
                 _log.warning("background Vault token renewal failed: %s", exc)
                 self._stop.wait(self._retry_seconds)
+            except Exception as exc:
+                # The renewer must outlive any surprise. Log only the type: a foreign message
+                # could carry a request's details.
+                _log.warning("background Vault token renewal failed: %s", type(exc).__name__)
+                self._stop.wait(self._retry_seconds)
 
     def _adopt(self, login: Login, now: float) -> None:
         self._token = login.token
