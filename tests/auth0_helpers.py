@@ -121,7 +121,6 @@ class Tenant:
             headers={"kid": kid or self.kid},
         )
 
-
     def id_token(self, client_id: str, nonce: str, **claims: Any) -> str:
         """An OIDC ID token for ``client_id`` carrying ``nonce``."""
         defaults: dict[str, Any] = {
