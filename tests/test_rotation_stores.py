@@ -214,3 +214,60 @@ def test_aws_rotation_end_to_end_with_a_held_password(
     assert any("AWSPENDING" in s for s in _stages(sm_client, key).values())
     RotationEngine(options).restart()
     assert _current(sm_client, key) == values(path)[key] != "old-held-password"
+
+
+def _aws_values(client: Any, prefix: str, keys: list[str], stage: str) -> dict[str, str]:
+    out = {}
+    for key in keys:
+        try:
+            got = client.get_secret_value(SecretId=prefix + key, VersionStage=stage)
+        except client.exceptions.ResourceNotFoundException:
+            continue
+        out[key] = str(got["SecretString"])
+    return out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("step", [None, "store-stage", "db-set", "manifest", "store-promote"])
+def test_aws_and_alternating_postgres_end_to_end(
+    tmp_path: Path, sm_client: Any, postgres: Any, step: str | None
+) -> None:
+    """Engine with AWS and alternating roles: killed anywhere, it converges; finish cleans up."""
+    from .test_rotation_postgres import _alternating, can_login
+
+    path, role_a, pw_a, role_b, pair = _alternating(tmp_path, postgres)
+    prefix = f"t{uuid.uuid4().hex[:8]}/"
+    before = values(path)
+    keys = ["SECRET_KEY", "SECRET_KEY_FALLBACKS", "DB_USER", "DB_PASSWORD"]
+    for key in keys:
+        sm_client.create_secret(Name=prefix + key, SecretString=before[key])
+
+    def options(**kw: Any) -> RotationOptions:
+        return RotationOptions(
+            manifest=path,
+            apply=False,
+            database_url=postgres.url(),
+            db_users=pair.split(","),
+            environ={},
+            store=AwsStore(sm_client, prefix=prefix),
+            **kw,
+        )
+
+    if step is not None:
+        with pytest.raises(Killed):
+            RotationEngine(options(after_step=crash_after(step))).rotate()
+    assert RotationEngine(options()).rotate().outcome == "rotated"
+    now = values(path)
+    assert _aws_values(sm_client, prefix, keys, "AWSCURRENT") == {k: now[k] for k in keys}
+    assert _aws_values(sm_client, prefix, keys, "AWSPREVIOUS") == {k: before[k] for k in keys}
+    assert now["DB_USER"] == role_b and can_login(postgres, role_b, now["DB_PASSWORD"])
+    assert can_login(postgres, role_a, pw_a)  # until finish
+    for key in keys:  # no duplicate versions from the re-run
+        versions = sm_client.list_secret_version_ids(SecretId=prefix + key)["Versions"]
+        assert len(versions) == 2
+
+    assert RotationEngine(options()).finish().outcome == "finished"
+    assert _aws_values(sm_client, prefix, keys, "AWSPREVIOUS") == {}
+    current = _aws_values(sm_client, prefix, keys, "AWSCURRENT")
+    assert parse_fallbacks(current["SECRET_KEY_FALLBACKS"]) == []
+    assert not can_login(postgres, role_a, pw_a)

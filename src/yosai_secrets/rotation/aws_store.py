@@ -32,16 +32,21 @@ class AwsStore:
 
     name = "aws"
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, prefix: str = "") -> None:
         self._client = client
+        # Secret names are the keys; a prefix ("prod/") separates environments in one account.
+        self.prefix = prefix
+
+    def _id(self, key: str) -> str:
+        return self.prefix + key
 
     def _stages(self, name: str) -> dict[str, list[str]]:
         try:
-            described = self._client.describe_secret(SecretId=name)
+            described = self._client.describe_secret(SecretId=self._id(name))
         except Exception as exc:
             if _aws_code(exc) == "ResourceNotFoundException":
                 return {}
-            raise _aws_error("describe", name, exc) from None
+            raise _aws_error("describe", self._id(name), exc) from None
         return dict(described.get("VersionIdsToStages") or {})
 
     def _holder(self, name: str, stage: str) -> str | None:
@@ -62,12 +67,12 @@ class AwsStore:
                 # A key the store lacks gets its old value first, so that it has an old version.
                 try:
                     made = self._client.create_secret(
-                        Name=name,
+                        Name=self._id(name),
                         SecretString=value or ("[]" if name.endswith("FALLBACKS") else "-"),
                         ClientRequestToken=str(uuid.uuid4()),
                     )
                 except Exception as exc:
-                    raise _aws_error("create", name, exc) from None
+                    raise _aws_error("create", self._id(name), exc) from None
                 current = str(made["VersionId"])
             entry["old_version"] = current
 
@@ -80,13 +85,13 @@ class AwsStore:
                 continue  # this version exists already (a re-run)
             try:
                 self._client.put_secret_value(
-                    SecretId=name,
+                    SecretId=self._id(name),
                     ClientRequestToken=entry["token"],
                     SecretString=value,
                     VersionStages=["AWSPENDING"],
                 )
             except Exception as exc:
-                raise _aws_error("put the pending version of", name, exc) from None
+                raise _aws_error("put the pending version of", self._id(name), exc) from None
 
     def promote(self, state: dict[str, Any], new: Changes, rotated_at: str) -> None:
         """Move ``AWSCURRENT`` to the pending version; the old one gets ``AWSPREVIOUS``."""
@@ -103,10 +108,16 @@ class AwsStore:
             if token not in self._stages(name):
                 try:
                     self._client.put_secret_value(
-                        SecretId=name, ClientRequestToken=token, SecretString=value
+                        SecretId=self._id(name),
+                        ClientRequestToken=token,
+                        SecretString=value,
+                        VersionStages=["AWSPENDING"],
                     )
                 except Exception as exc:
-                    raise _aws_error("put the finished value of", name, exc) from None
+                    raise _aws_error("put the finished value of", self._id(name), exc) from None
+            # Moved explicitly: moto leaves AWSCURRENT on the old version too after a plain put.
+            self._move(name, "AWSCURRENT", token)
+            self._drop_label(name, "AWSPENDING")
         for name in state.get("entries", {}):
             self._drop_label(name, "AWSPREVIOUS")
 
@@ -121,11 +132,11 @@ class AwsStore:
     def rotated_at(self, key: str) -> datetime | None:
         """The creation date of the version labelled ``AWSCURRENT``."""
         try:
-            listed = self._client.list_secret_version_ids(SecretId=key)
+            listed = self._client.list_secret_version_ids(SecretId=self._id(key))
         except Exception as exc:
             if _aws_code(exc) == "ResourceNotFoundException":
                 return None
-            raise _aws_error("list the versions of", key, exc) from None
+            raise _aws_error("list the versions of", self._id(key), exc) from None
         for version in listed.get("Versions", []):
             if "AWSCURRENT" in (version.get("VersionStages") or []):
                 created = version.get("CreatedDate")
@@ -138,7 +149,7 @@ class AwsStore:
         if holder == to_version:
             return
         kwargs: dict[str, Any] = {
-            "SecretId": name,
+            "SecretId": self._id(name),
             "VersionStage": stage,
             "MoveToVersionId": to_version,
         }
@@ -147,7 +158,7 @@ class AwsStore:
         try:
             self._client.update_secret_version_stage(**kwargs)
         except Exception as exc:
-            raise _aws_error(f"move {stage} on", name, exc) from None
+            raise _aws_error(f"move {stage} on", self._id(name), exc) from None
 
     def _drop_label(self, name: str, stage: str) -> None:
         holder = self._holder(name, stage)
@@ -155,10 +166,10 @@ class AwsStore:
             return
         try:
             self._client.update_secret_version_stage(
-                SecretId=name, VersionStage=stage, RemoveFromVersionId=holder
+                SecretId=self._id(name), VersionStage=stage, RemoveFromVersionId=holder
             )
         except Exception as exc:
-            raise _aws_error(f"remove {stage} from", name, exc) from None
+            raise _aws_error(f"remove {stage} from", self._id(name), exc) from None
 
 
 def _aws_code(exc: Exception) -> str:
