@@ -327,8 +327,10 @@ class YosaiSecrets:
                 f"security.secret_key; {looked}). Set SECRET_KEY, SECRET_KEY_FILE or the Docker "
                 "secret secret_key (development: run `yosai-secrets dev-secrets`)"
             )
-        raw: object = None
-        if self._config is not None:
+        # Like the six secrets: the variable (a Kubernetes Secret's envFrom) wins, then the
+        # configuration, then the default backend (the field `rotate` writes in Vault or AWS).
+        raw: object = self._environ.get("SECRET_KEY_FALLBACKS")
+        if raw is None and self._config is not None:
             raw = self._config.get("security.secret_key_fallbacks", None)
         if raw is None:
             raw = self.manager.get("SECRET_KEY_FALLBACKS", default="")
