@@ -128,7 +128,9 @@ _HEADLINES = {
 def _print(report: RotationReport) -> None:
     if report.created_manifest:
         click.echo(f"Created {report.manifest} from its example (mode 0600).")
-    if report.resumed:
+    if report.resumed and report.action == "restart":
+        click.echo(f"Continuing the rotation that waited for you (journal: {report.journal}).")
+    elif report.resumed:
         click.echo(f"Resumed an interrupted {report.action} (journal: {report.journal}).")
     headline = _HEADLINES.get(report.outcome, report.outcome)
     click.secho(
