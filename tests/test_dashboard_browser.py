@@ -77,7 +77,10 @@ def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, canary: str) -> Iter
 
 def test_posture_page_in_headless_chromium(served: str, canary: str) -> None:
     """The page lists every secret with its state and age, draws the chart, shows no value."""
-    from playwright.sync_api import sync_playwright
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (dev group of pyproject.toml)"
+    )
+    sync_playwright = sync_api.sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
