@@ -22,9 +22,12 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 venv: $(VENV)/.installed
 
+# The main job on the embedded default: development, the env backend, local secrets/ files
+# (generated on first run), then the API and its posture page on http://$(HOST):$(PORT)/.
 run: venv
 	YOSAI_ENV=development $(BIN)/yosai-secrets dev-secrets
 	YOSAI_ENV=development $(BIN)/yosai-secrets check
+	YOSAI_ENV=development $(BIN)/yosai-secrets serve --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
