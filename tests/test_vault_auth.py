@@ -22,9 +22,9 @@ from yosai_secrets.backends.vault_auth import (
     KubernetesAuth,
     Login,
     StaticTokenAuth,
-    TokenKeeper,
 )
 from yosai_secrets.backends.vault_settings import VaultSettings
+from yosai_secrets.backends.vault_token import TokenKeeper
 from yosai_secrets.errors import BackendAuthError, BackendPermissionError, BackendUnavailableError
 from yosai_secrets.manager import SecretManager
 from yosai_secrets.testing import FakeClock

@@ -27,14 +27,16 @@ from ..errors import (
     BackendError,
     BackendPermissionError,
     BackendUnavailableError,
+    ConfigurationError,
     InvalidReferenceError,
     MissingDependencyError,
     SecretNotFoundError,
 )
 from .base import Location
-from .vault_auth import AuthMethod, StaticTokenAuth, TokenKeeper
+from .vault_auth import AuthMethod, StaticTokenAuth
 from .vault_http import VaultStatusError, VaultTransport
 from .vault_settings import VaultSettings
+from .vault_token import TokenKeeper
 
 __all__ = ["VaultBackend", "VaultSettings"]
 
@@ -87,7 +89,7 @@ class VaultBackend:
         hvac = _import_hvac()
         if settings is None:
             if client is None:
-                raise InvalidReferenceError(
+                raise ConfigurationError(
                     "VaultBackend needs a client or settings; use VaultBackend.from_environ()"
                 )
             settings = VaultSettings(addresses=(str(client.url).rstrip("/"),))

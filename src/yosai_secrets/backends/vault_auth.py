@@ -1,22 +1,13 @@
-"""Vault/OpenBao authentication: a static token, AppRole, Kubernetes; in-process renewal.
+"""Vault/OpenBao auth methods: a static token, AppRole, Kubernetes.
 
-A :class:`TokenKeeper` holds the current token. Before each request it checks (one clock read)
-whether the token is due for renewal, about two thirds into its TTL as Vault's own lifetime
-watcher does; it renews with ``auth/token/renew-self``, and when renewal is no longer possible
-(``explicit_max_ttl`` reached, token revoked: 403) it logs in again with the auth method. An
-optional daemon thread does the same while the process is idle, so that a periodic token does not
-die between two reads. Transient failures of a renewal never fail a read: the current token is
-still valid, and the renewal is tried again a little later.
-
-Tokens, secret ids and JWTs never appear in a repr, a log line or an exception message.
+Each method obtains a token (:class:`Login`); keeping it alive is
+:class:`~yosai_secrets.backends.vault_token.TokenKeeper`'s job. Tokens, secret ids and JWTs never
+appear in a repr, a log line or an exception message.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -31,15 +22,13 @@ __all__ = [
     "Login",
     "Send",
     "StaticTokenAuth",
-    "TokenKeeper",
+    "auth_block",
+    "short_reason",
 ]
 
 _log = logging.getLogger("yosai_secrets.backends.vault")
 
 DEFAULT_K8S_TOKEN_FILE: Final = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105
-
-#: Renew when this fraction of the token's TTL has passed (Vault's lifetime watcher: ~2/3).
-RENEW_FRACTION: Final = 2.0 / 3.0
 
 
 class Send(Protocol):
@@ -70,7 +59,8 @@ class AuthMethod(Protocol):
         ...
 
 
-def _auth_block(response: dict[str, Any], what: str) -> Login:
+def auth_block(response: dict[str, Any], what: str) -> Login:
+    """The token and its life from a login or renewal answer."""
     auth = response.get("auth")
     if not isinstance(auth, dict) or not auth.get("client_token"):
         raise BackendAuthError(f"{what}: the server's answer carried no token", backend="vault")
@@ -170,11 +160,11 @@ class AppRoleAuth:
             raise
         except BackendError as exc:
             raise BackendAuthError(
-                f"{self.description} was refused ({_reason(exc)}); check VAULT_ROLE_ID and the "
-                "secret id (it may be expired or used up)",
+                f"{self.description} was refused ({short_reason(exc)}); check VAULT_ROLE_ID "
+                "and the secret id (it may be expired or used up)",
                 backend="vault",
             ) from None
-        return _auth_block(response, self.description)
+        return auth_block(response, self.description)
 
 
 class KubernetesAuth:
@@ -221,206 +211,13 @@ class KubernetesAuth:
             raise
         except BackendError as exc:
             raise BackendAuthError(
-                f"{self.description} was refused ({_reason(exc)}); check the role's bound "
+                f"{self.description} was refused ({short_reason(exc)}); check the role's bound "
                 "service accounts and namespaces",
                 backend="vault",
             ) from None
-        return _auth_block(response, self.description)
+        return auth_block(response, self.description)
 
 
-def _reason(exc: BackendError) -> str:
-    # Our own messages are already scrubbed; keep only their first clause.
+def short_reason(exc: BackendError) -> str:
+    """The first clause of one of our (already scrubbed) messages."""
     return str(exc).split(";")[0]
-
-
-class TokenKeeper:
-    """Holds the current token, renews it before it expires and logs in again when it must.
-
-    Args:
-        method: how the token is obtained.
-        clock: a monotonic clock in seconds (inject a fake one in tests).
-        retry_seconds: how long to wait before retrying a renewal or login that failed
-            transiently.
-    """
-
-    def __init__(
-        self,
-        method: AuthMethod,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        retry_seconds: float = 5.0,
-    ) -> None:
-        self.method = method
-        self._clock = clock
-        self._retry_seconds = retry_seconds
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._obtained_at = 0.0
-        self._expires_at = float("inf")
-        self._due_at = float("inf")
-        self._renewable = False
-        self._warned_final = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        #: How many logins and renewals happened (for tests and status pages).
-        self.logins = 0
-        self.renewals = 0
-
-    def __repr__(self) -> str:
-        state = "no token" if self._token is None else "token held"
-        return f"TokenKeeper({self.method.description!r}, {state}, renewals={self.renewals})"
-
-    @property
-    def token(self) -> str | None:
-        """The current token, if one was obtained."""
-        return self._token
-
-    def seconds_until_due(self) -> float | None:
-        """Seconds until the next renewal or login is due (None: never)."""
-        if self._token is None:
-            return 0.0
-        if self._due_at == float("inf"):
-            return None
-        return max(0.0, self._due_at - self._clock())
-
-    def ensure(self, send: Send) -> str:
-        """Return a token fit to send now: obtaining, renewing or replacing it when due.
-
-        Raises:
-            BackendError: no token could be obtained (a held, unexpired token is never dropped
-                because a renewal failed transiently).
-        """
-        token = self._token
-        if token is not None and self._clock() < self._due_at:
-            return token
-        with self._lock:
-            now = self._clock()
-            if self._token is not None and now < self._due_at:
-                return self._token
-            if self._token is None:
-                self._login(send)
-            elif self._renewable and now < self._expires_at:
-                self._renew(send)
-            elif self.method.can_login:
-                self._relogin_or_keep(send)
-            else:
-                self._final_warning()
-            assert self._token is not None
-            return self._token
-
-    def refresh_after_denial(self, send: Send, denied_token: str) -> bool:
-        """After a 403, log in again if that can help; return whether the token changed."""
-        if not self.method.can_login:
-            return False
-        with self._lock:
-            if self._token != denied_token:
-                return True  # another thread already replaced it
-            self._login(send)
-            return True
-
-    def start_background(self, send: Send) -> None:
-        """Renew from a daemon thread too, so that an idle process keeps a live token."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._run, args=(send,), name="yosai-secrets-vault-renewer", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the background renewer, if any."""
-        self._stop.set()
-
-    # -- internals ---------------------------------------------------------------------------
-
-    def _run(self, send: Send) -> None:
-        while not self._stop.is_set():
-            wait = self.seconds_until_due()
-            if wait is None:
-                if not self.method.can_login:
-                    return  # a static token that will never need renewing again
-                wait = 60.0  # nothing due now; a later login may change that
-            if self._stop.wait(min(wait, 3600.0)):
-                return
-            try:
-                self.ensure(send)
-            except BackendError as exc:
-                _log.warning("background Vault token renewal failed: %s", exc)
-                self._stop.wait(self._retry_seconds)
-            except Exception as exc:
-                # The renewer must outlive any surprise. Log only the type: a foreign message
-                # could carry a request's details.
-                _log.warning("background Vault token renewal failed: %s", type(exc).__name__)
-                self._stop.wait(self._retry_seconds)
-
-    def _adopt(self, login: Login, now: float) -> None:
-        self._token = login.token
-        self._obtained_at = now
-        self._renewable = login.renewable
-        if login.ttl_seconds > 0:
-            self._expires_at = now + login.ttl_seconds
-            self._due_at = now + login.ttl_seconds * RENEW_FRACTION
-        else:
-            self._expires_at = self._due_at = float("inf")
-
-    def _login(self, send: Send) -> None:
-        login = self.method.login(send)
-        self.logins += 1
-        self._warned_final = False
-        self._adopt(login, self._clock())
-        _log.debug(
-            "obtained a Vault token by %s (ttl %.0f s)", self.method.description, login.ttl_seconds
-        )
-
-    def _renew(self, send: Send) -> None:
-        assert self._token is not None
-        previous_ttl = self._expires_at - self._obtained_at
-        try:
-            response = send("POST", "auth/token/renew-self", {}, self._token)
-        except BackendUnavailableError as exc:
-            self._later(f"renewal failed ({_reason(exc)})")
-            return
-        except BackendError:
-            # 403/400: the token can no longer be renewed (expired, revoked, max TTL).
-            self._renewable = False
-            if self.method.can_login:
-                self._relogin_or_keep(send)
-            else:
-                self._final_warning()
-            return
-        login = _auth_block(response, "token renewal")
-        self.renewals += 1
-        now = self._clock()
-        self._adopt(Login(self._token, login.ttl_seconds, login.renewable), now)
-        # A renewal that could not restore the full TTL hit the token's max TTL: from here on
-        # only a new login (or a new static token) helps.
-        if login.ttl_seconds < previous_ttl * 0.9 or not login.renewable:
-            self._renewable = False
-        _log.debug("renewed the Vault token (ttl %.0f s)", login.ttl_seconds)
-
-    def _relogin_or_keep(self, send: Send) -> None:
-        try:
-            self._login(send)
-        except BackendError as exc:
-            # The token in hand is still good until it expires: keep serving with it.
-            if self._token is None or self._clock() >= self._expires_at:
-                raise
-            self._later(f"login failed ({_reason(exc)})")
-
-    def _later(self, what: str) -> None:
-        now = self._clock()
-        remaining = self._expires_at - now
-        self._due_at = now + min(self._retry_seconds, max(remaining / 2, 0.1))
-        _log.warning("Vault token %s; keeping the current token and trying again", what)
-
-    def _final_warning(self) -> None:
-        # Nothing more to do for this token; never check again until it is replaced.
-        self._due_at = float("inf")
-        if not self._warned_final and self._expires_at != float("inf"):
-            self._warned_final = True
-            _log.warning(
-                "%s cannot be renewed any further and expires in %.0f s; provide a new token "
-                "or use AppRole/Kubernetes auth, which log in again by themselves",
-                self.method.description,
-                max(0.0, self._expires_at - self._clock()),
-            )
