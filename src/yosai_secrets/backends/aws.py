@@ -1,0 +1,311 @@
+"""AWS Secrets Manager: one secret per key, JSON keys as fields, batched reads.
+
+Names, as the operator guide writes them::
+
+    DB_PASSWORD          the secret named SECRET_NAME_PREFIX + "DB_PASSWORD" (prefix e.g. "prod/")
+    prod/db#password     the key "password" of the JSON SecretString of the secret "prod/db"
+    arn:aws:...:secret:x a secret by ARN (never prefixed)
+
+The prefix is not added twice: a name that already starts with it is used as it is, so
+``aws-secrets:prod/db_password`` and ``DB_PASSWORD`` both work under ``SECRET_NAME_PREFIX=prod/``.
+``fetch`` returns the ``SecretString`` (text) or the ``SecretBinary`` (bytes); the manager picks a
+JSON key and refuses bytes in ``get()`` (``get_bytes()`` returns them). Every read names its
+``VersionStage`` explicitly (default ``AWSCURRENT``), or a ``VersionId``; :meth:`fetch_version`
+reads ``AWSPENDING`` or ``AWSPREVIOUS`` for rotation code. Several secrets at once are read with
+``BatchGetSecretValue``, 20 a call.
+
+Settings and the client live in :mod:`.aws_settings`, error translation in :mod:`.aws_errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from ..errors import BackendError, ConfigurationError, InvalidReferenceError
+from .aws_errors import (
+    NO_BATCH_CODES,
+    RETRYABLE_CODES,
+    Refused,
+    error_code,
+    scrubbed,
+    translate,
+    translate_code,
+)
+from .aws_settings import AwsSettings, build_client, import_boto3
+from .base import Fetched, Location
+
+__all__ = ["BATCH_LIMIT", "AwsBackend", "AwsSettings"]
+
+_log = logging.getLogger("yosai_secrets.backends.aws")
+
+#: The most secrets one BatchGetSecretValue call may name (the API's limit).
+BATCH_LIMIT: Final = 20
+#: The longest wait between two tries of a throttled call.
+_MAX_BACKOFF_SECONDS: Final = 5.0
+
+
+class AwsBackend:
+    """Secrets from AWS Secrets Manager (also a ``BatchBackend``).
+
+    Args:
+        client: a ready-made boto3 ``secretsmanager`` client (else one is built on first use).
+        settings: region, endpoint, prefix, version, retries; usually from :meth:`from_environ`.
+        throttle_retries: how many more times a throttled call is tried, after botocore's own
+            retries, with exponential backoff, before it is reported.
+        backoff_seconds: the first backoff delay (doubled each time, jittered, at most 5 s).
+        sleep: waits between those tries (inject a fake one in tests).
+
+    Raises:
+        ConfigurationError: an empty version stage, or a negative retry count.
+    """
+
+    name = "aws"
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        settings: AwsSettings | None = None,
+        throttle_retries: int = 2,
+        backoff_seconds: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings or AwsSettings()
+        if not self.settings.version_stage.strip():
+            raise ConfigurationError("the AWS version stage must not be empty (e.g. AWSCURRENT)")
+        if throttle_retries < 0 or backoff_seconds < 0:
+            raise ConfigurationError("throttle_retries and backoff_seconds must not be negative")
+        self._client = client
+        self._lock = threading.Lock()
+        self._throttle_retries = throttle_retries
+        self._backoff_seconds = backoff_seconds
+        self._sleep = sleep
+        self._batch_supported = True
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AwsBackend:
+        """Build the backend from the environment (the client itself is built on first use).
+
+        Raises:
+            MissingDependencyError: boto3 is not installed.
+            ConfigurationError: a variable is malformed; the message names it.
+        """
+        import_boto3()
+        return cls(settings=AwsSettings.from_environ(environ))
+
+    def __repr__(self) -> str:
+        return f"AwsBackend(region={self.region!r}, prefix={self.settings.name_prefix!r})"
+
+    @property
+    def region(self) -> str:
+        """The region read from (as configured, or the client's), for messages."""
+        client = self._client
+        if client is not None:
+            return str(getattr(client.meta, "region_name", None) or "no region")
+        return self.settings.region or "the default region"
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, built once (thread-safely) on first use.
+
+        Raises:
+            ConfigurationError: no region is configured, or the profile does not exist.
+        """
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = build_client(self.settings)
+                client = self._client
+        return client
+
+    # -- the Backend protocol ----------------------------------------------------------------
+
+    def locate(self, key: str) -> Location:
+        """Map ``DB_PASSWORD`` or ``prod/db#password`` to a secret name and a JSON key.
+
+        Raises:
+            InvalidReferenceError: an empty name or an empty ``#field``.
+        """
+        name, sep, json_key = key.partition("#")
+        name = name.strip()
+        if not name:
+            raise InvalidReferenceError(f"AWS secret reference {key!r} names no secret")
+        if sep and not json_key.strip():
+            raise InvalidReferenceError(f"AWS secret reference {key!r} has an empty '#key'")
+        prefix = self.settings.name_prefix
+        if prefix and not name.startswith((prefix, "arn:")):
+            name = prefix + name
+        return Location(name, json_key.strip() if sep else None)
+
+    def fetch(self, path: str) -> Fetched:
+        """Read the secret ``path`` at the configured version: its string, or its bytes."""
+        return self.fetch_version(
+            path, stage=self.settings.version_stage, version_id=self.settings.version_id
+        )
+
+    def fetch_version(
+        self, path: str, *, stage: str | None = None, version_id: str | None = None
+    ) -> str | bytes:
+        """Read one version of the secret ``path`` (a full name or ARN; no prefix is added).
+
+        Args:
+            path: the secret's name or ARN.
+            stage: a staging label (``AWSCURRENT``, ``AWSPENDING``, ``AWSPREVIOUS``); default
+                ``AWSCURRENT`` unless ``version_id`` is given.
+            version_id: a version's id; with a stage too, AWS checks that they agree.
+
+        Raises:
+            SecretNotFoundError: no such secret, or no version with that label or id.
+            BackendError: any other failure (a subclass says which kind).
+        """
+        params: dict[str, str] = {"SecretId": path}
+        if version_id:
+            params["VersionId"] = version_id
+            if stage:
+                params["VersionStage"] = stage
+        else:
+            # Always explicit: moto can return a stale version to a bare call after a stage move.
+            params["VersionStage"] = stage or "AWSCURRENT"
+        where = params.get("VersionStage") or f"version {version_id}"
+        response = self._call("get_secret_value", path, where, params)
+        return _value_of(response, path)
+
+    def _endpoint(self) -> str:
+        meta = getattr(self._client, "meta", None)
+        return str(self.settings.endpoint_url or getattr(meta, "endpoint_url", None) or "AWS")
+
+    def describe(self, path: str) -> str:
+        """Say where ``path`` is read from: backend, secret name, region (never its value)."""
+        return f"aws {path} ({self.region})"
+
+    # -- BatchBackend --------------------------------------------------------------------------
+
+    def fetch_many(self, paths: list[str]) -> dict[str, Fetched | Exception]:
+        """Read every path, 20 per ``BatchGetSecretValue`` call; each result: value or error.
+
+        A pinned version (``VersionId`` or a stage other than ``AWSCURRENT``, which the batch API
+        cannot choose) and a batch API the endpoint or IAM refuses mean one read per path.
+        """
+        unique = list(dict.fromkeys(paths))
+        results: dict[str, Fetched | Exception] = {}
+        batchable = (
+            self._batch_supported
+            and self.settings.version_id is None
+            and self.settings.version_stage == "AWSCURRENT"
+            and len(unique) > 1
+        )
+        if batchable:
+            for start in range(0, len(unique), BATCH_LIMIT):
+                self._fetch_batch(unique[start : start + BATCH_LIMIT], results)
+        for path in unique:
+            if path not in results:
+                try:
+                    results[path] = self.fetch(path)
+                except ConfigurationError as exc:
+                    results[path] = exc
+        return results
+
+    def _fetch_batch(self, chunk: list[str], results: dict[str, Fetched | Exception]) -> None:
+        params: dict[str, Any] = {"SecretIdList": chunk}
+        label = f"{len(chunk)} secrets"
+        while True:
+            try:
+                if not hasattr(self.client, "batch_get_secret_value"):
+                    self._batch_supported = False
+                    return
+                response = self._call(
+                    "batch_get_secret_value", label, "AWSCURRENT", params, refuse=NO_BATCH_CODES
+                )
+            except Refused:
+                # Unsupported here, or IAM does not allow it: one read each, precise errors.
+                self._batch_supported = False
+                return
+            except ConfigurationError as exc:
+                for path in chunk:
+                    results.setdefault(path, exc)
+                return
+            for item in response.get("SecretValues") or ():
+                for path in _requested(item, chunk):
+                    try:
+                        results[path] = _value_of(item, path)
+                    except BackendError as exc:
+                        results[path] = exc
+            for error in response.get("Errors") or ():
+                path = str(error.get("SecretId", ""))
+                if path in chunk and path not in results:
+                    code = str(error.get("ErrorCode", "")) or "UnknownError"
+                    if code not in RETRYABLE_CODES:
+                        results[path] = translate_code(
+                            code, path=path, where="AWSCURRENT", region=self.region, tries=1
+                        )
+            token = response.get("NextToken")
+            if not token:
+                return
+            params = {"SecretIdList": chunk, "NextToken": token}
+
+    # -- calls and errors ----------------------------------------------------------------------
+
+    def _call(
+        self,
+        operation: str,
+        path: str,
+        where: str,
+        params: dict[str, Any],
+        refuse: frozenset[str] = frozenset(),
+    ) -> Any:
+        """Call ``operation``, retrying throttling with backoff, and translate what fails.
+
+        An error whose code is in ``refuse`` raises :class:`Refused` instead, for the caller.
+        """
+        attempt = 0
+        while True:
+            client = self.client
+            try:
+                response = getattr(client, operation)(**params)
+            except Exception as exc:
+                if not type(exc).__module__.startswith("botocore"):
+                    raise  # a bug, not an AWS failure: let it show as it is
+                code = error_code(exc)
+                if code in refuse:
+                    raise Refused(code) from None
+                if code in RETRYABLE_CODES and attempt < self._throttle_retries:
+                    delay = min(_MAX_BACKOFF_SECONDS, self._backoff_seconds * 2**attempt)
+                    self._sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter only
+                    attempt += 1
+                    continue
+                raise translate(
+                    exc,
+                    path=path,
+                    where=where,
+                    region=self.region,
+                    endpoint=self._endpoint(),
+                    tries=attempt + 1,
+                ) from scrubbed(exc, operation)
+            _log.debug("aws: %s %s (%s) in %s", operation, path, where, self.region)
+            return response
+
+
+def _requested(item: Mapping[str, Any], chunk: list[str]) -> list[str]:
+    """Which requested ids (names, ARNs or partial ARNs) a batch result answers."""
+    name, arn = str(item.get("Name", "")), str(item.get("ARN", ""))
+    return [p for p in chunk if p in (name, arn) or (p.startswith("arn:") and arn.startswith(p))]
+
+
+def _value_of(response: Mapping[str, Any], path: str) -> str | bytes:
+    if response.get("SecretString") is not None:
+        return str(response["SecretString"])
+    binary = response.get("SecretBinary")
+    if isinstance(binary, bytes | bytearray):
+        return bytes(binary)
+    raise BackendError(
+        f"aws secret {path!r} has neither SecretString nor SecretBinary (a version with no "
+        "value, e.g. a rotation that never set one)",
+        backend="aws",
+        path=path,
+    )

@@ -1,0 +1,199 @@
+"""botocore's errors translated into ours, for the AWS backend.
+
+Every message names the secret, the version asked for and the region, and says what to do; none
+quotes botocore's own text for an HTTP error (an AWS signature error can quote the access key id
+and the string that was signed), only its error code. The original is replaced as ``__cause__``
+by a scrubbed ``ClientError`` that keeps the code and the operation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ..errors import (
+    BackendAuthError,
+    BackendError,
+    BackendPermissionError,
+    BackendTLSError,
+    BackendUnavailableError,
+    ConfigurationError,
+    SecretNotFoundError,
+)
+
+__all__ = [
+    "AUTH_CODES",
+    "NO_BATCH_CODES",
+    "PERMISSION_CODES",
+    "RETRYABLE_CODES",
+    "Refused",
+    "error_code",
+    "safe_url",
+    "scrubbed",
+    "translate",
+    "translate_code",
+]
+
+PERMISSION_CODES: Final = frozenset({"AccessDeniedException", "AccessDenied"})
+AUTH_CODES: Final = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+    }
+)
+RETRYABLE_CODES: Final = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServiceError",
+        "InternalFailure",
+        "ServiceUnavailable",
+    }
+)
+# A batch call refused with these is redone one secret at a time: an endpoint without the batch
+# API, or IAM allowing GetSecretValue but not BatchGetSecretValue.
+NO_BATCH_CODES: Final = frozenset(
+    {"UnknownOperationException", "InvalidAction", "NotImplemented", *PERMISSION_CODES}
+)
+
+
+class Refused(Exception):
+    """A call refused with one of the codes its caller handles itself."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``""`` for any other exception)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str((response.get("Error") or {}).get("Code") or "")
+    return ""
+
+
+def scrubbed(exc: Exception, operation: str) -> BaseException:
+    """``exc`` with botocore's message dropped (it may quote credentials), its code kept."""
+    code = error_code(exc)
+    if not code:
+        # botocore's own (non-HTTP) errors state configuration facts, never credentials.
+        return exc
+    from botocore.exceptions import ClientError
+
+    status = (getattr(exc, "response", {}).get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    withheld: Any = {"Error": {"Code": code, "Message": "(message withheld)"}}
+    return ClientError(withheld, f"{operation} (HTTP {status})" if status else operation)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+def translate_code(
+    code: str, *, path: str, where: str, region: str, tries: int
+) -> ConfigurationError:
+    """Our error for the AWS error ``code`` met reading ``path`` (``where``: stage or version)."""
+    at = f"aws secret {path!r} ({where}) in {region}"
+    if code == "ResourceNotFoundException":
+        return SecretNotFoundError(
+            path,
+            [at],
+            "Create it, or check SECRET_NAME_PREFIX, AWS_REGION and the version stage.",
+        )
+    if code in PERMISSION_CODES:
+        return BackendPermissionError(
+            f"{at}: access denied ({code}); allow secretsmanager:GetSecretValue on it "
+            "(and kms:Decrypt on its key) for the configured AWS identity",
+            backend="aws",
+            path=path,
+        )
+    if code in AUTH_CODES:
+        return BackendAuthError(
+            f"{at}: the AWS credentials were refused ({code}); check AWS_ACCESS_KEY_ID, "
+            "AWS_PROFILE or the role, and renew expired session credentials",
+            backend="aws",
+            path=path,
+        )
+    if code == "DecryptionFailure":
+        return BackendError(
+            f"{at}: AWS could not decrypt the secret with its KMS key ({code}); check that "
+            "the key exists, is enabled and allows kms:Decrypt for this identity",
+            backend="aws",
+            path=path,
+        )
+    if code in RETRYABLE_CODES:
+        return BackendUnavailableError(
+            f"{at}: AWS Secrets Manager is throttling or unavailable ({code}) after {tries} "
+            "tries with backoff; try again later",
+            backend="aws",
+            path=path,
+        )
+    if code == "InvalidRequestException":
+        return BackendError(
+            f"{at}: AWS refused the request ({code}); the secret may be scheduled for "
+            "deletion, or the version stage and id disagree",
+            backend="aws",
+            path=path,
+        )
+    return BackendError(f"{at}: the AWS call failed ({code})", backend="aws", path=path)
+
+
+def translate(
+    exc: Exception, *, path: str, where: str, region: str, endpoint: str, tries: int
+) -> ConfigurationError:
+    """Our error for ``exc``, met reading ``path`` from ``endpoint`` in ``region``."""
+    code = error_code(exc)
+    if code:
+        return translate_code(code, path=path, where=where, region=region, tries=tries)
+    from botocore import exceptions as bx
+
+    at = f"aws secret {path!r} ({where}) in {region}"
+    if isinstance(exc, bx.NoRegionError):
+        return ConfigurationError(
+            f"no AWS region is configured to read {path!r}: set AWS_REGION "
+            "(or AWS_DEFAULT_REGION, or region in the AWS profile)"
+        )
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+        return BackendAuthError(
+            f"{at}: no usable AWS credentials were found; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or give the service a role",
+            backend="aws",
+            path=path,
+        )
+    if isinstance(exc, bx.SSLError):
+        return BackendTLSError(
+            f"{at}: the TLS certificate of {safe_url(endpoint)} could not be verified "
+            "(AWS_CA_BUNDLE names a CA bundle)",
+            backend="aws",
+            path=path,
+        )
+    if isinstance(exc, bx.ConnectionError | bx.HTTPClientError):
+        return BackendUnavailableError(
+            f"{at}: cannot connect to {safe_url(endpoint)} ({type(exc).__name__}); check "
+            "the network, AWS_ENDPOINT_URL and AWS_REGION",
+            backend="aws",
+            path=path,
+        )
+    if isinstance(exc, bx.CredentialRetrievalError) or (
+        isinstance(exc, bx.BotoCoreError) and "Token" in type(exc).__name__
+    ):
+        return BackendAuthError(
+            f"{at}: the AWS credentials could not be obtained ({type(exc).__name__}); "
+            "log in again (aws sso login) or check the role",
+            backend="aws",
+            path=path,
+        )
+    return BackendError(
+        f"{at}: the AWS call failed ({type(exc).__name__})", backend="aws", path=path
+    )

@@ -1,0 +1,167 @@
+"""Settings of the AWS backend, read from the environment, and the boto3 client built from them.
+
+Unset settings fall back to boto3's own configuration (the shared config and credentials files,
+instance roles, SSO), so the backend behaves as boto3 users expect. The variables:
+
+==================================  ==========================================================
+``AWS_REGION``                      the region (else ``AWS_DEFAULT_REGION``, else the profile's)
+``AWS_PROFILE``                     the named profile of the AWS config files
+``AWS_ENDPOINT_URL``                another endpoint (``AWS_ENDPOINT_URL_SECRETS_MANAGER`` wins)
+``AWS_RETRY_MODE``                  botocore's retry mode (default ``standard``)
+``AWS_MAX_ATTEMPTS``                botocore's attempts per call (its default when unset)
+``SECRET_NAME_PREFIX``              prepended to secret names (e.g. ``prod/``)
+``AWS_SECRET_VERSION_STAGE``        the staging label read (default ``AWSCURRENT``)
+``AWS_SECRET_VERSION_ID``           a version id to read instead of a stage
+==================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ..errors import ConfigurationError, MissingDependencyError
+
+__all__ = ["AwsSettings", "build_client", "guard_botocore_logs", "import_boto3"]
+
+_PURPOSE: Final = "the AWS Secrets Manager backend (SECRET_BACKEND=aws, aws-secrets: references)"
+# botocore loggers whose DEBUG lines carry response bodies (secret values), request dumps and
+# signing material (the access key id, a session token).
+_WIRE_LOGGERS: Final = ("botocore.parsers", "botocore.endpoint", "botocore.auth")
+
+
+def import_boto3() -> Any:
+    """Import boto3, or say how to install it.
+
+    Raises:
+        MissingDependencyError: boto3 is not installed.
+    """
+    try:
+        import boto3
+    except ImportError:
+        raise MissingDependencyError("boto3", "aws", _PURPOSE) from None
+    return boto3
+
+
+class _DropWireDebug(logging.Filter):
+    """Drops botocore's DEBUG wire dumps, which would show secret values and signing material."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def guard_botocore_logs() -> None:
+    """Drop botocore's DEBUG wire dumps, whoever turned DEBUG on (idempotent)."""
+    for name in _WIRE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropWireDebug) for f in logger.filters):
+            logger.addFilter(_DropWireDebug())
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where and how to read AWS secrets; ``None`` means boto3's own configuration decides.
+
+    Attributes:
+        region: the region.
+        profile: the named profile.
+        endpoint_url: another endpoint (an emulator, a VPC endpoint).
+        name_prefix: prepended to secret names.
+        version_stage: the staging label read by ``fetch``.
+        version_id: a version id read by ``fetch`` instead of the stage.
+        retry_mode: botocore's retry mode.
+        max_attempts: botocore's attempts per call.
+        connect_timeout_seconds: how long to wait for a connection.
+        read_timeout_seconds: how long to wait for an answer.
+    """
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    name_prefix: str = ""
+    version_stage: str = "AWSCURRENT"
+    version_id: str | None = None
+    retry_mode: str = "standard"
+    max_attempts: int | None = None
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 10.0
+    # Keys found in the environment given (which need not be os.environ); as in boto3's own
+    # chain, they win over the profile.
+    credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AwsSettings:
+        """Read the settings from ``environ`` (the variables are in the module docstring).
+
+        Raises:
+            ConfigurationError: ``AWS_MAX_ATTEMPTS`` is not a whole number >= 1.
+        """
+
+        def get(name: str) -> str | None:
+            return (environ.get(name) or "").strip() or None
+
+        attempts = get("AWS_MAX_ATTEMPTS")
+        if attempts is not None and (not attempts.isdigit() or int(attempts) < 1):
+            raise ConfigurationError(f"AWS_MAX_ATTEMPTS={attempts!r} must be a whole number >= 1")
+        endpoint = None
+        if (get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() != "true":
+            endpoint = get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or get("AWS_ENDPOINT_URL")
+        key_id, secret = get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")
+        return cls(
+            region=get("AWS_REGION") or get("AWS_DEFAULT_REGION"),
+            profile=get("AWS_PROFILE"),
+            endpoint_url=endpoint,
+            name_prefix=(environ.get("SECRET_NAME_PREFIX") or "").strip(),
+            version_stage=get("AWS_SECRET_VERSION_STAGE") or "AWSCURRENT",
+            version_id=get("AWS_SECRET_VERSION_ID"),
+            retry_mode=get("AWS_RETRY_MODE") or "standard",
+            max_attempts=int(attempts) if attempts else None,
+            credentials=(key_id, secret, get("AWS_SESSION_TOKEN")) if key_id and secret else None,
+        )
+
+
+def build_client(settings: AwsSettings) -> Any:
+    """Build a boto3 ``secretsmanager`` client from ``settings`` and boto3's configuration.
+
+    Raises:
+        MissingDependencyError: boto3 is not installed.
+        ConfigurationError: no region is configured, or the profile does not exist.
+    """
+    boto3 = import_boto3()
+    from botocore.config import Config
+    from botocore.exceptions import NoRegionError, ProfileNotFound
+
+    s = settings
+    retries: Any = {"mode": s.retry_mode}
+    if s.max_attempts is not None:
+        retries["max_attempts"] = s.max_attempts
+    config = Config(
+        retries=retries,
+        connect_timeout=s.connect_timeout_seconds,
+        read_timeout=s.read_timeout_seconds,
+        user_agent_extra="yosai-secrets",
+    )
+    key_id, secret, token = s.credentials or (None, None, None)
+    guard_botocore_logs()
+    try:
+        session = boto3.session.Session(profile_name=s.profile, region_name=s.region)
+        return session.client(
+            "secretsmanager",
+            endpoint_url=s.endpoint_url,
+            config=config,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+        )
+    except NoRegionError:
+        raise ConfigurationError(
+            "no AWS region is configured for the aws secret backend: set AWS_REGION "
+            "(or AWS_DEFAULT_REGION, or region in the AWS profile)"
+        ) from None
+    except ProfileNotFound:
+        raise ConfigurationError(
+            f"the AWS profile {s.profile!r} (AWS_PROFILE) is not in the AWS config files; "
+            "fix AWS_PROFILE or unset it"
+        ) from None
