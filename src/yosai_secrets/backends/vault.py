@@ -10,8 +10,9 @@ Keys are raw API paths with a field, as the operator guide writes them::
 ``locate`` returns the raw API path, so both spellings of one secret share one cache entry; a
 mount's KV version is asked once (``sys/internal/ui/mounts``) and remembered. ``fetch`` returns
 the secret's fields (KV v2: ``data.data``); the manager picks the field, so several fields of one
-path cost one read. Transport, retries and failover live in :mod:`.vault_http`; authentication
-and token renewal in :mod:`.vault_auth`; the variables in :mod:`.vault_settings`.
+path cost one read. Transport, retries and failover live in :mod:`.vault_http`; auth methods
+in :mod:`.vault_auth`; token renewal in :mod:`.vault_token`; the variables in
+:mod:`.vault_settings`.
 """
 
 from __future__ import annotations
