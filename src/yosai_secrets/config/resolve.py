@@ -169,7 +169,9 @@ def resolve_requests(
                 register_secret_value(plain)
                 outcomes[request.path] = Outcome(source, value=plain)
 
-    values = [o.value for o in outcomes.values() if o.value]
+    # A second line of defence: no message should hold a value, but mask any that does. Every
+    # value obtained is registered by now (the manager registers what it hands out); very short
+    # ones are not, as masking every "d" would make the messages unreadable.
     for request in requests:
         outcome = outcomes[request.path]
         if outcome.error is None:
@@ -177,7 +179,7 @@ def resolve_requests(
         if request.kind == "fill" and isinstance(outcome.error, SecretNotFoundError):
             outcome.source = "missing"
             continue
-        outcome.problem = redact(_problem_line(request, manager, outcome.error), values)
+        outcome.problem = redact(_problem_line(request, manager, outcome.error))
         if request.kind == "fill":
             outcome.source = "error"
     return outcomes
