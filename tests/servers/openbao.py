@@ -7,8 +7,10 @@
   ``openbao`` and the function fixture ``vault_env``.
 - ``start_raft_cluster``/``stop_raft_cluster``: three ``bao server`` processes with integrated Raft
   storage on loopback, initialised (one unseal key), unsealed, joined, all voters, KV v2 at
-  ``secret/``; used by the slow failover test and the benchmark.
+  ``secret/``; used by the slow failover test.
 
+``BAO_BIN`` names another ``bao`` binary; ``BAO_LOG_LEVEL=debug`` makes the dev server's log
+(``server.log`` in its directory, ``OpenBaoServer.log()``) verbose when a test needs to see why.
 Everything is stopped by process id (also when a test fails), and the bootstrap talks plain HTTP
 (urllib) so that these functions work without hvac.
 """
