@@ -166,20 +166,20 @@ def test_failed_apply_is_resumed_by_running_again(
 def test_without_a_database_the_restart_is_left_to_the_operator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No database: a plain warning, no kubectl call; --restart applies; --finish drops the key."""
+    """No database: a plain warning, the Secret applied but no restart; --restart restarts."""
     log = install_kubectl_stub(tmp_path, monkeypatch, "reachable")
     path = make_manifest(tmp_path)
     before = values(path)
     code, out = _run("rotate", "--manifest", str(path))
     assert code == 0, out
     assert "role's password was NOT changed" in out and "--restart" in out
-    assert "not applied" in out
-    assert kubectl_calls(log) == []
+    assert kubectl_calls(log) == [
+        ["version", "--request-timeout=5s"],
+        ["apply", "--server-side", "--dry-run=server", "-f", str(path)],
+        ["apply", "--server-side", "-f", str(path)],
+    ]
+    assert not any(call[:2] == ["rollout", "restart"] for call in kubectl_calls(log))
     _assert_done_when(before, values(path))
-    code, out = _run("rotate", "--manifest", str(path))  # re-run: still waiting, says so again
-    assert code == 0 and "NOT changed" in out and kubectl_calls(log) == []
-    code, out = _run("rotate", "--manifest", str(path), "--finish")
-    assert code == 2 and "--restart" in out
     code, out = _run("rotate", "--manifest", str(path), "--restart")
     assert code == 0, out
     assert ["rollout", "restart", "deployment/yosai-api"] in kubectl_calls(log)

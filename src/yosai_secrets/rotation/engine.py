@@ -144,6 +144,7 @@ class RotationEngine:
         self.options.apply = True
         if journal is not None and journal.phase in ("awaiting-operator", "rotate"):
             journal.data["hold"] = False
+            journal.data["operator_done"] = True
             journal.set_phase("rotate")
             report.resumed = True
             self._describe(journal, report)
@@ -290,10 +291,30 @@ class RotationEngine:
             invalidate_secret(key)
 
     def _apply(self, journal: Journal, report: RotationReport) -> None:
-        self._kubectl(report, journal.data.get("namespace"), journal.data["deployment"])
+        unmanaged = journal.data["unmanaged"]
+        # A password the database does not have yet must not reach the pods: apply the Secret
+        # (environment variables see it only after a restart) and leave the restart to the
+        # operator, who changes the role's password first.
+        restart = not unmanaged or bool(journal.data.get("operator_done"))
+        self._kubectl(
+            report, journal.data.get("namespace"), journal.data["deployment"], restart=restart
+        )
         journal.data["applied"] = journal.data["applied"] or report.applied
+        if unmanaged and not restart:
+            report.warnings.extend(hold_warnings(unmanaged))
+            report.commands_later = [
+                "yosai-secrets rotate --restart    (once the role's password matches)",
+                *report.commands_later,
+            ]
 
-    def _kubectl(self, report: RotationReport, namespace: str | None, deployment: str) -> None:
+    def _kubectl(
+        self,
+        report: RotationReport,
+        namespace: str | None,
+        deployment: str,
+        *,
+        restart: bool = True,
+    ) -> None:
         path = self.options.manifest
         report.commands_later = later_commands(path, deployment, namespace)
         if not self.options.apply:
@@ -303,9 +324,10 @@ class RotationEngine:
         if not reachable:
             report.not_applied_reason = why
             return
-        self.options.kubectl.apply_and_restart(path, deployment, namespace)
-        report.applied = report.restarted = True
-        report.commands_later = []
+        self.options.kubectl.apply_and_restart(path, deployment, namespace, restart=restart)
+        report.applied = True
+        report.restarted = restart
+        report.commands_later = [] if restart else later_commands(path, deployment, namespace)[-2:]
 
     # -- finish steps ----------------------------------------------------------------------------
 

@@ -174,7 +174,11 @@ def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store)
         "absent": [k for k in new if not manifest.has(k)],
         "db": db,
         "unmanaged": unmanaged,
-        "hold": bool(unmanaged),
+        # With a secret store, promoting a password the database does not have yet would break
+        # every reader of the store, so the rotation holds before promotion. With the manifest
+        # alone, the Secret is applied (pods read it only when they restart) and only the restart
+        # is left to the operator.
+        "hold": bool(unmanaged) and store.name != "env",
         "store": {"backend": store.name},
         "deployment": options.deployment_name(),
         "namespace": manifest.namespace(),
