@@ -54,12 +54,22 @@ class LoadedConfiguration:
         return [s.value for s in self.secrets.values() if s.value]
 
 
+_LABELS: Final[dict[KeyPath, str]] = {
+    key: f"{dotted(key)} ({name})" for name, key in SECRET_SETTINGS.items()
+}
+
+
 def _label(path: KeyPath) -> str:
-    text = ".".join(map(str, path))
-    for name, key in SECRET_SETTINGS.items():
-        if key == path:
-            return f"{text} ({name})"
-    return text
+    return _LABELS.get(path) or ".".join(map(str, path))
+
+
+def _copy_tree(data: Any) -> Any:
+    """Copy the mappings and lists of parsed YAML (scalars are immutable)."""
+    if isinstance(data, dict):
+        return {k: _copy_tree(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_copy_tree(v) for v in data]
+    return data
 
 
 def _origin(layers: list[tuple[Path, dict[str, Any]]], path: KeyPath) -> str:
@@ -117,7 +127,8 @@ def load_configuration(
     data: dict[str, Any] = {}
     for _, layer in layers:
         data = deep_merge(data, layer)
-    data = copy.deepcopy(data)
+    # Secrets are written into this tree below; the layers stay as parsed, for _origin().
+    data = _copy_tree(data)
     problems: list[str] = []
     manager = _build_manager(manager, environ, problems)
     backend_broken = bool(problems)
@@ -158,8 +169,9 @@ def load_configuration(
     if resolve_references:
         for key_path, text in iter_resolvable(data):
             kind: Kind = "reference" if is_reference(text) else "encrypted"
-            origin = _origin(layers, key_path)
             described = key_path in _SECRET_PATHS
+            # Only encrypted values and the six secrets report the file they were written in.
+            origin = _origin(layers, key_path) if described or kind == "encrypted" else ""
             requests.append(Request(key_path, kind, text, _label(key_path), origin, described))
     outcomes = resolve_requests(requests, manager, environ)
     for request in requests:

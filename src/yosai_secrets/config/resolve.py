@@ -67,7 +67,7 @@ class Outcome:
 
 def iter_resolvable(data: Any, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
     """Yield (key path, text) for every string in ``data`` that is a reference or encrypted."""
-    if isinstance(data, Mapping):
+    if isinstance(data, dict):
         for key, value in data.items():
             yield from iter_resolvable(value, (*prefix, key))
     elif isinstance(data, list):
