@@ -104,8 +104,16 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_moto(port: int | None = None, *, timeout_seconds: float = 30.0) -> MotoServer:
+def start_moto(
+    port: int | None = None,
+    *,
+    extra_env: dict[str, str] | None = None,
+    timeout_seconds: float = 30.0,
+) -> MotoServer:
     """Start ``moto_server`` on 127.0.0.1 and wait until it answers.
+
+    ``extra_env`` configures moto itself, e.g. ``{"INITIAL_NO_AUTH_ACTION_COUNT": "0"}`` to make
+    it check credentials and IAM policies.
 
     Raises:
         RuntimeError: ``moto_server`` is not installed or did not come up in time.
@@ -118,6 +126,7 @@ def start_moto(port: int | None = None, *, timeout_seconds: float = 30.0) -> Mot
     log = (workdir / "server.log").open("wb")
     # No AWS_* from a developer's shell reaches the emulator (it reads some of them itself).
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(extra_env or {})
     process = subprocess.Popen(
         [str(binary), "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,

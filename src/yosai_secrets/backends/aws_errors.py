@@ -8,6 +8,7 @@ by a scrubbed ``ClientError`` that keeps the code and the operation.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from ..errors import (
@@ -65,6 +66,9 @@ NO_BATCH_CODES: Final = frozenset(
 )
 
 
+_XML_CODE: Final = re.compile(r"<Code>\s*([A-Za-z0-9.]+)\s*</Code>")
+
+
 class Refused(Exception):
     """A call refused with one of the codes its caller handles itself."""
 
@@ -76,9 +80,17 @@ class Refused(Exception):
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ``ClientError`` (``""`` for any other exception)."""
     response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str((response.get("Error") or {}).get("Code") or "")
-    return ""
+    if not isinstance(response, dict):
+        return ""
+    error = response.get("Error") or {}
+    code = str(error.get("Code") or "")
+    if code.isdigit():
+        # An XML error body given to the JSON parser (as moto's IAM checks answer) leaves the
+        # HTTP status as the code and the whole body as the message: the code is inside.
+        found = _XML_CODE.search(str(error.get("Message") or ""))
+        if found:
+            return found.group(1)
+    return code
 
 
 def scrubbed(exc: Exception, operation: str) -> BaseException:

@@ -136,7 +136,9 @@ def build_client(settings: AwsSettings) -> Any:
     s = settings
     retries: Any = {"mode": s.retry_mode}
     if s.max_attempts is not None:
-        retries["max_attempts"] = s.max_attempts
+        # AWS_MAX_ATTEMPTS counts every try, the first included: botocore calls that
+        # total_max_attempts (its Config "max_attempts" counts retries only).
+        retries["total_max_attempts"] = s.max_attempts
     config = Config(
         retries=retries,
         connect_timeout=s.connect_timeout_seconds,
