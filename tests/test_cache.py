@@ -252,3 +252,15 @@ def test_many_threads_mixed_keys_are_consistent() -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_ttl_zero_reads_every_time_in_the_callers_thread() -> None:
+    """With ttl_seconds=0 every get reads the backend and sees a change at once."""
+    manager, backend, _ = make({"K": "one-value"}, ttl_seconds=0)
+    assert manager.get("K") == "one-value"
+    backend.data["K"] = "two-value"
+    assert manager.get("K") == "two-value"
+    assert backend.calls == 2
+    assert threading.active_count() == 1 or all(
+        not t.name.startswith("yosai-secrets-refresh") for t in threading.enumerate()
+    )

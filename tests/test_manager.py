@@ -163,3 +163,10 @@ def test_empty_keys_are_refused(key: str) -> None:
     """Empty keys and references naming nothing are clear errors."""
     with pytest.raises(ConfigurationError):
         SecretManager(MemoryBackend()).get(key)
+
+
+def test_missing_field_error_names_the_source() -> None:
+    """A missing field's error names where the path was read (the backend's description)."""
+    manager = SecretManager(MemoryBackend({"db": {"password": "pw-value"}}, name="memo"))
+    with pytest.raises(SecretNotFoundError, match=r"memo db field 'user'"):
+        manager.get("db#user")

@@ -150,6 +150,18 @@ class SecretCache(Generic[V]):
             else:
                 flight.done.wait()
             return self._outcome(flight)
+        if self.ttl_seconds == 0:
+            # No caching asked for: read in the caller's thread, keeping stale-if-error.
+            if leader:
+                self._load(key, loader, flight, generation, entry, label)
+            else:
+                flight.done.wait()
+            if flight.entry is not None:
+                return flight.entry
+            if now < entry.stale_until:
+                self.stale_serves += 1
+                return entry
+            return self._outcome(flight)
         if leader:
             threading.Thread(
                 target=self._load,

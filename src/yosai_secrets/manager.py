@@ -221,10 +221,7 @@ class SecretManager:
     def describe(self, key: str) -> str:
         """Say where ``key`` is read from (backend, variable, file or path), never its value."""
         backend, location = self._locate(key)
-        if isinstance(backend, Describable):
-            where = backend.describe(location.path)
-        else:
-            where = f"{backend.name} {location.path}"
+        where = _where(backend, location.path)
         return f"{where}#{location.field}" if location.field else where
 
     def is_stale(self, key: str) -> bool:
@@ -273,7 +270,7 @@ class SecretManager:
         return value
 
     def _finish(self, key: str, backend: Backend, location: Location, raw: Fetched) -> str:
-        value = _select_field(key, backend.name, location, raw)
+        value = _select_field(key, _where(backend, location.path), location.field, raw)
         if looks_encrypted(value):
             if self._fernet is None:
                 self._fernet = FernetBox.from_environ(self._environ, purpose=f"secret {key!r}")
@@ -326,21 +323,27 @@ class SecretManager:
         return failed
 
 
-def _select_field(key: str, backend: str, location: Location, raw: Fetched) -> str:
-    """Pick ``location.field`` out of ``raw`` and return it as text."""
-    field = location.field
+def _where(backend: Backend, path: str) -> str:
+    """Name the source of ``path`` (backend, address, file), never its value."""
+    if isinstance(backend, Describable):
+        return backend.describe(path)
+    return f"{backend.name} {path}"
+
+
+def _select_field(key: str, where: str, field: str | None, raw: Fetched) -> str:
+    """Pick ``field`` out of ``raw`` (read from ``where``) and return it as text."""
     data: Any = raw
     if field is None:
         if isinstance(raw, str):
             return raw
         if isinstance(raw, bytes):
             raise ConfigurationError(
-                f"secret {key!r} ({backend} {location.path}) is binary; read it with get_bytes()"
+                f"secret {key!r} ({where}) is binary; read it with get_bytes()"
             )
-        names = ", ".join(sorted(map(str, raw))) or "none"
+        names = sorted(map(str, raw))
         raise ConfigurationError(
-            f"secret {key!r} ({backend} {location.path}) holds several fields ({names}); "
-            f"name one, e.g. {key}#{next(iter(sorted(map(str, raw))), 'field')}"
+            f"secret {key!r} ({where}) holds several fields ({', '.join(names) or 'none'}); "
+            f"name one, e.g. {key}#{names[0] if names else 'field'}"
         )
     if isinstance(raw, str | bytes):
         try:
@@ -349,21 +352,19 @@ def _select_field(key: str, backend: str, location: Location, raw: Fetched) -> s
             data = None
         if not isinstance(data, dict):
             raise ConfigurationError(
-                f"secret {key!r}: {backend} {location.path} holds a plain value, not JSON "
-                f"with fields, so field {field!r} cannot be selected; drop '#{field}'"
+                f"secret {key!r}: {where} holds a plain value, not JSON with fields, so field "
+                f"{field!r} cannot be selected; drop '#{field}'"
             ) from None
     if field not in data:
         names = ", ".join(sorted(map(str, data))) or "none"
-        raise SecretNotFoundError(
-            key, [f"{backend} {location.path} field {field!r} (fields present: {names})"]
-        )
+        raise SecretNotFoundError(key, [f"{where} field {field!r} (fields present: {names})"])
     value = data[field]
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list):
         return json.dumps(value)
     if value is None:
-        raise SecretNotFoundError(key, [f"{backend} {location.path} field {field!r} (null)"])
+        raise SecretNotFoundError(key, [f"{where} field {field!r} (null)"])
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
