@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,11 @@ class DelayProxy:
     :func:`proxy`) so that its threads do not compete with the client for the GIL.
     """
 
-    def __init__(self, upstream_port: int, delay_seconds: float, counter: Any) -> None:
+    def __init__(self, upstream_port: int, delay_seconds: float, counter: Any, reads: Any) -> None:
         self.upstream_port = upstream_port
         self.delay_seconds = delay_seconds
         self.counter = counter
+        self.reads = reads
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
 
@@ -83,6 +85,9 @@ class DelayProxy:
                 if requests and data.split(b" ", 1)[0] in _METHODS:
                     with self.counter.get_lock():
                         self.counter.value += 1
+                    if data.startswith(b"GET /v1/secret/data/"):
+                        with self.reads.get_lock():
+                            self.reads.value += 1
                     if self.delay_seconds:
                         time.sleep(self.delay_seconds)
                 dst.sendall(data)
@@ -95,28 +100,37 @@ class DelayProxy:
                 sock.close()
 
 
-def _run_proxy(upstream_port: int, delay_seconds: float, counter: Any, ports: Any) -> None:
-    relay = DelayProxy(upstream_port, delay_seconds, counter)
+def _run_proxy(
+    upstream_port: int, delay_seconds: float, counter: Any, reads: Any, ports: Any
+) -> None:
+    relay = DelayProxy(upstream_port, delay_seconds, counter, reads)
     ports.put(relay.port)
     relay.serve_forever()
 
 
 class ProxyHandle:
-    """The client side of a proxy process: its address and its request counter."""
+    """The client side of a proxy process: its address and its counters."""
 
-    def __init__(self, port: int, counter: Any) -> None:
+    def __init__(self, port: int, counter: Any, reads: Any) -> None:
         self.addr = f"http://127.0.0.1:{port}"
         self._counter = counter
+        self._reads = reads
 
     @property
     def requests(self) -> int:
         """HTTP requests relayed since the last reset."""
         return int(self._counter.value)
 
+    @property
+    def reads(self) -> int:
+        """KV v2 reads (GET secret/data/...) among them."""
+        return int(self._reads.value)
+
     def reset(self) -> None:
-        """Set the request counter to zero."""
-        with self._counter.get_lock():
-            self._counter.value = 0
+        """Set the counters to zero."""
+        for value in (self._counter, self._reads):
+            with value.get_lock():
+                value.value = 0
 
 
 @contextmanager
@@ -124,36 +138,45 @@ def proxy(upstream_port: int, delay_seconds: float) -> Iterator[ProxyHandle]:
     """A :class:`DelayProxy` in a child process, stopped by its process id afterwards."""
     context = multiprocessing.get_context("fork")
     counter = context.Value("i", 0)
+    reads = context.Value("i", 0)
     ports = context.Queue()
     child = context.Process(
-        target=_run_proxy, args=(upstream_port, delay_seconds, counter, ports), daemon=True
+        target=_run_proxy,
+        args=(upstream_port, delay_seconds, counter, reads, ports),
+        daemon=True,
     )
     child.start()
     try:
-        yield ProxyHandle(ports.get(timeout=10), counter)
+        yield ProxyHandle(ports.get(timeout=10), counter, reads)
     finally:
         child.terminate()
         child.join(5)
 
 
-def measure(fn: Callable[[], int], relay: ProxyHandle | None = None) -> tuple[float, int]:
-    """Median wall time in ms of ``fn`` over ROUNDS cold runs, and the requests of one run.
+@dataclass(frozen=True)
+class Result:
+    """Medians of one contender: wall and client CPU time, and the requests of one run."""
 
-    ``fn`` returns how many values it loaded; it must be 50 every time.
-    """
+    wall_ms: float
+    cpu_ms: float
+    requests: int
+    reads: int
+
+
+def measure(fn: Callable[[], int], relay: ProxyHandle) -> Result:
+    """Medians over ROUNDS cold runs of ``fn`` (which must load 50 values each time)."""
     fn()  # imports and first connections out of the way
-    times = []
-    requests = 0
+    walls, cpus = [], []
+    requests = reads = 0
     for _ in range(ROUNDS):
-        if relay is not None:
-            relay.reset()
-        start = time.perf_counter()
+        relay.reset()
+        wall, cpu = time.perf_counter(), time.process_time()
         loaded = fn()
-        times.append((time.perf_counter() - start) * 1000)
+        walls.append((time.perf_counter() - wall) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
         assert loaded == PATHS * FIELDS, loaded
-        if relay is not None:
-            requests = relay.requests
-    return statistics.median(times), requests
+        requests, reads = relay.requests, relay.reads
+    return Result(statistics.median(walls), statistics.median(cpus), requests, reads)
 
 
 # -- part 1: 50 references over 10 Vault paths ---------------------------------------------------
@@ -255,14 +278,20 @@ def part_one() -> None:
                         "naive hvac loop": naive_hvac(relay.addr, server.token),
                     }
                     results = {name: measure(fn, relay) for name, fn in contenders.items()}
-                base = results["SecureConfigManager"][0]
+                base = results["SecureConfigManager"].wall_ms
                 title = "loopback" if not delay_ms else f"loopback + {delay_ms} ms per request"
                 print(f"\n50 references over {PATHS} Vault paths, {title} (median of {ROUNDS}):")
-                print(f"  {'':24}{'requests':>9}{'wall ms':>10}{'x ours':>9}", end="")
+                print(
+                    f"  {'':24}{'requests':>9}{'reads':>7}{'wall ms':>9}{'cpu ms':>8}{'x ours':>8}",
+                    end="",
+                )
                 print(f"{'round trips':>13}" if delay_ms else "")
-                for name, (wall, requests) in results.items():
-                    trips = f"{wall / delay_ms:13.1f}" if delay_ms else ""
-                    print(f"  {name:24}{requests:9d}{wall:10.1f}{wall / base:9.2f}{trips}")
+                for name, r in results.items():
+                    trips = f"{r.wall_ms / delay_ms:13.1f}" if delay_ms else ""
+                    print(
+                        f"  {name:24}{r.requests:9d}{r.reads:7d}{r.wall_ms:9.1f}{r.cpu_ms:8.1f}"
+                        f"{r.wall_ms / base:8.2f}{trips}"
+                    )
     finally:
         stop_openbao(server)
 
