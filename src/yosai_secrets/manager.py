@@ -9,6 +9,7 @@ once, for every backend.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -288,18 +289,6 @@ class SecretManager:
         by_backend: dict[str, list[str]] = {}
         for name, path in cold:
             by_backend.setdefault(name, []).append(path)
-        singles: list[_CacheKey] = []
-        for name, paths in by_backend.items():
-            backend = cold[(name, paths[0])]
-            if isinstance(backend, BatchBackend) and len(paths) > 1:
-                self._cache.backend_calls += 1
-                for path, result in backend.fetch_many(paths).items():
-                    if isinstance(result, ConfigurationError):
-                        failed[(name, path)] = result
-                    elif not isinstance(result, Exception):
-                        self._cache.put((name, path), result)
-            else:
-                singles.extend((name, path) for path in paths)
 
         def load(ck: _CacheKey) -> None:
             backend = cold[ck]
@@ -308,18 +297,34 @@ class SecretManager:
             except ConfigurationError as exc:
                 failed[ck] = exc
 
+        def load_batch(name: str, backend: BatchBackend, paths: list[str]) -> None:
+            self._cache.backend_calls += 1
+            for path, result in backend.fetch_many(paths).items():
+                if isinstance(result, ConfigurationError):
+                    failed[(name, path)] = result
+                elif not isinstance(result, Exception):
+                    self._cache.put((name, path), result)
+
         # Local reads (variables, files) take microseconds: a thread pool would cost more than
-        # it saves, so only remote paths are read concurrently.
-        remote = [ck for ck in singles if ck[0] not in _LOCAL_BACKENDS]
-        for ck in singles:
-            if ck[0] in _LOCAL_BACKENDS:
-                load(ck)
-        if len(remote) == 1 or max_workers <= 1:
-            for ck in remote:
-                load(ck)
-        elif remote:
-            with ThreadPoolExecutor(max_workers=min(max_workers, len(remote))) as pool:
-                list(pool.map(load, remote))
+        # it saves, so they are read here; remote paths and batches run concurrently, batches of
+        # one backend alongside the single reads of another.
+        jobs: list[Callable[[], None]] = []
+        for name, paths in by_backend.items():
+            backend = cold[(name, paths[0])]
+            if isinstance(backend, BatchBackend) and len(paths) > 1:
+                jobs.append(functools.partial(load_batch, name, backend, paths))
+            elif name in _LOCAL_BACKENDS:
+                for path in paths:
+                    load((name, path))
+            else:
+                jobs.extend(functools.partial(load, (name, path)) for path in paths)
+        if len(jobs) == 1 or max_workers <= 1:
+            for job in jobs:
+                job()
+        elif jobs:
+            with ThreadPoolExecutor(max_workers=min(max_workers, len(jobs))) as pool:
+                for future in [pool.submit(job) for job in jobs]:
+                    future.result()
         return failed
 
 
