@@ -51,13 +51,14 @@ def inject_error(
         if times is not None and injected[0] >= times:
             return None
         from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
 
         injected[0] += 1
         parsed = {
             "Error": {"Code": code, "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "injected"},
         }
-        return AWSResponse("https://injected.invalid/", status, {}, None), parsed
+        return AWSResponse("https://injected.invalid/", status, HTTPHeaders(), None), parsed
 
     client.meta.events.register(f"before-call.{_SERVICE}.{operation}", answer)
     return injected

@@ -278,6 +278,7 @@ def test_botocore_standard_retries_throttled_http_answers(
 ) -> None:
     """Our client uses botocore's standard retry mode: a throttled HTTP answer is retried by it."""
     from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
 
     name = f"STD_{_uid()}"
     moto_server.client().create_secret(Name=name, SecretString="standard-mode")
@@ -296,7 +297,9 @@ def test_botocore_standard_retries_throttled_http_answers(
     def first_is_throttled(**_: Any) -> Any:
         sent[0] += 1
         if sent[0] == 1:
-            return AWSResponse("http://x", 400, {"x-amzn-errortype": "ThrottlingException"}, _Raw())
+            headers = HTTPHeaders()
+            headers["x-amzn-errortype"] = "ThrottlingException"
+            return AWSResponse("http://x", 400, headers, _Raw())
         return None
 
     backend.client.meta.events.register("before-send.secrets-manager.*", first_is_throttled)

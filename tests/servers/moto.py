@@ -71,7 +71,7 @@ class MotoServer:
     pid: int
     workdir: Path
     region: str = REGION
-    process: subprocess.Popen[bytes] = field(repr=False, default=None)  # type: ignore[assignment]
+    process: subprocess.Popen[bytes] | None = field(repr=False, default=None)
 
     def client(self, **kwargs: Any) -> Any:
         """Return a fresh boto3 ``secretsmanager`` client pointed at this server."""
