@@ -149,15 +149,31 @@ def test_reload_reads_files_and_secrets_again(tmp_path: Path) -> None:
     assert cfg.get("app.port") == 2
 
 
-def test_config_manager_leaves_references_unresolved(tmp_path: Path) -> None:
-    """The plain ConfigManager does not contact stores; sources say the reference is unresolved."""
-    write(tmp_path, "test.yaml", "database: {password: 'vault:secret/data/db#password'}\n")
+def test_config_manager_resolves_only_the_six_secrets(tmp_path: Path) -> None:
+    """ConfigManager obtains the six secrets (references too) and leaves other references alone."""
+    write(
+        tmp_path,
+        "test.yaml",
+        "database: {password: 'vault:secret/data/db#password'}\n"
+        "mail: {smtp: 'vault:secret/data/mail#password'}\n",
+    )
     env = environ(tmp_path, SECRET_KEY=STRONG)
-    manager, vault = manager_with(env)
+    manager, vault = manager_with(env, {"secret/data/db": {"password": "pw-from-vault"}})
     cfg = ConfigManager(tmp_path, env="test", environ=env, manager=manager)
-    assert cfg.get("database.password") == "vault:secret/data/db#password"
-    assert "not resolved" in cfg.sources()["DB_PASSWORD"]
-    assert vault.calls == 0
+    assert cfg.get("database.password") == "pw-from-vault"
+    assert cfg.sources()["DB_PASSWORD"] == "vault secret/data/db#password"
+    assert cfg.get("mail.smtp") == "vault:secret/data/mail#password"
+    assert vault.calls == 1
+
+
+def test_missing_reference_of_required_secret_names_it(tmp_path: Path) -> None:
+    """Even the plain ConfigManager refuses production when DB_PASSWORD's reference fails."""
+    write(tmp_path, "production.yaml", "database: {password: 'vault:secret/data/db#password'}\n")
+    env = environ(tmp_path, SECRET_KEY=STRONG, **AUTH0)
+    manager, _ = manager_with(env)
+    with pytest.raises(ValidationError) as info:
+        ConfigManager(tmp_path, environ=env, manager=manager)
+    assert "DB_PASSWORD" in str(info.value)
 
 
 def test_references_read_each_path_once(tmp_path: Path) -> None:
@@ -253,7 +269,7 @@ def test_every_failure_is_reported_together(tmp_path: Path, canary: str) -> None
     assert "auth0.domain (AUTH0_DOMAIN): reference aws-secrets:prod/auth0_domain" in message
     assert "backend aws" in message and "failing" in message
     assert "auth0.audience (AUTH0_AUDIENCE)" in message
-    assert "mail.password: encrypted value in production.yaml" in message
+    assert "mail.password: encrypted value in config file production.yaml" in message
     assert "FERNET_KEY" in message
     assert canary not in message
     assert bad_token not in message
@@ -317,11 +333,13 @@ def test_failing_default_backend_is_reported_per_secret(tmp_path: Path) -> None:
     assert "failing" in message
 
 
-def test_config_manager_does_not_decrypt(tmp_path: Path) -> None:
-    """The plain ConfigManager leaves an encrypted value alone and says it is not resolved."""
-    token = Fernet(Fernet.generate_key()).encrypt(b"x-value").decode()
-    write(tmp_path, "test.yaml", f"database: {{password: '{token}'}}\n")
-    cfg = ConfigManager(tmp_path, env="test", environ=environ(tmp_path, SECRET_KEY=STRONG))
-    assert (
-        cfg.sources()["DB_PASSWORD"] == "config file test.yaml: an encrypted value (not resolved)"
-    )
+def test_encrypted_environment_variable_is_decrypted(tmp_path: Path) -> None:
+    """A secret's variable holding a token is decrypted, and a token elsewhere left alone."""
+    key = Fernet.generate_key()
+    token = Fernet(key).encrypt(b"db-from-env-encrypted").decode()
+    write(tmp_path, "test.yaml", f"mail: {{password: '{token}'}}\n")
+    env = environ(tmp_path, SECRET_KEY=STRONG, DB_PASSWORD="enc:" + token, FERNET_KEY=key.decode())
+    cfg = ConfigManager(tmp_path, env="test", environ=env)
+    assert cfg.get("database.password") == "db-from-env-encrypted"
+    assert cfg.sources()["DB_PASSWORD"] == "env DB_PASSWORD (encrypted)"
+    assert cfg.get("mail.password") == token

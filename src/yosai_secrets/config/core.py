@@ -139,6 +139,9 @@ def load_configuration(
         from_env = environ.get(name, "")
         if from_env:
             set_path(data, key, from_env)
+            if looks_encrypted(from_env):
+                requests.append(Request(key, "encrypted", from_env, _label(key), f"env {name}"))
+                continue
             register_secret_value(from_env)
             secrets[name] = SecretState(name, "found", f"env {name}", from_env)
             continue
@@ -153,26 +156,26 @@ def load_configuration(
                 requests.append(Request(key, "fill", name, _label(key), described=True))
             continue
         text = written if isinstance(written, str) else str(written)
-        origin = _origin(layers, key)
-        if resolve_references and (is_reference(text) or looks_encrypted(text)):
-            continue  # resolved with every other reference below
-        if is_reference(text) or looks_encrypted(text):
-            what = f"reference {text}" if is_reference(text) else "an encrypted value"
-            secrets[name] = SecretState(
-                name, "unresolved", f"config file {origin}: {what} (not resolved)"
-            )
+        origin = f"config file {_origin(layers, key)}"
+        # The six secrets are always obtained, references and encrypted values included: a
+        # secret is never validated (or handed out) as the text of its reference.
+        if is_reference(text):
+            requests.append(Request(key, "reference", text, _label(key), origin, True))
+        elif looks_encrypted(text):
+            requests.append(Request(key, "encrypted", text, _label(key), origin, True))
         else:
             register_secret_value(text)
-            secrets[name] = SecretState(name, "found", f"config file {origin}", text)
+            secrets[name] = SecretState(name, "found", origin, text)
 
     resolved_paths: set[KeyPath] = set()
     if resolve_references:
         for key_path, text in iter_resolvable(data):
+            if key_path in _SECRET_PATHS:
+                continue  # requested above (or overridden by the environment)
             kind: Kind = "reference" if is_reference(text) else "encrypted"
-            described = key_path in _SECRET_PATHS
-            # Only encrypted values and the six secrets report the file they were written in.
-            origin = _origin(layers, key_path) if described or kind == "encrypted" else ""
-            requests.append(Request(key_path, kind, text, _label(key_path), origin, described))
+            # Only encrypted values report the file they were written in.
+            origin = f"config file {_origin(layers, key_path)}" if kind == "encrypted" else ""
+            requests.append(Request(key_path, kind, text, _label(key_path), origin))
     outcomes = resolve_requests(requests, manager, environ)
     for request in requests:
         outcome = outcomes[request.path]
@@ -272,8 +275,9 @@ class ConfigManager(Mapping[str, Any]):
     else ``./config``; or the one file ``path`` (or ``YOSAI_CONFIG_FILE``). Each secret
     (``security.secret_key`` = ``SECRET_KEY``, ``database.password`` = ``DB_PASSWORD``,
     ``auth0.*`` = ``AUTH0_*``) comes from the environment variable of its name if set, else the
-    file, else the secret backend (``SECRET_BACKEND``). References in the files are left as text
-    here: :class:`SecureConfigManager` resolves them.
+    file (a reference or an encrypted value is resolved), else the secret backend
+    (``SECRET_BACKEND``). Other references in the files are left as text here:
+    :class:`SecureConfigManager` resolves them all.
 
     Args:
         path: a configuration directory or file.

@@ -42,9 +42,10 @@ class Request:
 
     ``kind`` is ``reference`` (``text`` is a reference), ``fill`` (``text`` is a secret name read
     from the default backend because the YAML does not set it) or ``encrypted`` (``text`` is a
-    Fernet token written in the YAML). ``label`` names the key in messages; ``origin`` names the
-    file the value was written in; ``described`` asks for the value's source (a backend's
-    description of where it read it), which only the six secrets report.
+    Fernet token written in the YAML or a variable). ``label`` names the key in messages;
+    ``origin`` says where the value was written (``config file production.yaml``, ``env NAME``);
+    ``described`` asks for the value's source (a backend's description of where it read it),
+    which only the six secrets report.
     """
 
     path: KeyPath
@@ -157,7 +158,7 @@ def resolve_requests(
         except ConfigurationError as exc:
             box = exc
         for request in encrypted:
-            source = f"config file {request.origin} (encrypted)"
+            source = f"{request.origin} (encrypted)"
             if isinstance(box, ConfigurationError):
                 outcomes[request.path] = Outcome(source, error=box)
                 continue

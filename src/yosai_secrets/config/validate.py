@@ -72,7 +72,7 @@ _GENERATE_HINT: Final = (
     "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 )
 
-Status = Literal["found", "missing", "error", "unresolved"]
+Status = Literal["found", "missing", "error"]
 
 
 @dataclass(frozen=True, slots=True)
