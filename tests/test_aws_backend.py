@@ -173,6 +173,20 @@ def test_pending_current_previous_and_version_ids(moto_server: MotoServer) -> No
         backend.fetch_version(name, stage="NOSUCHSTAGE")
 
 
+def test_constructor_arguments_override_the_settings(moto_server: MotoServer) -> None:
+    """name_prefix, version_stage and version_id given to AwsBackend override its settings."""
+    name = f"ARGS_{_uid()}"
+    old, _ = _rotate(moto_server, f"p/{name}")
+    settings = AwsSettings(name_prefix="q/", region="us-east-1")
+    backend = AwsBackend(moto_server.client(), settings=settings, name_prefix="p/")
+    assert backend.fetch(backend.locate(name).path) == "new-value"
+    pinned = AwsBackend(moto_server.client(), name_prefix="p/", version_id=old)
+    assert pinned.fetch(pinned.locate(name).path) == "old-value"
+    staged = AwsBackend(moto_server.client(), name_prefix="p/", version_stage="AWSPREVIOUS")
+    assert staged.fetch(staged.locate(name).path) == "old-value"
+    assert backend.settings.region == "us-east-1"  # the rest of the settings kept
+
+
 def test_stage_and_version_id_from_the_environment(
     aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -282,7 +296,9 @@ def test_pinned_version_never_uses_the_batch_api(moto_server: MotoServer) -> Non
     names = [f"PIN_{_uid()}", f"PIN_{_uid()}"]
     for name in names:
         _rotate(moto_server, name)
-    backend, calls = _backend(moto_server, version_stage="AWSPREVIOUS")
+    client = moto_server.client()
+    calls = CallLog(client)
+    backend = AwsBackend(client, version_stage="AWSPREVIOUS")
     assert backend.fetch_many(names) == dict.fromkeys(names, "old-value")
     assert calls.operations == ["GetSecretValue", "GetSecretValue"]
 

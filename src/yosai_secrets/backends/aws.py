@@ -19,6 +19,7 @@ Settings and the client live in :mod:`.aws_settings`, error translation in :mod:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -55,6 +56,9 @@ class AwsBackend:
     Args:
         client: a ready-made boto3 ``secretsmanager`` client (else one is built on first use).
         settings: region, endpoint, prefix, version, retries; usually from :meth:`from_environ`.
+        name_prefix: overrides ``settings.name_prefix`` (e.g. ``prod/``).
+        version_stage: overrides ``settings.version_stage`` (e.g. ``AWSPENDING``).
+        version_id: overrides ``settings.version_id``.
         throttle_retries: how many more times a throttled call is tried, after botocore's own
             retries, with exponential backoff, before it is reported.
         backoff_seconds: the first backoff delay (doubled each time, jittered, at most 5 s).
@@ -71,11 +75,21 @@ class AwsBackend:
         client: Any | None = None,
         *,
         settings: AwsSettings | None = None,
+        name_prefix: str | None = None,
+        version_stage: str | None = None,
+        version_id: str | None = None,
         throttle_retries: int = 2,
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.settings = settings or AwsSettings()
+        settings = settings or AwsSettings()
+        if name_prefix is not None:
+            settings = dataclasses.replace(settings, name_prefix=name_prefix)
+        if version_stage is not None:
+            settings = dataclasses.replace(settings, version_stage=version_stage)
+        if version_id is not None:
+            settings = dataclasses.replace(settings, version_id=version_id)
+        self.settings = settings
         if not self.settings.version_stage.strip():
             raise ConfigurationError("the AWS version stage must not be empty (e.g. AWSCURRENT)")
         if throttle_retries < 0 or backoff_seconds < 0:
