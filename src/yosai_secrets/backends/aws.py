@@ -122,7 +122,8 @@ class AwsBackend:
         """The region read from (as configured, or the client's), for messages."""
         client = self._client
         if client is not None:
-            return str(getattr(client.meta, "region_name", None) or "no region")
+            meta = getattr(client, "meta", None)
+            return str(getattr(meta, "region_name", None) or "no region")
         return self.settings.region or "the default region"
 
     @property
