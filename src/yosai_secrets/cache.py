@@ -59,13 +59,42 @@ class CacheEntry(Generic[V]):
     failing: bool = False
 
 
+class _Done:
+    """A one-shot "finished" signal, cheaper to create than a ``threading.Event``.
+
+    Every cold read makes one, so its cost is on the path of a configuration load: a plain lock,
+    held from creation until ``set()``, which waiters acquire and release in turn.
+    """
+
+    __slots__ = ("_finished", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._finished = False
+
+    def set(self) -> None:
+        self._finished = True
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return self._finished
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._finished:
+            return True
+        if self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            self._lock.release()
+        return self._finished
+
+
 class _Flight(Generic[V]):
     """One backend call in progress, shared by everyone who needs its result."""
 
     __slots__ = ("done", "entry", "error")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done = _Done()
         self.entry: CacheEntry[V] | None = None
         self.error: BaseException | None = None
 
@@ -178,6 +207,31 @@ class SecretCache(Generic[V]):
         flight.done.wait()
         return self._outcome(flight)
 
+    def load_unshared(self, key: Hashable, loader: Callable[[], V]) -> CacheEntry[V]:
+        """Return the entry for ``key``, loading it in this thread without single-flight.
+
+        For sources read in microseconds (variables, local files), where sharing one read among
+        threads would cost more than the read; they have no outage to bridge, so no stale serving.
+        """
+        now = self.clock()
+        entry = self._entries.get(key)
+        if entry is not None and now < entry.expires_at:
+            self.hits += 1
+            return entry
+        self.misses += 1
+        self.backend_calls += 1
+        generation = self._generation
+        try:
+            value = loader()
+        except BaseException:
+            self.errors += 1
+            raise
+        entry = self._new_entry(value)
+        with self._lock:
+            if self._generation == generation:
+                self._store(key, entry)
+        return entry
+
     def put(self, key: Hashable, value: V) -> CacheEntry[V]:
         """Store a value fetched elsewhere (a batch read) as a fresh entry, and return it."""
         with self._lock:
@@ -242,24 +296,32 @@ class SecretCache(Generic[V]):
             self.errors += 1
             self._failed(key, flight, previous, label, exc)
             return
+        entry = self._new_entry(value)
+        with self._lock:
+            if self._generation == generation:
+                self._store(key, entry)
+            self._flights.pop(key, None)
+        flight.entry = entry
+        flight.done.set()
+
+    def _new_entry(self, value: V) -> CacheEntry[V]:
         now = self.clock()
-        entry = CacheEntry(
+        return CacheEntry(
             value=value,
             fetched_at=now,
             expires_at=now + self.ttl_seconds,
             stale_until=now + self.ttl_seconds + self.max_stale_seconds,
         )
-        with self._lock:
-            if self._generation == generation:
-                self._entries.pop(key, None)
-                self._entries[key] = entry
-                while len(self._entries) > self.max_entries:
-                    oldest = next(iter(self._entries))
-                    self._entries.pop(oldest).expires_at = _NEVER
-                    self.evictions += 1
-            self._flights.pop(key, None)
-        flight.entry = entry
-        flight.done.set()
+
+    def _store(self, key: Hashable, entry: CacheEntry[V]) -> None:
+        # Called with the lock held. Re-inserting moves the key to the end: eviction order is
+        # the order of fetching.
+        self._entries.pop(key, None)
+        self._entries[key] = entry
+        while len(self._entries) > self.max_entries:
+            oldest = next(iter(self._entries))
+            self._entries.pop(oldest).expires_at = _NEVER
+            self.evictions += 1
 
     def _failed(
         self,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
-from .backends import Backend, BatchBackend, Describable, Fetched, Location, create_backend
+from .backends import Backend, Fetched, Location, create_backend
 from .cache import CacheEntry, CacheStats, SecretCache
 from .crypto import FernetBox, looks_encrypted
 from .errors import ConfigurationError, SecretNotFoundError
@@ -182,6 +182,8 @@ class SecretManager:
         for item in located.values():
             if isinstance(item, tuple):
                 backend, location = item
+                if backend.name in _LOCAL_BACKENDS:
+                    continue  # read by _resolve itself: microseconds, no thread or batch pays
                 ck = (backend.name, location.path)
                 entry = self._cache.peek(ck)
                 if entry is None or entry.expires_at <= self._clock():
@@ -193,7 +195,7 @@ class SecretManager:
                 error = failed.get((item[0].name, item[1].path))
                 if error is None:
                     try:
-                        results[key] = self._resolve(key)
+                        results[key] = self._resolve(key, item)
                     except ConfigurationError as exc:
                         error = exc
                 if error is not None:
@@ -233,6 +235,9 @@ class SecretManager:
 
     def backend_for(self, name: str) -> Backend:
         """Return this manager's backend called ``name``, building it from the environment."""
+        found = self._backends.get(name)
+        if found is not None:
+            return found
         with self._lock:
             found = self._backends.get(name)
             if found is None:
@@ -258,11 +263,16 @@ class SecretManager:
             return backend, backend.locate(rest)
         return self._default, self._default.locate(key)
 
-    def _resolve(self, key: str) -> str:
-        backend, location = self._locate(key)
-        entry = self._cache.get(
-            (backend.name, location.path), lambda: backend.fetch(location.path), key
-        )
+    def _resolve(self, key: str, located: tuple[Backend, Location] | None = None) -> str:
+        backend, location = located if located is not None else self._locate(key)
+        if backend.name in _LOCAL_BACKENDS:
+            entry = self._cache.load_unshared(
+                (backend.name, location.path), lambda: backend.fetch(location.path)
+            )
+        else:
+            entry = self._cache.get(
+                (backend.name, location.path), lambda: backend.fetch(location.path), key
+            )
         value = self._finish(key, backend, location, entry.value)
         register_secret_value(value)
         if len(self._resolved) >= self._max_resolved:
@@ -271,7 +281,10 @@ class SecretManager:
         return value
 
     def _finish(self, key: str, backend: Backend, location: Location, raw: Fetched) -> str:
-        value = _select_field(key, _where(backend, location.path), location.field, raw)
+        if location.field is None and isinstance(raw, str):
+            value = raw  # the common case; the source is described only for an error
+        else:
+            value = _select_field(key, _where(backend, location.path), location.field, raw)
         if looks_encrypted(value):
             if self._fernet is None:
                 self._fernet = FernetBox.from_environ(self._environ, purpose=f"secret {key!r}")
@@ -297,7 +310,7 @@ class SecretManager:
             except ConfigurationError as exc:
                 failed[ck] = exc
 
-        def load_batch(name: str, backend: BatchBackend, paths: list[str]) -> None:
+        def load_batch(name: str, backend: Any, paths: list[str]) -> None:
             self._cache.backend_calls += 1
             for path, result in backend.fetch_many(paths).items():
                 if isinstance(result, ConfigurationError):
@@ -305,17 +318,13 @@ class SecretManager:
                 elif not isinstance(result, Exception):
                     self._cache.put((name, path), result)
 
-        # Local reads (variables, files) take microseconds: a thread pool would cost more than
-        # it saves, so they are read here; remote paths and batches run concurrently, batches of
-        # one backend alongside the single reads of another.
+        # Remote paths and batches run concurrently, batches of one backend alongside the single
+        # reads of another. (Local reads never get here: a thread would cost more than they do.)
         jobs: list[Callable[[], None]] = []
         for name, paths in by_backend.items():
             backend = cold[(name, paths[0])]
-            if isinstance(backend, BatchBackend) and len(paths) > 1:
+            if _is_batch(backend) and len(paths) > 1:
                 jobs.append(functools.partial(load_batch, name, backend, paths))
-            elif name in _LOCAL_BACKENDS:
-                for path in paths:
-                    load((name, path))
             else:
                 jobs.extend(functools.partial(load, (name, path)) for path in paths)
         if len(jobs) == 1 or max_workers <= 1:
@@ -328,10 +337,16 @@ class SecretManager:
         return failed
 
 
+def _is_batch(backend: Backend) -> bool:
+    # A duck-typed check: isinstance() against a runtime Protocol costs microseconds per call.
+    return callable(getattr(backend, "fetch_many", None))
+
+
 def _where(backend: Backend, path: str) -> str:
     """Name the source of ``path`` (backend, address, file), never its value."""
-    if isinstance(backend, Describable):
-        return backend.describe(path)
+    describe = getattr(backend, "describe", None)
+    if callable(describe):
+        return str(describe(path))
     return f"{backend.name} {path}"
 
 
@@ -361,8 +376,8 @@ def _select_field(key: str, where: str, field: str | None, raw: Fetched) -> str:
                 f"{field!r} cannot be selected; drop '#{field}'"
             ) from None
     if field not in data:
-        names = ", ".join(sorted(map(str, data))) or "none"
-        raise SecretNotFoundError(key, [f"{where} field {field!r} (fields present: {names})"])
+        present = ", ".join(sorted(map(str, data))) or "none"
+        raise SecretNotFoundError(key, [f"{where} field {field!r} (fields present: {present})"])
     value = data[field]
     if isinstance(value, str):
         return value

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 __all__ = ["Backend", "BatchBackend", "Describable", "Fetched", "Location"]
 
@@ -12,11 +11,11 @@ __all__ = ["Backend", "BatchBackend", "Describable", "Fetched", "Location"]
 Fetched: TypeAlias = str | bytes | Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):
     """Where a requested key lives in a backend: the path to read and the field to pick, if any.
 
-    ``path`` is the unit of reading and caching: several fields of one path cost one read.
+    ``path`` is the unit of reading and caching: several fields of one path cost one read. (A
+    named tuple rather than a frozen dataclass: one is made per lookup, and it is cheaper.)
     """
 
     path: str

@@ -13,7 +13,7 @@ A key ``NAME`` is looked up, in order:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -48,16 +48,18 @@ class EnvBackend:
         development: bool | None = None,
     ) -> None:
         self._environ = os.environ if environ is None else environ
-        self._secrets_dir = Path(
+        # Plain strings, not Paths: file names are built on every lookup.
+        self._secrets_dir = os.fspath(
             secrets_dir
             if secrets_dir is not None
             else self._environ.get("SECRETS_DIR") or DEFAULT_SECRETS_DIR
         )
-        self._local_dir = Path(
+        self._local_dir = os.fspath(
             local_secrets_dir
             if local_secrets_dir is not None
             else self._environ.get("YOSAI_LOCAL_SECRETS_DIR") or "secrets"
         )
+        self._file_memo: dict[str, tuple[tuple[str, str], ...]] = {}
         self._development = (
             development
             if development is not None
@@ -78,7 +80,7 @@ class EnvBackend:
         """Return the value of ``path`` from the first place that has it."""
         found = self._find(path)
         if found is None:
-            raise SecretNotFoundError(path, [place for place, _ in self._places(path)])
+            raise SecretNotFoundError(path, self._places(path))
         return found[1]
 
     def describe(self, path: str) -> str:
@@ -91,44 +93,59 @@ class EnvBackend:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _places(self, name: str) -> Iterator[tuple[str, Path | None]]:
-        """Yield (description, file or None) for every place ``name`` may be, in order."""
-        yield f"environment variable {name}", None
+    def _files(self, name: str) -> tuple[tuple[str, str], ...]:
+        """The Docker secret (and development) files for ``name``: (description, path), in order.
+
+        Memoised per name: they depend only on the directories, fixed at construction.
+        """
+        files = self._file_memo.get(name)
+        if files is None:
+            lower = name.lower()
+            paths = [os.path.join(self._secrets_dir, lower)]
+            if name != lower:
+                paths.append(os.path.join(self._secrets_dir, name))
+            found = [(f"Docker secret {p}", p) for p in paths]
+            if self._development:
+                local = os.path.join(self._local_dir, f"{lower}.txt")
+                found.append((f"development secret file {local}", local))
+            files = self._file_memo[name] = tuple(found)
+        return files
+
+    def _places(self, name: str) -> list[str]:
+        """Every place ``name`` may be, in order (for a not-found message)."""
         file_var = f"{name}_FILE"
         named = self._environ.get(file_var)
-        if named:
-            yield f"{file_var}={named}", Path(named)
-        else:
-            yield f"{file_var} (not set)", None
-        candidates = [self._secrets_dir / name.lower()]
-        if name != name.lower():
-            candidates.append(self._secrets_dir / name)
-        for candidate in candidates:
-            yield f"Docker secret {candidate}", candidate
-        if self._development:
-            local = self._local_dir / f"{name.lower()}.txt"
-            yield f"development secret file {local}", local
+        return [
+            f"environment variable {name}",
+            f"{file_var}={named}" if named else f"{file_var} (not set)",
+            *(place for place, _ in self._files(name)),
+        ]
 
     def _find(self, name: str, *, read: bool = True) -> tuple[str, str] | None:
         check_secret_name(name)
         value = self._environ.get(name)
         if value:
             return f"env {name}", value
-        for place, file in self._places(name):
-            if file is None:
-                continue
-            explicit = place.startswith(f"{name}_FILE=")
+        file_var = f"{name}_FILE"
+        named = self._environ.get(file_var)
+        if named:
+            place = f"{file_var}={named}"
             if not read:
-                if explicit or file.exists():
+                return place, ""
+            try:
+                return place, read_secret_file(named, what=f"file named by {file_var}")
+            except SecretNotFoundError:
+                raise SecretFileError(
+                    f"{file_var} names {named}, which does not exist; fix the path or unset "
+                    f"{file_var}"
+                ) from None
+        for place, path in self._files(name):
+            if not read:
+                if os.path.exists(path):
                     return place, ""
                 continue
-            what = f"file named by {name}_FILE" if explicit else "secret file"
             try:
-                return place, read_secret_file(file, what=what)
+                return place, read_secret_file(path)
             except SecretNotFoundError:
-                if explicit:
-                    raise SecretFileError(
-                        f"{name}_FILE names {file}, which does not exist; fix the path or unset "
-                        f"{name}_FILE"
-                    ) from None
+                continue
         return None

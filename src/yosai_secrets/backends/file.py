@@ -28,7 +28,7 @@ def check_secret_name(name: str) -> None:
         )
 
 
-def read_secret_file(path: Path, *, what: str = "secret file") -> str:
+def read_secret_file(path: str | Path, *, what: str = "secret file") -> str:
     """Read a secret file: UTF-8, at most 64 KiB, one trailing newline stripped.
 
     Raises:
@@ -36,28 +36,33 @@ def read_secret_file(path: Path, *, what: str = "secret file") -> str:
         SecretFileError: it is a directory, too large, unreadable or not UTF-8 (the message names
             the file, never its content).
     """
+    # One open, one fstat, one read: a configuration load reads dozens of these.
     try:
-        info = path.stat()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise SecretNotFoundError(str(path), [f"{what} {path}"]) from exc
-    except OSError as exc:
-        raise SecretFileError(f"{what} {path} cannot be read: {exc.strerror}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise SecretFileError(
-            f"{what} {path} is a directory, not a file; point it at the file holding the secret"
-        )
-    if info.st_size > MAX_SECRET_FILE_BYTES:
-        raise SecretFileError(
-            f"{what} {path} is {info.st_size} bytes, more than the {MAX_SECRET_FILE_BYTES}-byte "
-            "limit for a secret; is this the right file?"
-        )
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SECRET_FILE_BYTES + 1)
     except OSError as exc:
         raise SecretFileError(
             f"{what} {path} cannot be read ({exc.strerror}); check its permissions"
         ) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SecretFileError(
+                f"{what} {path} is a directory, not a file; point it at the file holding the secret"
+            )
+        if info.st_size > MAX_SECRET_FILE_BYTES:
+            raise SecretFileError(
+                f"{what} {path} is {info.st_size} bytes, more than the "
+                f"{MAX_SECRET_FILE_BYTES}-byte limit for a secret; is this the right file?"
+            )
+        data = os.read(fd, MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SecretFileError(
+            f"{what} {path} cannot be read ({exc.strerror}); check its permissions"
+        ) from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_SECRET_FILE_BYTES:
         raise SecretFileError(
             f"{what} {path} is larger than the {MAX_SECRET_FILE_BYTES}-byte limit for a secret"

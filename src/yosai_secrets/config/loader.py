@@ -141,7 +141,8 @@ def load_yaml_text(text: str, *, source: str) -> dict[str, Any]:
                 f"configuration file {source} must hold a mapping of sections at the top level "
                 f"(e.g. 'database:'), not {kind}"
             )
-        _check_aliases(node, source)
+        if "&" in text:  # without an anchor there can be no alias, so nothing to expand
+            _check_aliases(node, source)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         # Never str(exc): PyYAML quotes the offending source line, which may hold a secret.
