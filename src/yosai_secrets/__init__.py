@@ -9,6 +9,8 @@ first used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .cache import CacheStats
 from .errors import (
     BackendAuthError,
@@ -24,6 +26,7 @@ from .errors import (
     SecretFileError,
     SecretNotFoundError,
     StartupError,
+    StartupValidationError,
     UnknownBackendError,
     ValidationError,
     YosaiSecretsError,
@@ -31,6 +34,9 @@ from .errors import (
 from .manager import SecretManager, get_secret, invalidate_secret
 from .references import Reference, parse_reference
 from .secret import RedactingFilter, Secret, install_redaction
+
+if TYPE_CHECKING:
+    from .config import ConfigManager, SecureConfigManager
 
 __version__ = "0.1.0"
 
@@ -41,6 +47,7 @@ __all__ = [
     "BackendTLSError",
     "BackendUnavailableError",
     "CacheStats",
+    "ConfigManager",
     "ConfigurationError",
     "DecryptionError",
     "InvalidReferenceError",
@@ -52,7 +59,9 @@ __all__ = [
     "SecretFileError",
     "SecretManager",
     "SecretNotFoundError",
+    "SecureConfigManager",
     "StartupError",
+    "StartupValidationError",
     "UnknownBackendError",
     "ValidationError",
     "YosaiSecretsError",
@@ -62,3 +71,12 @@ __all__ = [
     "invalidate_secret",
     "parse_reference",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The configuration layer imports PyYAML; a service that only calls get_secret never pays it.
+    if name in ("ConfigManager", "SecureConfigManager"):
+        from . import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

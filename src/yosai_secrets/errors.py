@@ -17,6 +17,7 @@ the backend and what to do, but never a secret value, a token or a password. A t
     │   ├── DecryptionError                 a Fernet token does not decrypt, or FERNET_KEY is unset
     │   ├── ValidationError                 start-up validation found problems (lists all of them)
     │   ├── StartupError                    the service refuses to start (also a RuntimeError)
+    │   │   └── StartupValidationError      ... because validation failed (also a ValidationError)
     │   └── BackendError                    a secret store failed
     │       ├── BackendAuthError            credentials missing, refused or expired
     │       ├── BackendPermissionError      authenticated, but not allowed to read the path
@@ -43,6 +44,7 @@ __all__ = [
     "SecretFileError",
     "SecretNotFoundError",
     "StartupError",
+    "StartupValidationError",
     "UnknownBackendError",
     "ValidationError",
     "YosaiSecretsError",
@@ -120,6 +122,10 @@ class ValidationError(ConfigurationError):
 
 class StartupError(ConfigurationError, RuntimeError):
     """The service refuses to start because a required secret is missing or unusable."""
+
+
+class StartupValidationError(StartupError, ValidationError):
+    """Start-up validation failed: a refusal to start and a ValidationError of all problems."""
 
 
 class BackendError(ConfigurationError):

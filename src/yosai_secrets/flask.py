@@ -31,6 +31,7 @@ from .errors import (
     ConfigurationError,
     SecretNotFoundError,
     StartupError,
+    StartupValidationError,
     ValidationError,
 )
 from .manager import SecretManager, default_manager
@@ -55,11 +56,6 @@ EXTENSION_KEY: Final = "yosai_secrets"
 
 #: Flask 3.1.0 signed sessions with the last fallback key instead of SECRET_KEY (fixed in 3.1.1).
 MIN_FLASK_VERSION: Final = (3, 1, 1)
-
-
-class StartupValidationError(StartupError, ValidationError):
-    """Start-up validation failed: both a refusal to start (a ``RuntimeError``) and the
-    configuration's :class:`~yosai_secrets.errors.ValidationError`, with every problem listed."""
 
 
 class _Config(Protocol):
