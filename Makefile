@@ -41,8 +41,13 @@ pytest: venv
 
 test: lint typecheck pytest
 
+# Each benchmark starts the servers it needs and prints ratios from one run.
 bench: venv
 	$(BIN)/python bench/cache.py
+	$(BIN)/python bench/vault.py
+	$(BIN)/python bench/aws.py
+	$(BIN)/python bench/config_load.py
+	$(BIN)/python bench/readyz.py
 
 lock: $(UV)
 	$(UV) lock
