@@ -438,6 +438,35 @@ def test_static_token_that_cannot_renew_warns_once(caplog: pytest.LogCaptureFixt
     assert Login("x", 1, True).__repr__().count("x") == 0
 
 
+def test_deferred_static_token_is_used_at_once_and_renewed_from_its_later_lookup() -> None:
+    """With defer_lookup, ensure() asks nothing; learn_ttl() schedules renewal at 2/3 of the TTL."""
+    clock = FakeClock()
+    calls: list[str] = []
+    lookups = [BackendUnavailableError("down", backend="vault")]
+
+    def send(method: str, path: str, body: Any, token: str | None) -> dict[str, Any]:
+        calls.append(path)
+        if path == "auth/token/lookup-self":
+            if lookups:
+                raise lookups.pop()
+            return {"data": {"ttl": 30, "renewable": True}}
+        assert path == "auth/token/renew-self"
+        return {"auth": {"client_token": token, "lease_duration": 30, "renewable": True}}
+
+    keeper = TokenKeeper(StaticTokenAuth("static"), clock=clock, retry_seconds=5, defer_lookup=True)
+    assert keeper.ensure(send) == "static" and calls == []
+    assert keeper.ttl_unknown and keeper.seconds_until_due() is None
+    keeper.learn_ttl(send)  # the server is down: tried again no sooner than 5 s later
+    keeper.learn_ttl(send)
+    assert calls == ["auth/token/lookup-self"] and keeper.ttl_unknown
+    clock.advance(5)
+    keeper.learn_ttl(send)
+    assert not keeper.ttl_unknown and keeper.seconds_until_due() == pytest.approx(20)
+    clock.advance(21)
+    assert keeper.ensure(send) == "static" and keeper.renewals == 1
+    assert calls == ["auth/token/lookup-self"] * 2 + ["auth/token/renew-self"]
+
+
 def test_auth_flow_logs_no_token_or_secret_id(
     openbao: OpenBaoServer,
     approle: Callable[..., tuple[str, str]],

@@ -137,6 +137,69 @@ def test_mount_version_is_asked_once_per_mount(vault_env: OpenBaoServer) -> None
     ]
 
 
+def counting_sends(backend: VaultBackend) -> list[str]:
+    """Record the API path of every request ``backend`` sends from now on."""
+    calls: list[str] = []
+    original = backend.transport.send
+
+    def counting(method: str, path: str, body: Any, token: Any) -> dict[str, Any]:
+        calls.append(path)
+        return original(method, path, body, token)
+
+    backend.transport.send = counting  # type: ignore[method-assign]
+    return calls
+
+
+def test_raw_paths_are_read_first_with_no_lookup_before(vault_env: OpenBaoServer) -> None:
+    """A fresh backend's first request is the read itself; the token's TTL is asked after."""
+    v2, v1 = unique(), unique()
+    put_v2(vault_env, v2, password="p2")
+    put_v1(vault_env, v1, password="p1")
+    backend = backend_for(vault_env)
+    calls = counting_sends(backend)
+    assert backend.locate(f"secret/data/{v2}#password").path == f"secret/data/{v2}"
+    assert calls == []
+    assert backend.fetch(f"secret/data/{v2}") == {"password": "p2"}
+    assert calls == [f"secret/data/{v2}", "auth/token/lookup-self"]
+    assert backend.fetch(f"secret/data/{v2}") == {"password": "p2"}
+    assert calls[2:] == [f"secret/data/{v2}"]
+    assert not backend.keeper.ttl_unknown
+
+
+def test_background_backend_reads_without_waiting_for_the_token_lookup(
+    vault_env: OpenBaoServer,
+) -> None:
+    """From the environment (background renewer), no request but the reads is made inline."""
+    name = unique()
+    put_v2(vault_env, name, a="1")
+    backend = VaultBackend(
+        settings=VaultSettings.from_environ(
+            {"VAULT_ADDR": vault_env.addr, "VAULT_TOKEN": vault_env.token}
+        ),
+        renew_in_background=True,
+    )
+    try:
+        calls = counting_sends(backend)
+        assert backend.fetch(f"secret/data/{name}") == {"a": "1"}
+        assert calls[0] == f"secret/data/{name}"
+        thread = backend.keeper._thread
+        assert thread is not None
+        thread.join(5)  # a root token never expires: the renewer looks it up, then stops
+        assert "auth/token/lookup-self" in calls and not backend.keeper.ttl_unknown
+        assert backend.keeper.seconds_until_due() is None
+    finally:
+        backend.close()
+
+
+def test_kv1_mount_with_a_data_folder_reads_as_written(vault_env: OpenBaoServer) -> None:
+    """kv/data/<name> on a KV v1 mount is read as written and returns its fields as stored."""
+    name = unique()
+    vault_env.client().secrets.kv.v1.create_or_update_secret(
+        path=f"data/{name}", secret={"data": "x", "metadata": "y"}, mount_point="kv"
+    )
+    assert backend_for(vault_env).fetch(f"kv/data/{name}") == {"data": "x", "metadata": "y"}
+
+
 def test_several_fields_of_one_path_cost_one_read(vault_env: OpenBaoServer) -> None:
     """Three fields of one KV v2 path are one backend call (the cache keys on the path)."""
     name = unique()

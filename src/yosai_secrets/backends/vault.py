@@ -7,10 +7,14 @@ Keys are raw API paths with a field, as the operator guide writes them::
     secret/db#password        KV v2, logical form         -> the same read as secret/data/db
     DB_PASSWORD               a bare name: that field at VAULT_SECRETS_PATH (secret/data/yosai)
 
-``locate`` returns the raw API path, so both spellings of one secret share one cache entry; a
-mount's KV version is asked once (``sys/internal/ui/mounts``) and remembered. ``fetch`` returns
-the secret's fields (KV v2: ``data.data``); the manager picks the field, so several fields of one
-path cost one read. Transport, retries and failover live in :mod:`.vault_http`; auth methods
+``locate`` returns the raw API path, so both spellings of one secret share one cache entry. A
+raw KV v2 path (``<mount>/data/...``) is read as written, with no question first: the answer's
+shape (``data.data`` beside ``data.metadata``) tells KV v2 from v1. Any other path may be the
+logical KV v2 form, so its mount's KV version is asked once (``sys/internal/ui/mounts``) and
+remembered. A static token is used at once; its TTL is looked up after the first read (by the
+background renewer when there is one), never before it. ``fetch`` returns the secret's fields
+(KV v2: ``data.data``); the manager picks the field, so several fields of one path cost one
+read. Transport, retries and failover live in :mod:`.vault_http`; auth methods
 in :mod:`.vault_auth`; token renewal in :mod:`.vault_token`; the variables in
 :mod:`.vault_settings`.
 """
@@ -126,7 +130,7 @@ class VaultBackend:
             )
         self.settings = settings
         self.transport = VaultTransport(clients, max_retries=settings.max_retries, sleep=sleep)
-        self.keeper = TokenKeeper(method, clock=clock)
+        self.keeper = TokenKeeper(method, clock=clock, defer_lookup=True)
         self._renew_in_background = renew_in_background
         self._mounts: dict[str, int] = {}
         self._canonical: dict[str, str] = {}
@@ -237,14 +241,10 @@ class VaultBackend:
         A login is attempted only when the token itself no longer works (a plain "permission
         denied" for a path would otherwise cost a login, and a secret id use, per read).
         """
-        token = self.keeper.ensure(self._send)
-        if self._renew_in_background and self.keeper.seconds_until_due() is not None:
-            # Only a token that expires needs a renewer; a forked worker has none, and renews
-            # lazily on its next request instead.
-            self._renew_in_background = False
-            self.keeper.start_background(self._send)
+        keeper = self.keeper
+        token = keeper.ensure(self._send)
         try:
-            return self.transport.send(method, path, None, token)
+            answer = self.transport.send(method, path, None, token)
         except VaultStatusError as exc:
             if (
                 exc.status != 403
@@ -253,7 +253,22 @@ class VaultBackend:
                 or not self.keeper.refresh_after_denial(self._send, token)
             ):
                 raise
-        return self.transport.send(method, path, None, self.keeper.ensure(self._send))
+            answer = self.transport.send(method, path, None, keeper.ensure(self._send))
+        if self._renew_in_background or keeper.ttl_unknown:
+            self._after_read()
+        return answer
+
+    def _after_read(self) -> None:
+        """Schedule renewal once a read has worked: never before, so no read waits for it."""
+        keeper = self.keeper
+        if self._renew_in_background:
+            # Only a token that expires (or whose TTL is still unknown) needs a renewer; a
+            # forked worker has none, and renews lazily on its next request instead.
+            if keeper.ttl_unknown or keeper.seconds_until_due() is not None:
+                self._renew_in_background = False
+                keeper.start_background(self._send)
+        elif keeper.ttl_unknown:
+            keeper.learn_ttl(self._send)
 
     def _translate(self, exc: VaultStatusError, path: str) -> BackendError | SecretNotFoundError:
         addr = exc.addr
@@ -293,7 +308,9 @@ class VaultBackend:
         return True
 
     def _not_found_hint(self, path: str) -> str:
-        mount = self._mount_of_known(path)
+        # A raw path is read without asking for its mount first; a miss may ask now (an error
+        # path: one request to give the right command is worth it).
+        mount = self._mount_of_known(path) or self._look_up_mount(path)
         if mount and self._mounts.get(mount) == _KV2:
             name = path[len(mount) :].removeprefix("data/")
             return (
@@ -312,6 +329,8 @@ class VaultBackend:
             return found
         mount = self._mount_of_known(path)
         if mount is None:
+            if _is_raw_kv2(path):
+                return path  # read as written: the answer's shape tells the KV version
             mount = self._look_up_mount(path)
         canonical = path
         if mount is not None and self._mounts.get(mount) == _KV2:
@@ -327,7 +346,7 @@ class VaultBackend:
     def _mount_of_known(self, path: str) -> str | None:
         probe = path + "/"
         best = None
-        for mount in self._mounts:
+        for mount in self._mounts:  # replaced, never mutated: safe to walk without the lock
             if probe.startswith(mount) and (best is None or len(mount) > len(best)):
                 best = mount
         return best
@@ -358,7 +377,7 @@ class VaultBackend:
             version = _OTHER
             if kind in ("kv", "generic"):
                 version = _KV2 if str(options.get("version", "1")) == "2" else _KV1
-            self._mounts[mount] = version
+            self._mounts = {**self._mounts, mount: version}
             _log.debug("vault mount %s is %s", mount, {1: "KV v1", 2: "KV v2"}.get(version, kind))
             return mount
 
@@ -372,9 +391,16 @@ class VaultBackend:
         return version if version != _OTHER else None
 
 
+def _is_raw_kv2(path: str) -> bool:
+    """``<mount>/data/<name>`` (or ``metadata/``): a KV v2 API path, right as written."""
+    parts = path.split("/", 2)
+    return len(parts) == 3 and parts[1] in ("data", "metadata") and bool(parts[2])
+
+
 def _looks_kv2(data: Any) -> bool:
     return (
         isinstance(data, dict)
         and set(data) == {"data", "metadata"}
-        and isinstance(data.get("metadata"), dict)
+        and isinstance(data["metadata"], dict)
+        and "version" in data["metadata"]
     )

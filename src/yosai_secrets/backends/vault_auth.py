@@ -85,6 +85,10 @@ class StaticTokenAuth:
     def __repr__(self) -> str:
         return f"StaticTokenAuth({self.description!r})"
 
+    def token_without_lookup(self) -> str:
+        """The token itself, to use before its TTL is known (the keeper looks it up later)."""
+        return self._token
+
     def login(self, send: Send) -> Login:
         """Look the token up to learn its TTL; a refused lookup leaves it as never expiring."""
         try:

@@ -7,6 +7,10 @@ watcher does; it renews with ``auth/token/renew-self``, and when renewal is no l
 optional daemon thread does the same while the process is idle, so that a periodic token does not
 die between two reads. Transient failures of a renewal never fail a read: the current token is
 still valid, and the renewal is tried again a little later.
+
+With ``defer_lookup``, a static token is used at once, without the ``lookup-self`` that tells its
+TTL: the first reads need not wait for it. :meth:`TokenKeeper.learn_ttl` asks later (after a read
+succeeded, or from the background renewer), and renewal is scheduled from its answer.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class TokenKeeper:
         clock: a monotonic clock in seconds (inject a fake one in tests).
         retry_seconds: how long to wait before retrying a renewal or login that failed
             transiently.
+        defer_lookup: use a static token before learning its TTL (see :meth:`learn_ttl`).
     """
 
     def __init__(
@@ -44,11 +49,21 @@ class TokenKeeper:
         *,
         clock: Callable[[], float] = time.monotonic,
         retry_seconds: float = 5.0,
+        defer_lookup: bool = False,
     ) -> None:
         self.method = method
         self._clock = clock
         self._retry_seconds = retry_seconds
+        # Only a static token (StaticTokenAuth) can be used before asking anything about it.
+        preset = getattr(method, "token_without_lookup", None)
+        self._preset: Callable[[], str] | None = (
+            preset if defer_lookup and callable(preset) and not method.can_login else None
+        )
+        #: The token is in use but its TTL is not known yet (``learn_ttl`` has not succeeded).
+        self.ttl_unknown = False
+        self._lookup_not_before = 0.0
         self._lock = threading.Lock()
+        self._thread_lock = threading.Lock()
         self._token: str | None = None
         self._obtained_at = 0.0
         self._expires_at = float("inf")
@@ -92,7 +107,10 @@ class TokenKeeper:
             now = self._clock()
             if self._token is not None and now < self._due_at:
                 return self._token
-            if self._token is None:
+            if self._token is None and self._preset is not None:
+                self._adopt(Login(self._preset(), 0.0, False), now)
+                self.ttl_unknown = True
+            elif self._token is None:
                 self._login(send)
             elif self._renewable and now < self._expires_at:
                 self._renew(send)
@@ -102,6 +120,35 @@ class TokenKeeper:
                 self._final_warning()
             assert self._token is not None
             return self._token
+
+    def learn_ttl(self, send: Send, *, wait: bool = False) -> None:
+        """Look a deferred static token up, once, and schedule its renewal from the answer.
+
+        Never raises: a failed look-up is retried after ``retry_seconds`` (the token keeps
+        working meanwhile). Without ``wait``, returns at once if another thread is at it.
+        """
+        if not self.ttl_unknown or self._clock() < self._lookup_not_before:
+            return
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
+            if not self.ttl_unknown or self._token is None:
+                return
+            try:
+                login = self.method.login(send)
+            except BackendError as exc:
+                self._lookup_not_before = self._clock() + self._retry_seconds
+                _log.warning(
+                    "could not look up the Vault token's TTL (%s); trying again later",
+                    short_reason(exc),
+                )
+                return
+            self.ttl_unknown = False
+            if login.token == self._token:
+                self._adopt(login, self._clock())
+                _log.debug("the Vault token's ttl is %.0f s", login.ttl_seconds)
+        finally:
+            self._lock.release()
 
     def refresh_after_denial(self, send: Send, denied_token: str) -> bool:
         """After a 403, log in again if that can help; return whether the token changed."""
@@ -115,12 +162,13 @@ class TokenKeeper:
 
     def start_background(self, send: Send) -> None:
         """Renew from a daemon thread too, so that an idle process keeps a live token."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._run, args=(send,), name="yosai-secrets-vault-renewer", daemon=True
-        )
-        self._thread.start()
+        with self._thread_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, args=(send,), name="yosai-secrets-vault-renewer", daemon=True
+            )
+            self._thread.start()
 
     def stop(self) -> None:
         """Stop the background renewer, if any."""
@@ -130,6 +178,12 @@ class TokenKeeper:
 
     def _run(self, send: Send) -> None:
         while not self._stop.is_set():
+            if self.ttl_unknown:
+                self.learn_ttl(send, wait=True)
+                if self.ttl_unknown:
+                    if self._stop.wait(self._retry_seconds):
+                        return
+                    continue
             wait = self.seconds_until_due()
             if wait is None:
                 if not self.method.can_login:
