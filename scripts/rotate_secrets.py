@@ -9,14 +9,36 @@ what is left to do. Works from a checkout where the package is not installed.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+
+
+def _dependencies_present() -> bool:
+    try:
+        import click  # noqa: F401
+        import rich  # noqa: F401
+        import ruamel.yaml  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run ``yosai-secrets rotate`` with ``argv`` (default: this script's arguments)."""
+    if not _dependencies_present():
+        # Run with an interpreter that lacks the packages (the system python3): use the
+        # project's own environment, the one `make run` / `make test` create, when it exists.
+        if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV.resolve():
+            os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])  # noqa: S606
+        sys.exit(
+            "rotate_secrets.py needs the packages click, rich and ruamel.yaml; run `make venv` "
+            "from the repository root (or `pip install 'yosai-secrets[rotation]'`) first"
+        )
     try:
         import yosai_secrets  # noqa: F401
     except ImportError:
