@@ -7,6 +7,12 @@ after a full round without an answer it waits (exponential backoff with jitter, 
 server's ``Retry-After``) before the next round, for at most ``1 + max_retries`` rounds.
 A TLS failure is not retried: a certificate does not fix itself.
 
+A GET through a client the backend made itself (no proxy, a plain path) skips the request
+building of ``requests`` and hvac, which costs more CPU than the exchange itself: it goes straight
+to the keep-alive connection pool of that client's session (its ``HTTPAdapter``), with the same
+timeout, TLS settings and headers. Logins, renewals, injected clients and proxied addresses take
+hvac's ordinary path.
+
 Other answers (403, 404, 400) are returned to the caller as :class:`VaultStatusError`, which the
 backend turns into a precise error naming the path. No message carries a token or a value: the
 server's error strings are scrubbed of the current token, and a chained ``requests`` exception is
@@ -15,8 +21,10 @@ stripped of its request (which holds the token header) before it becomes a ``__c
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -31,6 +39,9 @@ _log = logging.getLogger("yosai_secrets.backends.vault")
 RETRYABLE_STATUSES: Final = frozenset({412, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS: Final = 10.0
 _MIN_RATE_LIMIT_WAIT_SECONDS: Final = 0.5
+# Paths sent as they are on the direct path; anything else (spaces, %, //) goes through hvac and
+# requests, which quote and normalise it.
+_PLAIN_PATH: Final = re.compile(r"[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*")
 
 
 class VaultStatusError(BackendError):
@@ -92,6 +103,9 @@ class VaultTransport:
         max_backoff_seconds: the longest wait between two rounds.
         sleep: the function that waits (inject a fake one in tests).
         rng: a source of floats in [0, 1) for the jitter.
+        direct: the indexes of the clients whose GETs may go straight to their session's
+            connection pool (clients the backend built, with no proxy).
+        timeout_seconds: the timeout of a direct GET (the clients' own timeout).
     """
 
     def __init__(
@@ -103,11 +117,17 @@ class VaultTransport:
         max_backoff_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        direct: frozenset[int] = frozenset(),
+        timeout_seconds: float = 5.0,
     ) -> None:
         if not clients:
             raise ValueError("VaultTransport needs at least one client")
         self.clients = list(clients)
         self.addresses = [str(c.url).rstrip("/") for c in self.clients]
+        self._direct = direct
+        self._pools: list[Any] = [None] * len(self.clients)
+        self._timeout: Any = None
+        self._timeout_seconds = timeout_seconds
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -133,8 +153,6 @@ class VaultTransport:
             BackendTLSError: the certificate could not be verified.
             BackendUnavailableError: no address answered within the retries.
         """
-        import requests
-
         url = "v1/" + path
         problems: dict[str, str] = {}
         last_exc: BaseException | None = None
@@ -145,33 +163,22 @@ class VaultTransport:
             start = self._preferred
             for offset in range(count):
                 index = (start + offset) % count
-                client = self.clients[index]
                 addr = self.addresses[index]
-                adapter = client.adapter
-                if token is not None and adapter.token != token:
-                    adapter.token = token
                 try:
-                    if body is None:
-                        answer = adapter.request(method, url, raise_exception=False)
-                    else:
-                        answer = adapter.request(method, url, json=body, raise_exception=False)
-                except requests.exceptions.SSLError as exc:
+                    answer = self._attempt(index, method, url, body, token)
+                except _Unreachable as failure:
+                    problems[addr] = failure.kind
+                    last_exc = failure.cause
+                    continue
+                except _TLSFailure as failure:
                     raise BackendTLSError(
                         f"the TLS certificate of vault at {addr} could not be verified "
-                        f"({_ssl_reason(exc)}); set VAULT_CACERT to the CA bundle that signed "
-                        "it (VAULT_SKIP_VERIFY=true turns verification off: development only)",
+                        f"({_ssl_reason(failure.cause)}); set VAULT_CACERT to the CA bundle that "
+                        "signed it (VAULT_SKIP_VERIFY=true turns verification off: development "
+                        "only)",
                         backend="vault",
                         path=path,
-                    ) from _strip(exc)
-                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                    kind = (
-                        "timed out"
-                        if isinstance(exc, requests.exceptions.Timeout)
-                        else "connection failed"
-                    )
-                    problems[addr] = kind
-                    last_exc = _strip(exc)
-                    continue
+                    ) from failure.cause
                 if isinstance(answer, dict):
                     self._prefer(index, start)
                     return answer
@@ -208,6 +215,89 @@ class VaultTransport:
             path=path,
         ) from last_exc
 
+    def _attempt(
+        self, index: int, method: str, url: str, body: dict[str, Any] | None, token: str | None
+    ) -> Any:
+        """One request to one address: a JSON dict, or a response with ``status_code``.
+
+        Raises:
+            _Unreachable: no answer (connection failed, timed out).
+            _TLSFailure: the certificate could not be verified.
+        """
+        client = self.clients[index]
+        if body is None and index in self._direct and _PLAIN_PATH.fullmatch(url):
+            return self._direct_request(index, method, url, token)
+        import requests
+
+        adapter = client.adapter
+        if token is not None and adapter.token != token:
+            adapter.token = token
+        try:
+            if body is None:
+                return adapter.request(method, url, raise_exception=False)
+            return adapter.request(method, url, json=body, raise_exception=False)
+        except requests.exceptions.SSLError as exc:
+            raise _TLSFailure(_strip(exc)) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            timed_out = isinstance(exc, requests.exceptions.Timeout)
+            raise _Unreachable(
+                "timed out" if timed_out else "connection failed", _strip(exc)
+            ) from None
+
+    def _direct_request(self, index: int, method: str, url: str, token: str | None) -> Any:
+        """Send a bodiless request straight to the client's session's connection pool."""
+        import urllib3
+
+        client = self.clients[index]
+        adapter = client.adapter
+        headers = {"X-Vault-Request": "true"}
+        if token:
+            headers["X-Vault-Token"] = token
+        if adapter.namespace:
+            headers["X-Vault-Namespace"] = adapter.namespace
+        if self._timeout is None:
+            self._timeout = urllib3.Timeout(
+                connect=self._timeout_seconds, read=self._timeout_seconds
+            )
+        for _attempt in range(2):
+            pool = self._pools[index] or self._pool_for(index)
+            try:
+                response = pool.urlopen(
+                    method,
+                    "/" + url,
+                    headers=headers,
+                    retries=False,
+                    redirect=False,
+                    timeout=self._timeout,
+                    preload_content=True,
+                )
+            except urllib3.exceptions.ClosedPoolError:
+                self._pools[index] = None  # the session was closed (or its pools recycled)
+                continue
+            except urllib3.exceptions.SSLError as exc:
+                raise _TLSFailure(exc) from None
+            except urllib3.exceptions.NewConnectionError as exc:
+                raise _Unreachable("connection failed", exc) from None
+            except urllib3.exceptions.TimeoutError as exc:
+                raise _Unreachable("timed out", exc) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise _Unreachable("connection failed", exc) from None
+            return _DirectAnswer(response.status, response.headers, response.data)
+        raise _Unreachable("connection failed", None)
+
+    def _pool_for(self, index: int) -> Any:
+        """The urllib3 pool the client's session would use for its address (TLS settings too)."""
+        import requests
+
+        adapter = self.clients[index].adapter
+        prepared = requests.Request("GET", self.addresses[index] + "/v1/").prepare()
+        transport = adapter.session.get_adapter(prepared.url)
+        pool = transport.get_connection_with_tls_context(
+            prepared, adapter._kwargs.get("verify", True), None, adapter._kwargs.get("cert")
+        )
+        self._pools[index] = pool
+        return pool
+
     def close(self) -> None:
         """Close every client's HTTP session."""
         for client in self.clients:
@@ -222,6 +312,40 @@ class VaultTransport:
                 self.addresses[index],
             )
             self._preferred = index
+
+
+class _Unreachable(Exception):
+    """An address gave no answer: ``kind`` says how; ``cause`` holds no request or token."""
+
+    def __init__(self, kind: str, cause: BaseException | None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.cause = cause
+
+
+class _TLSFailure(Exception):
+    """The certificate of an address could not be verified."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__("TLS")
+        self.cause = cause
+
+
+class _DirectAnswer:
+    """A direct GET's answer, shaped like the ``requests`` response the rest expects."""
+
+    __slots__ = ("_body", "headers", "status_code")
+
+    def __init__(self, status: int, headers: Any, body: bytes) -> None:
+        self.status_code = status
+        self.headers = headers
+        self._body = body
+
+    def json(self) -> Any:
+        """The body parsed as JSON (ValueError when it is not)."""
+        if not self._body:
+            raise ValueError("empty body")
+        return json.loads(self._body)
 
 
 def _json(response: Any) -> dict[str, Any]:
