@@ -200,6 +200,41 @@ def test_kv1_mount_with_a_data_folder_reads_as_written(vault_env: OpenBaoServer)
     assert backend_for(vault_env).fetch(f"kv/data/{name}") == {"data": "x", "metadata": "y"}
 
 
+def test_proxy_variables_are_honoured_and_no_proxy_bypasses(
+    vault_env: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is used (a dead proxy makes Vault unavailable) unless NO_PROXY names the host."""
+    name = unique()
+    put_v2(vault_env, name, a="1")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("NO_PROXY", "")
+    proxied = backend_for(vault_env, VAULT_MAX_RETRIES="0")
+    with pytest.raises(BackendUnavailableError):
+        proxied.fetch(f"secret/data/{name}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert backend_for(vault_env).fetch(f"secret/data/{name}") == {"a": "1"}
+
+
+def test_concurrent_reads_of_one_backend_return_their_own_values(
+    vault_env: OpenBaoServer,
+) -> None:
+    """16 threads reading 16 paths through one backend each get their own path's fields."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [unique() for _ in range(16)]
+    for name in names:
+        put_v2(vault_env, name, value=name)
+    backend = backend_for(vault_env)
+
+    def read_all(offset: int) -> list[bool]:
+        order = names[offset:] + names[:offset]
+        return [backend.fetch(f"secret/data/{n}")["value"] == n for n in order * 5]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(read_all, range(16)))
+    assert all(all(row) for row in outcomes)
+
+
 def test_several_fields_of_one_path_cost_one_read(vault_env: OpenBaoServer) -> None:
     """Three fields of one KV v2 path are one backend call (the cache keys on the path)."""
     name = unique()

@@ -50,6 +50,15 @@ _log = logging.getLogger("yosai_secrets.backends.vault")
 #: Connections kept per address: SecretManager.get_many reads up to 16 paths at once.
 POOL_SIZE: Final = 16
 
+_PROXY_VARIABLES: Final = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+
 # Mount version markers: KV v1, KV v2, or not a KV engine / not known.
 _KV1, _KV2, _OTHER = 1, 2, 0
 
@@ -429,7 +438,10 @@ def _session_for(addr: str, settings: VaultSettings) -> tuple[Any, bool | str, d
     verify: bool | str = settings.verify
     if verify is True:
         verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    proxies = dict(requests.utils.get_environ_proxies(addr))
+    proxies: dict[str, str] = {}
+    # requests' own look-up walks the whole environment twice: ask it only if a proxy is set.
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        proxies = dict(requests.utils.get_environ_proxies(addr))
     # hvac prefers the session's verify and proxies to its own arguments when they are set.
     session.verify = verify
     session.proxies = proxies
