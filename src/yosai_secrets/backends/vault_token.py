@@ -41,6 +41,7 @@ class TokenKeeper:
         retry_seconds: how long to wait before retrying a renewal or login that failed
             transiently.
         defer_lookup: use a static token before learning its TTL (see :meth:`learn_ttl`).
+        lookup_delay_seconds: how long the background renewer waits before that look-up.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class TokenKeeper:
         clock: Callable[[], float] = time.monotonic,
         retry_seconds: float = 5.0,
         defer_lookup: bool = False,
+        lookup_delay_seconds: float = 0.25,
     ) -> None:
         self.method = method
         self._clock = clock
@@ -62,6 +64,7 @@ class TokenKeeper:
         #: The token is in use but its TTL is not known yet (``learn_ttl`` has not succeeded).
         self.ttl_unknown = False
         self._lookup_not_before = 0.0
+        self._lookup_delay = lookup_delay_seconds
         self._lock = threading.Lock()
         self._thread_lock = threading.Lock()
         self._token: str | None = None
@@ -177,6 +180,10 @@ class TokenKeeper:
     # -- internals ---------------------------------------------------------------------------
 
     def _run(self, send: Send) -> None:
+        # The renewer starts after the first read, usually amid a burst of start-up reads: let
+        # them have the connections first (a token lives far longer than this).
+        if self.ttl_unknown and self._stop.wait(self._lookup_delay):
+            return
         while not self._stop.is_set():
             if self.ttl_unknown:
                 self.learn_ttl(send, wait=True)
