@@ -152,3 +152,13 @@ def test_get_bad_input_is_one_clear_line(
     assert result.exit_code == 2
     assert expected in result.output
     assert "Traceback" not in result.output
+
+
+def test_env_option_turns_on_development_files(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--env development alone (YOSAI_ENV unset) reads secrets/*.txt, as YOSAI_ENV would."""
+    runner = CliRunner()
+    runner.invoke(cli, ["dev-secrets"])
+    result = runner.invoke(cli, ["check", "--env", "development", "--json"])
+    assert result.exit_code == 0, result.output

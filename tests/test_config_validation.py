@@ -100,7 +100,6 @@ def test_validate_false_skips_the_rules(empty_dir: Path, tmp_path: Path) -> None
         "CHANGE-ME",
         "changeme-changeme-changeme-changeme",
         "devdevdevdevdevdevdevdevdevdevdevdev",
-        "a" * 64,
         "short-but-random-K3y",
         "please-replace-me-with-a-real-key-0123",
     ],
@@ -167,3 +166,9 @@ def test_repository_development_yaml_loads(tmp_path: Path) -> None:
     cfg = SecureConfigManager(REPO_ROOT / "config", environ=env)
     assert cfg.get("app.debug") is True
     assert cfg.get("database.host") == "localhost"
+
+
+def test_strength_is_length_and_placeholders_only() -> None:
+    """A 32-byte key that is no placeholder is strong enough, as the issue defines it."""
+    assert secret_key_weakness("x" * 32) is None
+    assert secret_key_weakness("x" * 31) is not None

@@ -170,3 +170,16 @@ def test_missing_field_error_names_the_source() -> None:
     manager = SecretManager(MemoryBackend({"db": {"password": "pw-value"}}, name="memo"))
     with pytest.raises(SecretNotFoundError, match=r"memo db field 'user'"):
         manager.get("db#user")
+
+
+def test_not_found_names_the_requested_key_and_field() -> None:
+    """A missing path is reported under the key asked for, with the field, not the bare path."""
+    manager = SecretManager(MemoryBackend(name="memo"))
+    with pytest.raises(SecretNotFoundError) as caught:
+        manager.get("db#password")
+    assert caught.value.key == "db#password"
+    assert "'db#password'" in str(caught.value)
+    assert caught.value.places == ("memo db (field 'password')",)
+    result = manager.get_many(["db#password", "db#user"])
+    assert isinstance(result["db#user"], SecretNotFoundError)
+    assert result["db#user"].key == "db#user"

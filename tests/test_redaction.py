@@ -95,3 +95,23 @@ def test_errors_never_contain_values(tmp_path: Path, canary: str) -> None:
             manager.get(key)
         text = f"{caught.value} {caught.value!r} {caught.value.__cause__!r}"
         assert canary not in text, key
+
+
+@pytest.mark.usefixtures("fresh_redaction")
+def test_non_text_messages_are_masked(
+    monkeypatch: pytest.MonkeyPatch, canary: str, root_logger_capture: list[str]
+) -> None:
+    """An exception, a dict or a list logged as the message itself is masked too."""
+    monkeypatch.setenv("DB_PASSWORD", canary)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+    value = get_secret("DB_PASSWORD")
+    log = logging.getLogger("app.objects")
+    log.error(ValueError(f"bad {value}"))
+    log.info({"pw": value})
+    log.info(["a", value])
+    joined = "\n".join(root_logger_capture)
+    assert canary not in joined
+    assert joined.count(MASK) == 3

@@ -179,6 +179,7 @@ def test_without_a_database_the_restart_is_left_to_the_operator(
         ["apply", "--server-side", "-f", str(path)],
     ]
     assert not any(call[:2] == ["rollout", "restart"] for call in kubectl_calls(log))
+    assert "NOT restarted" in out and "rotate --restart" in out
     _assert_done_when(before, values(path))
     code, out = _run("rotate", "--manifest", str(path), "--restart")
     assert code == 0, out

@@ -332,7 +332,8 @@ def test_missing_path_is_secret_not_found_naming_address_and_path(
     name = unique()
     with pytest.raises(SecretNotFoundError) as info:
         get_secret(f"secret/data/{name}#password")
-    assert info.value.places == (f"vault {vault_env.addr} secret/data/{name}",)
+    assert info.value.places == (f"vault {vault_env.addr} secret/data/{name} (field 'password')",)
+    assert info.value.key == f"secret/data/{name}#password"
     assert "kv put" in str(info.value)
     with pytest.raises(SecretNotFoundError):
         get_secret(f"kv/{name}#password")

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
 from .errors import ConfigurationError
@@ -51,7 +51,7 @@ class CacheStats:
 class CacheEntry(Generic[V]):
     """One cached value and its timing (all times from the cache's clock, in seconds)."""
 
-    value: V
+    value: V = field(repr=False)
     fetched_at: float
     expires_at: float
     stale_until: float

@@ -70,6 +70,7 @@ class SecretNotFoundError(ConfigurationError, LookupError):
     def __init__(self, key: str, places: Sequence[str], hint: str = "") -> None:
         self.key = key
         self.places = tuple(places)
+        self.hint = hint
         looked = "; ".join(self.places) if self.places else "no source was configured"
         message = f"secret {key!r} was not found (looked at: {looked})"
         if hint:

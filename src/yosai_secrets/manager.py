@@ -193,6 +193,8 @@ class SecretManager:
         for key, item in located.items():
             if isinstance(item, tuple):
                 error = failed.get((item[0].name, item[1].path))
+                if isinstance(error, SecretNotFoundError):
+                    error = _not_found_for(key, item[1], error)
                 if error is None:
                     try:
                         results[key] = self._resolve(key, item)
@@ -265,14 +267,20 @@ class SecretManager:
 
     def _resolve(self, key: str, located: tuple[Backend, Location] | None = None) -> str:
         backend, location = located if located is not None else self._locate(key)
-        if backend.name in _LOCAL_BACKENDS:
-            entry = self._cache.load_unshared(
-                (backend.name, location.path), lambda: backend.fetch(location.path)
-            )
-        else:
-            entry = self._cache.get(
-                (backend.name, location.path), lambda: backend.fetch(location.path), key
-            )
+        try:
+            if backend.name in _LOCAL_BACKENDS:
+                entry = self._cache.load_unshared(
+                    (backend.name, location.path), lambda: backend.fetch(location.path)
+                )
+            else:
+                entry = self._cache.get(
+                    (backend.name, location.path), lambda: backend.fetch(location.path), key
+                )
+        except SecretNotFoundError as exc:
+            renamed = _not_found_for(key, location, exc)
+            if renamed is exc:
+                raise
+            raise renamed from exc
         value = self._finish(key, backend, location, entry.value)
         register_secret_value(value)
         if len(self._resolved) >= self._max_resolved:
@@ -335,6 +343,19 @@ class SecretManager:
                 for future in [pool.submit(job) for job in jobs]:
                     future.result()
         return failed
+
+
+def _not_found_for(key: str, location: Location, exc: SecretNotFoundError) -> SecretNotFoundError:
+    """Name the requested key (and field) in a "not found" met while reading its path.
+
+    Backends read paths, which several keys share; the user asked for a key.
+    """
+    if exc.key == key:
+        return exc
+    places = list(exc.places)
+    if location.field is not None and places:
+        places[-1] = f"{places[-1]} (field {location.field!r})"
+    return SecretNotFoundError(key, places, exc.hint)
 
 
 def _is_batch(backend: Backend) -> bool:

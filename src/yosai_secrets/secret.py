@@ -142,8 +142,9 @@ class RedactingFilter(logging.Filter):
             return True
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
-        elif isinstance(record.msg, Secret):
-            record.msg = MASK
+        else:
+            # An exception, a dict, a list logged as the message: render it, masked.
+            record.msg = _redact_arg(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(_redact_arg(a) for a in record.args)
         elif isinstance(record.args, dict):

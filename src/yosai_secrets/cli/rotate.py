@@ -150,11 +150,20 @@ def _print(report: RotationReport) -> None:
         click.echo(f"  database: {db['mode']} mode, role {db['role']} at {db['target']}")
     for warning in report.warnings:
         click.secho(f"WARNING: {warning}", fg="yellow")
-    if report.applied:
+    if report.applied and report.restarted:
         click.echo(
             "The manifest was applied (server-side) and the deployment restarted "
             "(rollout status confirmed)."
         )
+    elif report.applied:
+        click.secho(
+            "The manifest was applied (server-side); the deployment was NOT restarted.",
+            fg="yellow",
+        )
+        if report.commands_later:
+            click.echo("Once the role's password matches, run:")
+            for command in report.commands_later:
+                click.echo(f"  {command}")
     elif report.not_applied_reason and report.outcome != "nothing-to-do":
         click.secho(f"The manifest was not applied: {report.not_applied_reason}.", fg="yellow")
         if report.commands_later:
@@ -165,7 +174,12 @@ def _print(report: RotationReport) -> None:
                 click.echo(f"  {command}")
     if report.outcome in ("rotated", "awaiting-operator") and report.journal:
         click.echo(f"Journal (mode 0600, holds old and new values until done): {report.journal}")
-    if report.outcome == "rotated":
+    if report.outcome == "rotated" and report.applied and not report.restarted:
+        click.echo(
+            "Next: `yosai-secrets rotate --restart` once the role's password matches, then "
+            "`yosai-secrets rotate --finish` when sessions signed with the old key have expired."
+        )
+    elif report.outcome == "rotated":
         click.echo(
             "Next: once the pods run the new values and sessions signed with the old key have "
             "expired, run `yosai-secrets rotate --finish` (or --abort to roll back)."

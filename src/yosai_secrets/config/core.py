@@ -12,6 +12,7 @@ import copy
 import logging
 import os
 import threading
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,10 @@ def load_configuration(
     # Secrets are written into this tree below; the layers stay as parsed, for _origin().
     data = _copy_tree(data)
     problems: list[str] = []
+    # The environment chosen here (e.g. `check --env development`) decides the backends'
+    # development conveniences, not whatever YOSAI_ENV happens to say.
+    if environ.get("YOSAI_ENV", "").strip().lower() != env:
+        environ = ChainMap({"YOSAI_ENV": env}, dict(environ))
     manager = _build_manager(manager, environ, problems)
     backend_broken = bool(problems)
 

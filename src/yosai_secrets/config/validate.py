@@ -99,8 +99,6 @@ def secret_key_weakness(value: str) -> str | None:
     size = len(value.encode("utf-8"))
     if size < MIN_SECRET_KEY_BYTES:
         return f"it is {size} bytes long; at least {MIN_SECRET_KEY_BYTES} are needed"
-    if len(set(value)) < 8:
-        return "it uses fewer than 8 distinct characters"
     return None
 
 
