@@ -307,3 +307,17 @@ def test_session_survives_a_real_rotation_until_finish(
     after = restart_pod()
     assert after.config["SECRET_KEY_FALLBACKS"] == []
     assert _whoami(after, cookie) == "anonymous"
+
+
+def test_app_given_fallbacks_are_kept_as_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fallbacks the app was given itself survive init_app, a bare string as one key."""
+    from flask import Flask
+
+    from yosai_secrets.flask import YosaiSecrets
+
+    monkeypatch.setenv("YOSAI_ENV", "development")
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    app = Flask("fallbacks")
+    app.config["SECRET_KEY_FALLBACKS"] = "single-old-key-value"
+    YosaiSecrets(app)
+    assert app.config["SECRET_KEY_FALLBACKS"] == ["single-old-key-value"]

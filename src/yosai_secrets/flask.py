@@ -201,7 +201,9 @@ class YosaiSecrets:
         if self._config is None:
             self._config = self._load_config()
         self._lookups = secret_lookups(self._environ, self.environment, self._config is not None)
-        key, fallbacks = self._read_keys()
+        key, fallbacks = self._read_keys(
+            app.config.get("SECRET_KEY"), app.config.get("SECRET_KEY_FALLBACKS")
+        )
         app.config["SECRET_KEY"] = key
         app.config["SECRET_KEY_FALLBACKS"] = fallbacks
         app.extensions[EXTENSION_KEY] = self
@@ -305,7 +307,10 @@ class YosaiSecrets:
             return f"{self.manager.backend.name} backend ({exc})"
         return self.manager.describe(key)
 
-    def _read_keys(self) -> tuple[str, list[str]]:
+    def _read_keys(
+        self, preset_key: object = None, preset_fallbacks: object = None
+    ) -> tuple[str, list[str]]:
+        """The session key and its fallbacks; what the app was given itself comes last."""
         key = None
         if self._config is not None:
             key = _plain(self._config.get("security.secret_key", None))
@@ -315,6 +320,8 @@ class YosaiSecrets:
                 key = _plain(self.manager.get("SECRET_KEY"))
             except SecretNotFoundError as exc:
                 places = exc.places
+        if key is None:
+            key = _plain(preset_key)
         if key is None:
             looked = "; ".join(places) or f"the {self.manager.backend.name} backend"
             raise StartupError(
@@ -329,7 +336,7 @@ class YosaiSecrets:
         if raw is None and self._config is not None:
             raw = self._config.get("security.secret_key_fallbacks", None)
         if raw is None:
-            raw = self.manager.get("SECRET_KEY_FALLBACKS", default="")
+            raw = self.manager.get("SECRET_KEY_FALLBACKS", default="") or preset_fallbacks
         fallbacks = [k for k in parse_fallbacks(raw) if k != key]
         for value in (key, *fallbacks):
             register_secret_value(value)
