@@ -183,3 +183,38 @@ def test_not_found_names_the_requested_key_and_field() -> None:
     result = manager.get_many(["db#password", "db#user"])
     assert isinstance(result["db#user"], SecretNotFoundError)
     assert result["db#user"].key == "db#user"
+
+
+class _BatchMemory(MemoryBackend):
+    """A MemoryBackend with a batch read, like the AWS backend's."""
+
+    def __init__(self, data: dict[str, object]) -> None:
+        super().__init__(data, name="batchmem")
+        self.batches = 0
+
+    def fetch_many(self, paths: list[str]) -> dict[str, object]:
+        self.batches += 1
+        results: dict[str, object] = {}
+        for path in paths:
+            try:
+                results[path] = self.fetch(path)
+            except ConfigurationError as exc:
+                results[path] = exc
+        return results
+
+
+def test_batch_read_serves_stale_values_when_the_backend_fails() -> None:
+    """get_many through a batch backend keeps serving cached values during an outage."""
+    from yosai_secrets.testing import FakeClock
+
+    backend = _BatchMemory({"a": "value-a", "b": "value-b"})
+    clock = FakeClock()
+    manager = SecretManager(backend, clock=clock, ttl_seconds=10, max_stale_seconds=100)
+    assert manager.get_many(["a", "b"]) == {"a": "value-a", "b": "value-b"}
+    assert backend.batches == 1
+    backend.failing = True
+    clock.advance(11)
+    assert manager.get_many(["a", "b"]) == {"a": "value-a", "b": "value-b"}
+    clock.advance(200)
+    result = manager.get_many(["a", "b"])
+    assert all(isinstance(v, ConfigurationError) for v in result.values())

@@ -165,7 +165,7 @@ class SecretManager:
         return self.get(key).encode("utf-8")
 
     def get_many(
-        self, keys: Iterable[str], *, max_workers: int = 8
+        self, keys: Iterable[str], *, max_workers: int = 16
     ) -> dict[str, str | ConfigurationError]:
         """Resolve many keys at once: each path is read once, paths concurrently.
 
@@ -320,9 +320,13 @@ class SecretManager:
 
         def load_batch(name: str, backend: Any, paths: list[str]) -> None:
             self._cache.backend_calls += 1
+            now = self._clock()
             for path, result in backend.fetch_many(paths).items():
                 if isinstance(result, ConfigurationError):
-                    failed[(name, path)] = result
+                    held = self._cache.peek((name, path))
+                    if held is None or now >= held.stale_until:
+                        failed[(name, path)] = result
+                    # else: _resolve goes through the cache, which serves the stale value
                 elif not isinstance(result, Exception):
                     self._cache.put((name, path), result)
 
