@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from flask.testing import FlaskClient
 
 import yosai_secrets.api as api_package
 from tests.auth0_helpers import Tenant, new_tenant
+from tests.servers.process import free_port
 from yosai_secrets.api import create_app
 from yosai_secrets.api.posture import RotationInfo
 from yosai_secrets.api.signals import cleared_count
@@ -356,12 +356,6 @@ def test_no_response_ever_carries_a_secret_value(
     assert not any(canary in line for line in root_logger_capture)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_for(url: str, process: subprocess.Popen[str], timeout_seconds: float = 20) -> bytes:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
@@ -382,7 +376,7 @@ def test_serve_runs_the_api_and_prints_its_address(
     tmp_path: Path, environment: str, server: str
 ) -> None:
     """`yosai-secrets serve` serves /healthz: Flask's server in development, else gunicorn."""
-    port = _free_port()
+    port = free_port()
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith(("SECRET", "YOSAI_", "AUTH0_"))
     }
@@ -458,7 +452,7 @@ def test_hup_to_the_gunicorn_master_makes_every_worker_read_afresh(
     tmp_path: Path, tenant: Tenant
 ) -> None:
     """After SIGHUP to `serve`'s gunicorn master, workers no longer serve what was cached."""
-    port = _free_port()
+    port = free_port()
     # A Docker secret that disappears (a *_FILE naming a missing file would stop start-up).
     secrets_dir = tmp_path / "run-secrets"
     secrets_dir.mkdir()

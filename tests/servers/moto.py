@@ -12,11 +12,8 @@ shared by the whole session: tests use unique secret names.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.servers.process import free_port, stop_process
 
 __all__ = [
     "DUMMY_ACCESS_KEY_ID",
@@ -54,12 +53,6 @@ def find_moto_server() -> Path | None:
         return beside
     on_path = shutil.which("moto_server")
     return Path(on_path) if on_path else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -121,7 +114,7 @@ def start_moto(
     binary = find_moto_server()
     if binary is None:
         raise RuntimeError("moto_server was not found: pip install 'moto[server]'")
-    port = port or _free_port()
+    port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="yosai-moto-"))
     log = (workdir / "server.log").open("wb")
     # No AWS_* from a developer's shell reaches the emulator (it reads some of them itself).
@@ -155,16 +148,8 @@ def start_moto(
 
 def stop_moto(server: MotoServer, grace_seconds: float = 10.0) -> None:
     """Stop the server by its process id (SIGTERM, then SIGKILL) and delete its directory."""
-    process = server.process
-    if process is not None and process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace_seconds)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=grace_seconds)
+    if server.process is not None:
+        stop_process(server.process, grace_seconds)
     shutil.rmtree(server.workdir, ignore_errors=True)
 
 

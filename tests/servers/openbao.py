@@ -36,6 +36,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers.process import free_port, stop_process
+
 __all__ = [
     "OpenBaoServer",
     "RaftCluster",
@@ -68,13 +70,6 @@ def find_bao() -> Path | None:
             return candidate
     on_path = shutil.which("bao")
     return Path(on_path) if on_path else None
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_is_free(port: int) -> bool:
@@ -135,19 +130,6 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def _stop_process(process: subprocess.Popen[bytes], grace_seconds: float = 10.0) -> None:
-    """Stop one server by its process id: SIGTERM, then SIGKILL after ``grace_seconds``."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace_seconds)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=grace_seconds)
 
 
 def _wait_until(predicate: Any, timeout_seconds: float, what: str) -> None:
@@ -285,7 +267,7 @@ def start_openbao(
 
 def stop_openbao(server: OpenBaoServer) -> None:
     """Stop the dev server by its process id and delete its directory."""
-    _stop_process(server.process)
+    stop_process(server.process)
     shutil.rmtree(server.workdir, ignore_errors=True)
 
 
@@ -515,5 +497,5 @@ def _voters(addr: str, token: str) -> int:
 def stop_raft_cluster(cluster: RaftCluster) -> None:
     """Stop every node by its process id and delete the cluster's directory."""
     for node in cluster.nodes:
-        _stop_process(node.process, grace_seconds=5.0)
+        stop_process(node.process, grace_seconds=5.0)
     shutil.rmtree(cluster.workdir, ignore_errors=True)

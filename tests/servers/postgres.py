@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import free_port
+
 __all__ = ["PostgresServer", "find_pg_bindir", "postgres", "start_postgres", "stop_postgres"]
 
 _CANDIDATE_BINDIRS = (
@@ -56,12 +58,6 @@ def find_pg_bindir() -> Path | None:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -141,7 +137,7 @@ def start_postgres(
         shutil.chown(root, user=run_as)
         shutil.chown(sockdir, user=run_as)
         shutil.chown(pwfile, user=run_as)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     subprocess.run(
         [
