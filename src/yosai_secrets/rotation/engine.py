@@ -168,11 +168,12 @@ class RotationEngine:
         if journal is None:
             return self._finish_without_journal(report)
         if journal.phase in ("rotate", "awaiting-operator"):
-            hint = "--restart" if journal.phase == "awaiting-operator" else "rotate"
+            command = "yosai-secrets rotate" + (
+                " --restart" if journal.phase == "awaiting-operator" else ""
+            )
             raise RotationError(
-                f"the rotation is not complete (phase {journal.phase}); run `yosai-secrets rotate "
-                f"{'' if hint == 'rotate' else hint}`".rstrip()
-                + " first, or --abort"
+                f"the rotation is not complete (phase {journal.phase}); run `{command}` first, "
+                "or --abort"
             )
         if journal.phase == "abort":
             raise RotationError("an abort is half-way: run `yosai-secrets rotate --abort` again")
