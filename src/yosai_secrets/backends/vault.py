@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from ..errors import (
@@ -37,8 +37,9 @@ from ..errors import (
     MissingDependencyError,
     SecretNotFoundError,
 )
-from .base import Location
+from .base import Fetched, Location
 from .vault_auth import AuthMethod, StaticTokenAuth
+from .vault_batch import pipelined_get
 from .vault_http import VaultStatusError, VaultTransport
 from .vault_settings import VaultSettings
 from .vault_token import TokenKeeper
@@ -211,6 +212,35 @@ class VaultBackend:
             body = self._request("GET", path)
         except VaultStatusError as exc:
             raise self._translate(exc, path) from None
+        return self._fields(path, body)
+
+    def fetch_many(self, paths: Sequence[str]) -> dict[str, Fetched | Exception]:
+        """Read several paths in about one round trip: each path's fields, or its error.
+
+        Every GET is sent, each on its own keep-alive connection, before any answer is read (see
+        :mod:`.vault_batch`); no threads. A path whose answer is anything but a plain 200 (an
+        error status, a timeout, no connection) is read again by :meth:`fetch`, whose retries,
+        failover and precise errors apply; its error becomes that path's result.
+        """
+        wanted = list(dict.fromkeys(paths))
+        results: dict[str, Fetched | Exception] = {}
+        try:
+            token = self.keeper.ensure(self._send)
+        except ConfigurationError as exc:
+            return dict.fromkeys(wanted, exc)
+        bodies = pipelined_get(self.transport, wanted, token, self.settings.timeout_seconds)
+        if bodies and (self._renew_in_background or self.keeper.ttl_unknown):
+            self._after_read()
+        for path in wanted:
+            try:
+                body = bodies.get(path)
+                results[path] = self.fetch(path) if body is None else self._fields(path, body)
+            except ConfigurationError as exc:
+                results[path] = exc
+        return results
+
+    def _fields(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The fields in a read's JSON answer: KV v2's ``data.data``, or KV v1's ``data``."""
         data = body.get("data")
         version = self._kv_version(path)
         if version == _KV2 or (version is None and _looks_kv2(data)):

@@ -248,13 +248,7 @@ class VaultTransport:
         """Send a bodiless request straight to the client's session's connection pool."""
         import urllib3
 
-        client = self.clients[index]
-        adapter = client.adapter
-        headers = {"X-Vault-Request": "true"}
-        if token:
-            headers["X-Vault-Token"] = token
-        if adapter.namespace:
-            headers["X-Vault-Namespace"] = adapter.namespace
+        headers = self._headers(index, token)
         if self._timeout is None:
             self._timeout = urllib3.Timeout(
                 connect=self._timeout_seconds, read=self._timeout_seconds
@@ -284,6 +278,31 @@ class VaultTransport:
                 raise _Unreachable("connection failed", exc) from None
             return _DirectAnswer(response.status, response.headers, response.data)
         raise _Unreachable("connection failed", None)
+
+    def _headers(self, index: int, token: str | None) -> dict[str, str]:
+        headers = {"X-Vault-Request": "true"}
+        if token:
+            headers["X-Vault-Token"] = token
+        namespace = self.clients[index].adapter.namespace
+        if namespace:
+            headers["X-Vault-Namespace"] = namespace
+        return headers
+
+    def direct_target(self, token: str | None) -> tuple[Any, dict[str, str]] | None:
+        """The preferred address's urllib3 pool and GET headers, if its GETs may go direct.
+
+        None when that address is proxied or was given as a ready-made client: such reads take
+        the ordinary :meth:`send`. The pool carries the session's TLS settings.
+        """
+        index = self._preferred
+        if index not in self._direct:
+            return None
+        return self._pools[index] or self._pool_for(index), self._headers(index, token)
+
+    @staticmethod
+    def is_plain(path: str) -> bool:
+        """Whether ``path`` may be sent as written (no quoting or normalising needed)."""
+        return _PLAIN_PATH.fullmatch("v1/" + path) is not None
 
     def _pool_for(self, index: int) -> Any:
         """The urllib3 pool the client's session would use for its address (TLS settings too)."""
