@@ -10,7 +10,9 @@ hits every contender alike:
 - **ours, backend**: ``VaultBackend.fetch`` (the cache bypassed);
 - **ours, manager ttl 0**: ``SecretManager(backend, ttl_seconds=0).get(path#field)``, i.e. the
   whole get path (field selection, redaction registration) with every read going to the server;
-- **cached hit**: ``SecretManager.get`` with the default TTL.
+- **cached hit**: ``SecretManager.get`` with the default TTL;
+- **batch of 10 paths**: ``VaultBackend.fetch_many`` (every GET sent before any answer is read)
+  beside ten ``fetch`` calls one after the other.
 
 For each: p50 wall latency per read, and our process's CPU time per read (the server's CPU is in
 another process). Ratios are printed, since absolute figures on a shared machine drift.
@@ -25,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,6 +41,8 @@ from yosai_secrets.manager import SecretManager
 ROUNDS = 10
 PER_ROUND = 300
 CACHED_LOOPS = 200_000
+BATCH_PATHS = 10
+BATCH_LOOPS = 300
 
 
 def measure(contenders: dict[str, Callable[[], object]]) -> dict[str, tuple[float, float]]:
@@ -109,6 +114,7 @@ def main() -> None:
             cached.get("secret/data/bench#password")
         cached_ns = (time.perf_counter_ns() - start) / CACHED_LOOPS
         calls = cached.stats().backend_calls
+        batch = measure_batch(server, backend)
     finally:
         stop_openbao(server)
 
@@ -131,6 +137,38 @@ def main() -> None:
         )
         print(f"    / floor:  {p50 / floor_p50:5.2f}x / {cpu_us / floor_cpu:5.2f}x")
     print(f"cached hit (SecretManager.get, warm): {cached_ns:8.1f} ns/op, backend calls {calls}")
+    print(f"{BATCH_PATHS} paths at once ({BATCH_LOOPS} batches each)     p50 ms  CPU ms/batch")
+    for name, (p50, cpu_us) in batch.items():
+        print(f"  {name:45s} {p50 / 1000:6.2f} {cpu_us / 1000:13.2f}")
+    (one_p50, _), (many_p50, _) = batch.values()
+    print(f"  fetch_many / sequential fetch: {many_p50 / one_p50:5.2f}x")
+
+
+def measure_batch(server: Any, backend: VaultBackend) -> dict[str, tuple[float, float]]:
+    """{name: (p50 µs, CPU µs) per batch} for 10 paths: one by one, then fetch_many."""
+    paths = []
+    for i in range(BATCH_PATHS):
+        server.api("PUT", f"secret/data/batch{i}", {"data": {"k": f"v{i}"}})
+        paths.append(backend.locate(f"secret/data/batch{i}#k").path)
+
+    def sequential() -> object:
+        return [backend.fetch(path) for path in paths]
+
+    def batched() -> object:
+        return backend.fetch_many(paths)
+
+    contenders = {"sequential VaultBackend.fetch": sequential, "VaultBackend.fetch_many": batched}
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, float] = dict.fromkeys(contenders, 0.0)
+    for fn in contenders.values():
+        fn()
+    for _ in range(BATCH_LOOPS):
+        for name, fn in contenders.items():
+            cpu_start, start = time.process_time_ns(), time.perf_counter_ns()
+            fn()
+            samples[name].append((time.perf_counter_ns() - start) / 1000)
+            cpu[name] += (time.process_time_ns() - cpu_start) / 1000
+    return {name: (statistics.median(samples[name]), cpu[name] / BATCH_LOOPS) for name in samples}
 
 
 if __name__ == "__main__":
