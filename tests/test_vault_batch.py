@@ -237,3 +237,28 @@ def test_no_batch_error_or_log_contains_a_token_or_value(
     text = "\n".join(seen)
     assert canary not in text
     assert weak not in text
+
+
+def test_silent_server_times_out_within_bounds() -> None:
+    """A server that never answers gives each path a timed-out error, bounded by VAULT_TIMEOUT."""
+    import socket
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # connections are queued, never answered
+        addr = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        settings = VaultSettings.from_environ(
+            {
+                "VAULT_ADDR": addr,
+                "VAULT_TOKEN": "t",
+                "VAULT_TIMEOUT": "0.3",
+                "VAULT_MAX_RETRIES": "0",
+            }
+        )
+        start = time.monotonic()
+        results = VaultBackend(settings=settings, sleep=no_sleep).fetch_many(["kv/a", "kv/b"])
+        elapsed = time.monotonic() - start
+    for error in results.values():
+        assert isinstance(error, BackendUnavailableError) and "timed out" in str(error)
+    assert elapsed < 3.0  # one shared deadline for the batch, then one ordinary try per path
