@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tests.servers.openbao import start_openbao, stop_openbao  # noqa: E402
 
 from yosai_secrets.config import SecureConfigManager  # noqa: E402
+from yosai_secrets.environments import REQUIRED_SECRETS  # noqa: E402
 
 PATHS = 10
 FIELDS = 5
@@ -298,14 +299,7 @@ def part_one() -> None:
 
 # -- part 2: 50 settings from environment variables and secret files ----------------------------
 
-SIX = (
-    "SECRET_KEY",
-    "DB_PASSWORD",
-    "AUTH0_CLIENT_ID",
-    "AUTH0_CLIENT_SECRET",
-    "AUTH0_DOMAIN",
-    "AUTH0_AUDIENCE",
-)
+SIX = REQUIRED_SECRETS
 EXTRA = tuple(f"SETTING_{i:02d}" for i in range(44))
 
 
