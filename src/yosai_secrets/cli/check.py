@@ -16,7 +16,6 @@ from rich.markup import escape
 from ..config import load_configuration
 from ..config.validate import validate_secrets
 from ..environments import ENVIRONMENTS, REQUIRED_SECRETS, current_environment, required_secrets
-from . import cli
 from .output import console, table
 
 
@@ -42,7 +41,7 @@ def _check(env: str) -> tuple[list[dict[str, object]], list[str]]:
     return rows, problems
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--env",
     "env_name",
@@ -105,7 +104,7 @@ def check(env_name: str | None, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@cli.command("dev-secrets")
+@click.command("dev-secrets")
 @click.option(
     "--dir",
     "directory",

@@ -14,7 +14,6 @@ import click
 
 from ..crypto import ENC_PREFIX, FernetBox, generate_key
 from ..errors import ConfigurationError
-from . import cli
 
 _NO_ARGV = (
     "values are never taken from the command line (they would stay in the shell history and "
@@ -53,7 +52,7 @@ def _refuse_argv(extra: tuple[str, ...]) -> None:
         raise click.UsageError(_NO_ARGV)
 
 
-@cli.command("generate-key")
+@click.command("generate-key")
 def generate_key_command() -> None:
     """Print a new random Fernet key (for FERNET_KEY).
 
@@ -65,7 +64,7 @@ def generate_key_command() -> None:
         click.echo("store it like any secret; never commit it", err=True)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.option(
     "--prefix/--no-prefix",
     default=True,
@@ -89,7 +88,7 @@ def encrypt(prefix: bool, extra: tuple[str, ...]) -> None:
     click.echo(f"{ENC_PREFIX}{token}" if prefix else token)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="")
 def decrypt(extra: tuple[str, ...]) -> None:
     """Decrypt a token (with or without 'enc:') read from stdin or a prompt; print the value.

@@ -8,10 +8,9 @@ import click
 
 from ..manager import SecretManager
 from ..secret import MASK
-from . import cli
 
 
-@cli.command()
+@click.command()
 @click.argument("key")
 @click.option(
     "--reveal",

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from ..rotation import DEFAULT_MANIFEST, RotationEngine, RotationOptions, RotationReport
-from . import cli
 
 __all__ = ["rotate"]
 
@@ -20,7 +19,7 @@ def _split(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] or None
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--manifest",
     type=click.Path(dir_okay=False, path_type=Path),

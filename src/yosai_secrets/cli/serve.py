@@ -7,10 +7,9 @@ import os
 import click
 
 from ..environments import current_environment
-from . import cli
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
 @click.option(

@@ -16,7 +16,6 @@ from ..rotation.manifest import SecretManifest
 from ..rotation.plan import default_keys
 from ..rotation.policy import Verdict, judge, max_age_days, parse_time
 from ..rotation.stores import open_store
-from . import cli
 from .output import console, table
 
 __all__ = ["status"]
@@ -45,7 +44,7 @@ def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> lis
     return verdicts
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--manifest",
     type=click.Path(dir_okay=False, path_type=Path),
