@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from flask import Flask, session
 
 from yosai_secrets.cli import cli
+from yosai_secrets.cli.flask_group import secrets_group
 from yosai_secrets.errors import ConfigurationError, StartupError, ValidationError
 from yosai_secrets.flask import (
     StartupValidationError,
@@ -234,20 +235,31 @@ def test_log_redaction_is_installed(
 
 
 def test_flask_secrets_commands_mirror_yosai_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`flask secrets` offers check and invalidate; check runs like `yosai-secrets check`."""
+    """`flask secrets` holds every yosai-secrets command plus invalidate, which clears the app."""
     monkeypatch.setenv("SECRET_KEY", NEW_KEY)
     app = Flask(__name__)
     YosaiSecrets(app)
-    group = app.cli.commands["secrets"]
-    assert {"check", "invalidate", "dev-secrets"} <= set(group.commands)  # type: ignore[attr-defined]
+    assert "secrets" not in app.cli.commands  # it comes through the flask.commands entry point
+    assert set(secrets_group.commands) == {*cli.commands, "invalidate"}
+    assert all(secrets_group.commands[name] is command for name, command in cli.commands.items())
     runner = app.test_cli_runner()
-    checked = runner.invoke(args=["secrets", "check", "--json"])
+    checked = runner.invoke(secrets_group, ["check", "--json"])
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.output)["ok"] is True
     assert NEW_KEY not in checked.output
-    invalidated = runner.invoke(args=["secrets", "invalidate"])
-    assert invalidated.exit_code == 0
+    monkeypatch.setenv("SECRET_KEY", OLD_KEY)
+    invalidated = runner.invoke(secrets_group, ["invalidate"])
+    assert invalidated.exit_code == 0, invalidated.output
     assert "cached path(s)" in invalidated.output
+    assert app.config["SECRET_KEY"] == OLD_KEY  # the app's extension re-read its key
+
+
+def test_flask_secrets_invalidate_needs_the_extension_on_the_app() -> None:
+    """`flask secrets invalidate` on an app without YosaiSecrets exits 2 naming init_app."""
+    result = Flask(__name__).test_cli_runner().invoke(secrets_group, ["invalidate"])
+    assert result.exit_code == 2
+    assert "init_app" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_flask_secrets_invalidate_signals_a_server(
@@ -263,7 +275,7 @@ def test_flask_secrets_invalidate_signals_a_server(
         pidfile = tmp_path / "server.pid"
         pidfile.write_text(f"{child.pid}\n")
         result = app.test_cli_runner().invoke(
-            args=["secrets", "invalidate", "--pidfile", str(pidfile)]
+            secrets_group, ["invalidate", "--pidfile", str(pidfile)]
         )
         assert result.exit_code == 0, result.output
         assert child.wait(timeout=10) == -signal.SIGHUP

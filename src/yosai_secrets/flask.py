@@ -8,10 +8,12 @@
 On ``init_app`` the extension loads the configuration (``SecureConfigManager``: it validates the
 environment's required secrets and refuses to start when one is missing), sets ``SECRET_KEY`` and
 ``SECRET_KEY_FALLBACKS`` (always a list: a previous key kept during a rotation so that sessions
-signed with it stay valid), installs log redaction and registers ``flask secrets ...`` commands.
-A Dash app uses it through its Flask server: ``YosaiSecrets(dash_app.server)``.
+signed with it stay valid) and installs log redaction. A Dash app uses it through its Flask server:
+``YosaiSecrets(dash_app.server)``. The ``flask secrets ...`` commands reach every app through the
+``flask.commands`` entry point (:mod:`yosai_secrets.cli.flask_group`), not through ``init_app``.
 
-Importing :mod:`yosai_secrets` never imports Flask; importing this module does.
+Importing :mod:`yosai_secrets` never imports Flask; importing this module does. Neither this
+module nor ``init_app`` imports the command line, the rotation package or rich.
 """
 
 from __future__ import annotations
@@ -208,10 +210,6 @@ class YosaiSecrets:
         app.config["SECRET_KEY_FALLBACKS"] = fallbacks
         app.extensions[EXTENSION_KEY] = self
         self._install_redaction(app)
-        from .cli.flask_group import secrets_group
-
-        if "secrets" not in app.cli.commands:
-            app.cli.add_command(secrets_group)
 
         def reload_keys() -> None:
             self.reload_keys(app)

@@ -1,8 +1,11 @@
-"""``flask secrets ...``: the ``yosai-secrets`` commands, registered on a Flask app's CLI.
+"""``flask secrets ...``: the ``yosai-secrets`` commands on the ``flask`` command line.
 
-The group holds the very same command objects as ``yosai-secrets`` (``check``, ``status``,
-``rotate``, ... whichever are installed), plus ``invalidate``, which tells a running server to
-forget its cached secrets.
+Flask finds this group through the ``flask.commands`` entry point that yosai-secrets declares, so
+``YosaiSecrets.init_app`` registers nothing and imports no part of the command line. The group
+holds the very same command objects as ``yosai-secrets`` (``check``, ``status``, ``rotate``, ...),
+plus ``invalidate``, which tells a running server to forget its cached secrets. Only
+``invalidate`` without ``--pid`` needs the app; it finds it as every ``flask`` command does
+(``--app``, ``FLASK_APP``, else ``app.py`` or ``wsgi.py`` in the current directory).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask.cli import AppGroup
+from flask import current_app
+from flask.cli import AppGroup, ScriptInfo
 
 from ..errors import YosaiSecretsError
 from ..secret import install_redaction
@@ -42,7 +46,9 @@ for _name, _command in sorted(cli.commands.items()):
     secrets_group.add_command(_command, _name)
 
 
-@secrets_group.command("invalidate")
+# Not wrapped in an app context: signalling a server (--pid) must work even where the app cannot
+# be built (an operator's shell without the secrets).
+@secrets_group.command("invalidate", with_appcontext=False)
 @click.argument("keys", nargs=-1)
 @click.option("--pid", type=int, default=None, help="Send SIGHUP to this server process.")
 @click.option(
@@ -52,11 +58,12 @@ for _name, _command in sorted(cli.commands.items()):
     help="Send SIGHUP to the process whose id this file holds (gunicorn's --pid).",
 )
 def invalidate(keys: tuple[str, ...], pid: int | None, pidfile: Path | None) -> None:
-    """Make a running server forget its cached secrets (SIGHUP), or clear this process's cache.
+    """Make a running server forget its cached secrets (SIGHUP), or clear this app's caches.
 
     A server clears every cache on SIGHUP; under gunicorn, signal the master (it replaces its
-    workers, which start with empty caches) or one worker. Without --pid/--pidfile, only this
-    command's own process cache is cleared, which helps only within `flask shell` sessions.
+    workers, which start with empty caches) or one worker. Without --pid/--pidfile the app is
+    loaded here (--app, FLASK_APP, else app.py or wsgi.py) and the caches of this process are
+    cleared, which does not reach a server already running.
     """
     if pidfile is not None:
         pid = int(pidfile.read_text(encoding="utf-8").strip())
@@ -66,7 +73,10 @@ def invalidate(keys: tuple[str, ...], pid: int | None, pidfile: Path | None) -> 
         os.kill(pid, signal.SIGHUP)
         click.echo(f"sent SIGHUP to process {pid}: it forgets every cached secret")
         return
-    from ..manager import invalidate_secret
+    from ..flask import current_extension
 
-    count = sum(invalidate_secret(k) for k in keys) if keys else invalidate_secret()
-    click.echo(f"forgot {count} cached path(s) in this process")
+    if not current_app:
+        ctx = click.get_current_context()
+        ctx.with_resource(ctx.ensure_object(ScriptInfo).load_app().app_context())
+    count = current_extension(current_app).clear_caches(keys or None)
+    click.echo(f"forgot {count} cached path(s) in this process (app {current_app.name})")
