@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8050
 LINT_PATHS := src tests bench $(wildcard scripts services config)
 
-.PHONY: run test venv lint typecheck pytest bench lock clean
+.PHONY: run test venv lint lint-deploy typecheck pytest bench lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,23 @@ lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
+# The Dockerfile (hadolint) and every Kubernetes object under k8s/ (kubernetes-validate, offline,
+# strict: an unknown field fails). Only files with a top-level apiVersion are Kubernetes objects (a
+# Prometheus rules file is not); a custom resource without a bundled schema is warned about, not
+# failed. The git-ignored api-secrets.yaml holds real values and is not ours to lint.
+K8S_MANIFESTS = $(sort $(shell grep -rlE --include='*.yaml' --include='*.yml' --exclude='api-secrets.yaml' '^apiVersion:' k8s))
+
+lint-deploy: venv
+	$(BIN)/hadolint --no-color Dockerfile
+	$(BIN)/kubernetes-validate --strict --quiet $(K8S_MANIFESTS)
+
 typecheck: venv
 	$(BIN)/mypy
 
 pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint lint-deploy typecheck pytest
 
 # Each benchmark starts the servers it needs and prints ratios from one run.
 bench: venv
