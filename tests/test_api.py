@@ -300,6 +300,14 @@ def test_posture_page_is_open_in_development(env: pytest.MonkeyPatch) -> None:
     assert "row-SECRET_KEY" in layout.get_data(as_text=True)
 
 
+def test_root_redirects_to_the_posture_page(env: pytest.MonkeyPatch) -> None:
+    """GET / answers 302 to /dashboard/ when the page is mounted, and 404 when it is off."""
+    response = _app(YOSAI_DASHBOARD=True).test_client().get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dashboard/"
+    assert _app().test_client().get("/").status_code == 404
+
+
 def test_posture_page_needs_auth0_outside_development(
     env: pytest.MonkeyPatch, tenant: Tenant
 ) -> None:

@@ -9,7 +9,7 @@ There is no module-level app: gunicorn runs ``yosai_secrets.api:create_app()``, 
 Settings (``create_app(config)`` or the app's config):
 
 - ``YOSAI_DASHBOARD`` (default True): mount the posture page at ``/dashboard/`` when Dash is
-  installed.
+  installed; ``GET /`` then redirects there.
 - ``YOSAI_SIGHUP`` (default True): clear every cache on SIGHUP (main thread only).
 - ``YOSAI_ROTATION_INFO``: a callable ``(name, manager) -> RotationInfo | None`` saying when each
   secret was last rotated (default: the rotation records, else the secret file's modification time).
@@ -24,7 +24,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, redirect, request
+from flask.typing import ResponseReturnValue
 
 from ..errors import ConfigurationError
 from ..flask import YosaiSecrets, check_flask_version
@@ -67,12 +68,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             init_dashboard(app)
         except ConfigurationError as exc:
             _log.warning("the posture page is off: %s", exc)
+        else:
+            app.add_url_rule("/", "index", _to_dashboard)
     app.after_request(_security_headers)
     if app.config["YOSAI_SIGHUP"]:
         from .signals import install_sighup
 
         install_sighup(ext)
     return app
+
+
+def _to_dashboard() -> ResponseReturnValue:
+    """``GET /``: the posture page is what a person opening the service's address wants."""
+    from .dashboard import DASHBOARD_PATH
+
+    return redirect(request.script_root + DASHBOARD_PATH, code=302)
 
 
 def _configure_auth0(app: Flask, ext: YosaiSecrets) -> None:
