@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -383,7 +385,7 @@ def _wait_for(url: str, process: subprocess.Popen[str], timeout_seconds: float =
 def test_serve_runs_the_api_and_prints_its_address(
     tmp_path: Path, environment: str, server: str
 ) -> None:
-    """`yosai-secrets serve` serves /healthz: Flask's server in development, else gunicorn."""
+    """`serve` runs Flask's server in development, else gunicorn, and logs no colour codes."""
     port = free_port()
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith(("SECRET", "YOSAI_", "AUTH0_"))
@@ -410,10 +412,16 @@ def test_serve_runs_the_api_and_prints_its_address(
         if environment == "development":
             assert (tmp_path / "secrets" / "secret_key.txt").exists()
             assert _wait_for(f"http://127.0.0.1:{port}/dashboard/", process)
+            assert _wait_for(f"http://127.0.0.1:{port}/", process)  # 302 to the page
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=20)
     assert f"({environment}, {server}) on http://127.0.0.1:{port}/" in output
+    if environment == "development":
+        # werkzeug colours its banner and request lines; the log shows them as plain text.
+        assert "This is a development server" in output
+        assert '"GET / HTTP/1.1" 302' in output  # a line werkzeug colours green
+    assert "\x1b[" not in output
 
 
 def test_serve_refuses_with_one_line_when_a_secret_is_missing(tmp_path: Path) -> None:
@@ -428,6 +436,54 @@ def test_serve_refuses_with_one_line_when_a_secret_is_missing(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "SECRET_KEY" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_serve_says_first_that_the_port_is_taken(tmp_path: Path, environment: str) -> None:
+    """`serve` on a port another program listens on exits 2 with one line naming it first."""
+    from click.testing import CliRunner
+
+    from yosai_secrets.cli import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli,
+            ["serve", "--port", str(port)],
+            env={
+                "YOSAI_ENV": environment,
+                "YOSAI_CONFIG_DIR": str(tmp_path),
+                "YOSAI_LOCAL_SECRETS_DIR": str(tmp_path / "secrets"),
+            },
+        )
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use by another program; pick another "
+        f"port: PORT={port + 1} make run, or yosai-secrets serve --port {port + 1}"
+    ]
+    assert not (tmp_path / "secrets").exists()  # said first: nothing generated, no app built
+
+
+def test_werkzeug_log_lines_lose_their_colour_codes(root_logger_capture: list[str]) -> None:
+    """The filter serve installs on werkzeug's logger strips ANSI codes from message and args."""
+    from yosai_secrets.api.server import PlainLogFilter, plain_werkzeug_log
+
+    logger = logging.getLogger("werkzeug")
+    plain_werkzeug_log()
+    plain_werkzeug_log()
+    try:
+        assert sum(isinstance(f, PlainLogFilter) for f in logger.filters) == 1
+        logger.warning("\x1b[31m\x1b[1mWARNING: This is a development server.\x1b[0m")
+        logger.warning('"%s" %s %s', "\x1b[33mGET /missing HTTP/1.1\x1b[0m", "404", "-")
+    finally:
+        for found in [f for f in logger.filters if isinstance(f, PlainLogFilter)]:
+            logger.removeFilter(found)
+    assert root_logger_capture == [
+        "WARNING werkzeug: WARNING: This is a development server.",
+        'WARNING werkzeug: "GET /missing HTTP/1.1" 404 -',
+    ]
 
 
 @pytest.mark.integration

@@ -24,6 +24,18 @@ def serve(host: str, port: int, workers: int | None) -> None:
     In development, missing local secrets (secrets/*.txt) are generated first. The app is built
     once before serving, so a missing secret stops the command with one clear line.
     """
+    from ..api.server import port_in_use
+
+    # Before anything else (generated secrets, the app), so that this is the one line shown.
+    if port_in_use(host, port):
+        other = port + 1 if port < 65535 else port - 1
+        click.secho(
+            f"error: port {port} on {host} is already in use by another program; pick another "
+            f"port: PORT={other} make run, or yosai-secrets serve --port {other}",
+            fg="red",
+            err=True,
+        )
+        click.get_current_context().exit(2)
     env = current_environment(os.environ)
     if env == "development":
         from ..devsecrets import ensure_dev_secrets
@@ -49,6 +61,9 @@ def serve(host: str, port: int, workers: int | None) -> None:
     click.echo(f"Yōsai Secrets API ({env}, {server}) on {address}")
     click.echo(f"posture page: {address}dashboard/   health: {address}healthz")
     if env == "development":
+        from ..api.server import plain_werkzeug_log
+
+        plain_werkzeug_log()
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
     else:
         from ..api.server import run_gunicorn
