@@ -200,19 +200,17 @@ def test_kv1_mount_with_a_data_folder_reads_as_written(vault_env: OpenBaoServer)
     assert backend_for(vault_env).fetch(f"kv/data/{name}") == {"data": "x", "metadata": "y"}
 
 
-def test_proxy_variables_are_honoured_and_no_proxy_bypasses(
-    vault_env: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_proxy_variables_are_honoured_and_no_proxy_bypasses(vault_env: OpenBaoServer) -> None:
     """HTTP_PROXY is used (a dead proxy makes Vault unavailable) unless NO_PROXY names the host."""
     name = unique()
     put_v2(vault_env, name, a="1")
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.setenv("NO_PROXY", "")
-    proxied = backend_for(vault_env, VAULT_MAX_RETRIES="0")
+    dead_proxy = f"http://127.0.0.1:{free_port()}"
+    proxied = backend_for(vault_env, VAULT_MAX_RETRIES="0", HTTP_PROXY=dead_proxy, NO_PROXY="")
     with pytest.raises(BackendUnavailableError):
         proxied.fetch(f"secret/data/{name}")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    assert backend_for(vault_env).fetch(f"secret/data/{name}") == {"a": "1"}
+    for bypass in ("127.0.0.1", "localhost,127.0.0.1", "*", f"127.0.0.1:{vault_env.port}"):
+        bypassed = backend_for(vault_env, http_proxy=dead_proxy, no_proxy=bypass)
+        assert bypassed.fetch(f"secret/data/{name}") == {"a": "1"}, bypass
 
 
 def test_concurrent_reads_of_one_backend_return_their_own_values(
@@ -454,7 +452,7 @@ def test_tls_unverified_certificate_is_a_tls_error() -> None:
         assert server.addr in str(info.value) and "VAULT_CACERT" in str(info.value)
         verified = backend_for(server, VAULT_CACERT=str(server.ca_cert))
         assert verified.fetch("kv/app") == {"k": "tls"}
-        assert verified.settings.verify == str(server.ca_cert)
+        assert verified.settings.ca_cert == str(server.ca_cert)
     finally:
         stop_openbao(server)
 
@@ -501,7 +499,7 @@ def test_settings_read_the_vault_variables(tmp_path: Any) -> None:
         }
     )
     assert settings.addresses == ("https://a:8200", "https://b:8200")
-    assert (settings.namespace, settings.verify) == ("team", str(ca))
+    assert (settings.namespace, settings.ca_cert) == ("team", str(ca))
     assert (settings.timeout_seconds, settings.max_retries) == (2.5, 4)
     assert settings.secrets_path == "secret/app"
     assert "tok-SECRET-123" not in repr(settings) + repr(settings.auth)
@@ -528,7 +526,9 @@ def test_malformed_settings_name_the_variable(extra: dict[str, str], needle: str
 def test_tls_verification_is_on_by_default() -> None:
     """Without VAULT_SKIP_VERIFY or VAULT_CACERT, certificates are verified."""
     settings = VaultSettings.from_environ({"VAULT_ADDR": "https://v:8200", "VAULT_TOKEN": "t"})
-    assert settings.verify is True
+    assert not settings.skip_verify and settings.ca_cert is None
+    endpoint = VaultBackend(settings=settings).transport.endpoints[0]
+    assert "CERT_REQUIRED" in repr(vars(endpoint))
 
 
 @pytest.mark.parametrize("env", [None, "production", "staging", "test"])
@@ -575,9 +575,9 @@ def test_development_defaults_read_from_a_dev_server_on_8200(
         stop_openbao(server)
 
 
-def test_missing_hvac_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without hvac, building the backend raises MissingDependencyError naming the vault extra."""
-    monkeypatch.setitem(sys.modules, "hvac", None)
+def test_missing_urllib3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without urllib3, building the backend raises MissingDependencyError naming the extra."""
+    monkeypatch.setitem(sys.modules, "urllib3", None)
     with pytest.raises(MissingDependencyError) as info:
         create_backend("vault", {"VAULT_ADDR": "http://v:8200", "VAULT_TOKEN": "t"})
     assert "yosai-secrets[vault]" in str(info.value)

@@ -24,9 +24,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
+from .. import forksafe
 from ..errors import (
     BackendAuthError,
     BackendError,
@@ -39,8 +42,7 @@ from ..errors import (
 )
 from .base import Fetched, Location
 from .vault_auth import AuthMethod, StaticTokenAuth
-from .vault_batch import pipelined_get
-from .vault_http import VaultStatusError, VaultTransport
+from .vault_http import Endpoint, HvacEndpoint, PoolEndpoint, VaultStatusError, VaultTransport
 from .vault_settings import VaultSettings
 from .vault_token import TokenKeeper
 
@@ -50,45 +52,55 @@ _log = logging.getLogger("yosai_secrets.backends.vault")
 
 #: Connections kept per address: SecretManager.get_many reads up to 16 paths at once.
 POOL_SIZE: Final = 16
-
-_PROXY_VARIABLES: Final = (
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-)
+#: Threads of one fetch_many: on 2 cores more only adds GIL hand-offs; latency is what overlaps.
+BATCH_THREADS: Final = 8
 
 # Mount version markers: KV v1, KV v2, or not a KV engine / not known.
 _KV1, _KV2, _OTHER = 1, 2, 0
 
 
-def _import_hvac() -> Any:
+def _require_urllib3() -> None:
     try:
-        import hvac
+        import urllib3  # noqa: F401
     except ImportError:
         raise MissingDependencyError(
-            "hvac", "vault", "the Vault backend (SECRET_BACKEND=vault, vault: references)"
+            "urllib3", "vault", "the Vault backend (SECRET_BACKEND=vault, vault: references)"
         ) from None
-    return hvac
+
+
+def endpoints_for(settings: VaultSettings, clock: Callable[[], float]) -> list[Endpoint]:
+    """One pooled endpoint per address of ``settings``, with its TLS settings and proxy."""
+    return [
+        PoolEndpoint(
+            addr,
+            pool_size=POOL_SIZE,
+            ca_cert=settings.ca_cert,
+            ca_path=settings.ca_path,
+            client_cert=settings.client_cert,
+            client_key=settings.client_key,
+            skip_verify=settings.skip_verify,
+            proxy=settings.proxy_for(index),
+            clock=clock,
+        )
+        for index, addr in enumerate(settings.addresses)
+    ]
 
 
 class VaultBackend:
     """Secrets from HashiCorp Vault or OpenBao.
 
     Args:
-        client: a ready-made ``hvac.Client`` to use (its URL becomes the first address and, with
-            no other auth method, its token is used as a static token).
+        client: a ready-made ``hvac.Client`` to use (its URL becomes the first address, reached
+            through the client itself; with no other auth method, its token is used).
         settings: addresses, TLS, timeouts, retries, paths and auth, usually from
             :meth:`from_environ`.
         auth: how to obtain a token (overrides ``settings.auth``).
-        clock: a monotonic clock in seconds, for token renewal (inject a fake one in tests).
+        clock: a monotonic clock in seconds, for token renewal and deadlines.
         sleep: the function that waits between retry rounds.
         renew_in_background: also renew the token from a daemon thread while idle.
 
     Raises:
-        MissingDependencyError: hvac is not installed.
+        MissingDependencyError: urllib3 is not installed.
         ConfigurationError: neither a client nor settings say where Vault is or how to log in.
     """
 
@@ -104,62 +116,45 @@ class VaultBackend:
         sleep: Callable[[float], None] = time.sleep,
         renew_in_background: bool = False,
     ) -> None:
-        hvac = _import_hvac()
+        _require_urllib3()
         if settings is None:
             if client is None:
                 raise ConfigurationError(
                     "VaultBackend needs a client or settings; use VaultBackend.from_environ()"
                 )
-            settings = VaultSettings(addresses=(str(client.url).rstrip("/"),))
-        clients: list[Any] = [] if client is None else [client]
-        known = {str(client.url).rstrip("/")} if client is not None else set()
-        direct: set[int] = set()  # our own clients with no proxy: GETs skip hvac's layers
-        for addr in settings.addresses:
-            if addr not in known:
-                session, verify, proxies = _session_for(addr, settings)
-                if not proxies:
-                    direct.add(len(clients))
-                clients.append(
-                    hvac.Client(
-                        url=addr,
-                        token="",
-                        verify=verify,
-                        timeout=settings.timeout_seconds,
-                        proxies=proxies,
-                        namespace=settings.namespace,
-                        session=session,
-                    )
-                )
-                known.add(addr)
-        method = auth or settings.auth
-        if method is None:
-            token = getattr(client, "token", None) if client is not None else None
-            if not token:
-                raise BackendAuthError(
-                    "no way to authenticate to Vault: set VAULT_TOKEN, AppRole "
-                    "(VAULT_ROLE_ID and VAULT_SECRET_ID) or Kubernetes auth (VAULT_K8S_ROLE)",
-                    backend="vault",
-                )
-            method = StaticTokenAuth(str(token), source="the given hvac client")
+            settings = VaultSettings(
+                addresses=(str(client.url).rstrip("/"),),
+                namespace=getattr(client.adapter, "namespace", None) or None,
+            )
+        endpoints: list[Endpoint] = [] if client is None else [HvacEndpoint(client)]
+        known = {e.addr for e in endpoints}
+        endpoints += [e for e in endpoints_for(settings, clock) if e.addr not in known]
+        method = auth or settings.auth or _client_token(client)
         if settings.skip_verify:
             _log.warning(
                 "VAULT_SKIP_VERIFY is set: the TLS certificates of %s are not verified; "
                 "use this only in development",
                 ", ".join(settings.addresses),
             )
+            _silence_insecure_warnings()
         self.settings = settings
         self.transport = VaultTransport(
-            clients,
+            endpoints,
+            namespace=settings.namespace,
+            timeout_seconds=settings.timeout_seconds,
             max_retries=settings.max_retries,
             sleep=sleep,
-            direct=frozenset(direct),
-            timeout_seconds=settings.timeout_seconds,
+            clock=clock,
         )
         self.keeper = TokenKeeper(method, clock=clock, defer_lookup=True)
+        self._background_wanted = renew_in_background
         self._renew_in_background = renew_in_background
         self._mounts: dict[str, int] = {}
         self._canonical: dict[str, str] = {}
         self._mount_lock = threading.Lock()
+        #: Paths a fetch_many could not read (each error is that path's result too).
+        self.batch_failures = 0
+        forksafe.register(self)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> VaultBackend:
@@ -168,7 +163,7 @@ class VaultBackend:
         Raises:
             ConfigurationError: a variable is missing or malformed; the message names it.
         """
-        _import_hvac()
+        _require_urllib3()
         return cls(settings=VaultSettings.from_environ(environ), renew_in_background=True)
 
     def __repr__(self) -> str:
@@ -176,6 +171,13 @@ class VaultBackend:
             f"VaultBackend(addresses={list(self.transport.addresses)!r}, "
             f"auth={self.keeper.method.description!r})"
         )
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: new connections, a new renewer and new locks; the token is kept."""
+        self.transport.reset()
+        self.keeper.after_fork_in_child()
+        self._renew_in_background = self._background_wanted
+        self._mount_lock = threading.Lock()
 
     # -- the Backend protocol -----------------------------------------------------------------
 
@@ -191,6 +193,7 @@ class VaultBackend:
             path = path[3:]
         if not path:
             raise InvalidReferenceError(f"vault key {key!r} names no path")
+        _check_segments(key, path)
         if "/" not in path:
             if sep:
                 raise InvalidReferenceError(
@@ -215,29 +218,33 @@ class VaultBackend:
         return self._fields(path, body)
 
     def fetch_many(self, paths: Sequence[str]) -> dict[str, Fetched | Exception]:
-        """Read several paths in about one round trip: each path's fields, or its error.
+        """Read several paths concurrently: each path's fields, or the error it met.
 
-        Every GET is sent, each on its own keep-alive connection, before any answer is read (see
-        :mod:`.vault_batch`); no threads. A path whose answer is anything but a plain 200 (an
-        error status, a timeout, no connection) is read again by :meth:`fetch`, whose retries,
-        failover and precise errors apply; its error becomes that path's result.
+        Each path is one :meth:`fetch` (with its retries, failover and precise errors) on a small
+        thread pool, so the round trips overlap. A failed path is counted in
+        ``batch_failures`` and logged at DEBUG (by name, never a value); its error is its result.
         """
         wanted = list(dict.fromkeys(paths))
-        results: dict[str, Fetched | Exception] = {}
+        if len(wanted) <= 1:
+            return {path: self._fetch_or_error(path) for path in wanted}
         try:
-            token = self.keeper.ensure(self._send)
+            self.keeper.ensure(self._send)  # one login for all, before the threads start
         except ConfigurationError as exc:
+            self.batch_failures += len(wanted)
             return dict.fromkeys(wanted, exc)
-        bodies = pipelined_get(self.transport, wanted, token, self.settings.timeout_seconds)
-        if bodies and (self._renew_in_background or self.keeper.ttl_unknown):
-            self._after_read()
-        for path in wanted:
-            try:
-                body = bodies.get(path)
-                results[path] = self.fetch(path) if body is None else self._fields(path, body)
-            except ConfigurationError as exc:
-                results[path] = exc
-        return results
+        with ThreadPoolExecutor(
+            max_workers=min(BATCH_THREADS, len(wanted)), thread_name_prefix="yosai-secrets-vault"
+        ) as pool:
+            outcomes = list(pool.map(self._fetch_or_error, wanted))
+        return dict(zip(wanted, outcomes, strict=True))
+
+    def _fetch_or_error(self, path: str) -> Fetched | Exception:
+        try:
+            return self.fetch(path)
+        except ConfigurationError as exc:
+            self.batch_failures += 1
+            _log.debug("vault batch read of %s failed: %s", path, type(exc).__name__)
+            return exc
 
     def _fields(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """The fields in a read's JSON answer: KV v2's ``data.data``, or KV v1's ``data``."""
@@ -445,37 +452,35 @@ class VaultBackend:
         return version if version != _OTHER else None
 
 
-def _session_for(addr: str, settings: VaultSettings) -> tuple[Any, bool | str, dict[str, str]]:
-    """A keep-alive ``requests`` session for one address, with what it needs from the process.
+def _client_token(client: Any | None) -> AuthMethod:
+    """The static token of a ready-made client, when no other auth method is configured."""
+    token = getattr(client, "token", None) if client is not None else None
+    if not token:
+        raise BackendAuthError(
+            "no way to authenticate to Vault: set VAULT_TOKEN, AppRole "
+            "(VAULT_ROLE_ID and VAULT_SECRET_ID) or Kubernetes auth (VAULT_K8S_ROLE)",
+            backend="vault",
+        )
+    return StaticTokenAuth(str(token), source="the given hvac client")
 
-    ``trust_env`` is off: with it on, requests reads the proxy variables, parses ``NO_PROXY`` and
-    looks for ``~/.netrc`` on every request, about a third of a read's CPU. What the environment
-    says is read here once instead: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` for this address
-    and, when no ``VAULT_CACERT`` is set, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``. The pool keeps
-    up to :data:`POOL_SIZE` connections, so that concurrent reads do not queue for one.
-    """
-    import os
 
-    import requests
-    import requests.adapters
-    import requests.utils
+def _silence_insecure_warnings() -> None:
+    """urllib3 warns on every unverified request; the operator asked for it and was told once."""
+    import warnings
 
-    session = requests.Session()
-    session.trust_env = False
-    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    verify: bool | str = settings.verify
-    if verify is True:
-        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    proxies: dict[str, str] = {}
-    # requests' own look-up walks the whole environment twice: ask it only if a proxy is set.
-    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
-        proxies = dict(requests.utils.get_environ_proxies(addr))
-    # hvac prefers the session's verify and proxies to its own arguments when they are set.
-    session.verify = verify
-    session.proxies = proxies
-    return session, verify, proxies
+    import urllib3
+
+    warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+
+
+def _check_segments(key: str, path: str) -> None:
+    """Refuse ``.`` and ``..`` segments, percent-encoded or not: Vault would resolve them."""
+    for segment in path.split("/"):
+        if urllib.parse.unquote(segment).strip() in (".", ".."):
+            raise InvalidReferenceError(
+                f"vault key {key!r} has a '.' or '..' path segment (perhaps percent-encoded); "
+                "write the path without them"
+            )
 
 
 def _is_raw_kv2(path: str) -> bool:

@@ -1,4 +1,4 @@
-"""The Vault/OpenBao transport: one hvac client per address, timeouts, retries, failover.
+"""The Vault/OpenBao transport: one connection pool per address, deadlines, retries, failover.
 
 Every request goes to the address that answered last; on a connection error, a timeout, a 5xx
 (sealed, standby without a leader), 412 (a standby not yet caught up) or 429 (rate limit, or a
@@ -7,16 +7,17 @@ after a full round without an answer it waits (exponential backoff with jitter, 
 server's ``Retry-After``) before the next round, for at most ``1 + max_retries`` rounds.
 A TLS failure is not retried: a certificate does not fix itself.
 
-A GET through a client the backend made itself (no proxy, a plain path) skips the request
-building of ``requests`` and hvac, which costs more CPU than the exchange itself: it goes straight
-to the keep-alive connection pool of that client's session (its ``HTTPAdapter``), with the same
-timeout, TLS settings and headers. Logins, renewals, injected clients and proxied addresses take
-hvac's ordinary path.
+Each address is an :class:`Endpoint`. The backend's own are :class:`PoolEndpoint`: a urllib3
+``PoolManager`` (or ``ProxyManager``) with the TLS settings of ``VAULT_CACERT``, ``VAULT_CAPATH``,
+``VAULT_CLIENT_CERT``/``VAULT_CLIENT_KEY`` and ``VAULT_SKIP_VERIFY``, used through urllib3's public
+API only. An ``hvac.Client`` handed in ready-made is an :class:`HvacEndpoint` and goes through
+hvac's public adapter. Each attempt has a deadline for the whole answer (``VAULT_TIMEOUT``), not
+only per socket read: a server that sends its body a byte at a time is cut off.
 
 Other answers (403, 404, 400) are returned to the caller as :class:`VaultStatusError`, which the
 backend turns into a precise error naming the path. No message carries a token or a value: the
-server's error strings are scrubbed of the current token, and a chained ``requests`` exception is
-stripped of its request (which holds the token header) before it becomes a ``__cause__``.
+server's error strings are scrubbed of the current token, and no exception that holds a request
+(whose headers carry the token) is kept as a cause.
 """
 
 from __future__ import annotations
@@ -24,14 +25,23 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, NamedTuple, Protocol
 
 from ..errors import BackendError, BackendTLSError, BackendUnavailableError
 
-__all__ = ["RETRYABLE_STATUSES", "VaultStatusError", "VaultTransport"]
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "Answer",
+    "Endpoint",
+    "HvacEndpoint",
+    "PoolEndpoint",
+    "TLSFailure",
+    "Unreachable",
+    "VaultStatusError",
+    "VaultTransport",
+]
 
 _log = logging.getLogger("yosai_secrets.backends.vault")
 
@@ -39,9 +49,58 @@ _log = logging.getLogger("yosai_secrets.backends.vault")
 RETRYABLE_STATUSES: Final = frozenset({412, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS: Final = 10.0
 _MIN_RATE_LIMIT_WAIT_SECONDS: Final = 0.5
-# Paths sent as they are on the direct path; anything else (spaces, %, //) goes through hvac and
-# requests, which quote and normalise it.
-_PLAIN_PATH: Final = re.compile(r"[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*")
+#: The largest answer read (a KV secret is at most about 1 MiB in Vault's default limits).
+MAX_BODY_BYTES: Final = 16 * 1024 * 1024
+_CHUNK_BYTES: Final = 64 * 1024
+
+
+class Answer(NamedTuple):
+    """One HTTP answer: status, headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Unreachable(Exception):
+    """An address gave no (complete) answer: ``kind`` says how. Holds no request or token."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class TLSFailure(Exception):
+    """The certificate of an address could not be verified; ``reason`` is a short phrase."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Endpoint(Protocol):
+    """One Vault address and the way requests reach it."""
+
+    addr: str
+
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
+    ) -> Answer:
+        """Send one request to ``/v1/<path>`` and read the whole answer by ``deadline``.
+
+        Raises:
+            Unreachable: no connection, or no complete answer by the deadline.
+            TLSFailure: the certificate could not be verified.
+        """
+        ...
+
+    def reset(self) -> None:
+        """Forget every connection (after a fork: the parent's are not ours to use)."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection."""
+        ...
 
 
 class VaultStatusError(BackendError):
@@ -69,70 +128,46 @@ class VaultStatusError(BackendError):
         )
 
 
-def _scrub(text: str, secrets: Sequence[str | None]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    # Server messages can be long multi-line lists ("1 error occurred:\n\t* ..."); one line.
-    return " ".join(text.split())[:300]
-
-
-def _retry_after(response: Any) -> float:
-    raw = response.headers.get("Retry-After", "") if response is not None else ""
-    try:
-        return min(max(float(raw), 0.0), _MAX_RETRY_AFTER_SECONDS)
-    except ValueError:
-        return 0.0
-
-
-def _strip(exc: BaseException) -> BaseException:
-    # A requests exception holds the PreparedRequest, whose headers carry X-Vault-Token.
-    for attr in ("request", "response"):
-        if hasattr(exc, attr):
-            setattr(exc, attr, None)
-    return exc
-
-
 class VaultTransport:
     """Sends API requests to the first address that answers, with bounded retries.
 
     Args:
-        clients: one ready-made ``hvac.Client`` per address, in ``VAULT_ADDR`` order.
+        endpoints: one endpoint per address, in ``VAULT_ADDR`` order.
+        namespace: sent as ``X-Vault-Namespace`` (``VAULT_NAMESPACE``).
+        timeout_seconds: the deadline of one attempt, for the whole answer.
         max_retries: extra rounds over all addresses after the first (``VAULT_MAX_RETRIES``).
         backoff_seconds: the wait before the second round; it doubles each round.
         max_backoff_seconds: the longest wait between two rounds.
         sleep: the function that waits (inject a fake one in tests).
         rng: a source of floats in [0, 1) for the jitter.
-        direct: the indexes of the clients whose GETs may go straight to their session's
-            connection pool (clients the backend built, with no proxy).
-        timeout_seconds: the timeout of a direct GET (the clients' own timeout).
+        clock: a monotonic clock in seconds, for deadlines.
     """
 
     def __init__(
         self,
-        clients: Sequence[Any],
+        endpoints: Sequence[Endpoint],
         *,
+        namespace: str | None = None,
+        timeout_seconds: float = 5.0,
         max_retries: int = 2,
         backoff_seconds: float = 0.1,
         max_backoff_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
-        direct: frozenset[int] = frozenset(),
-        timeout_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not clients:
-            raise ValueError("VaultTransport needs at least one client")
-        self.clients = list(clients)
-        self.addresses = [str(c.url).rstrip("/") for c in self.clients]
-        self._direct = direct
-        self._pools: list[Any] = [None] * len(self.clients)
-        self._timeout: Any = None
-        self._timeout_seconds = timeout_seconds
+        if not endpoints:
+            raise ValueError("VaultTransport needs at least one endpoint")
+        self.endpoints = list(endpoints)
+        self.addresses = [e.addr for e in self.endpoints]
+        self.namespace = namespace
+        self.timeout_seconds = timeout_seconds
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self._sleep = sleep
         self._rng = rng
+        self._clock = clock
         self._preferred = 0
         #: Requests that had to go to another address or wait for another round.
         self.failovers = 0
@@ -153,53 +188,14 @@ class VaultTransport:
             BackendTLSError: the certificate could not be verified.
             BackendUnavailableError: no address answered within the retries.
         """
-        url = "v1/" + path
+        payload = None if body is None else json.dumps(body).encode("utf-8")
+        headers = self._headers(token, payload is not None)
         problems: dict[str, str] = {}
-        last_exc: BaseException | None = None
         rounds = 1 + max(self.max_retries, 0)
-        count = len(self.clients)
         for round_no in range(rounds):
-            wait_at_least = 0.0
-            start = self._preferred
-            for offset in range(count):
-                index = (start + offset) % count
-                addr = self.addresses[index]
-                try:
-                    answer = self._attempt(index, method, url, body, token)
-                except _Unreachable as failure:
-                    problems[addr] = failure.kind
-                    last_exc = failure.cause
-                    continue
-                except _TLSFailure as failure:
-                    raise BackendTLSError(
-                        f"the TLS certificate of vault at {addr} could not be verified "
-                        f"({_ssl_reason(failure.cause)}); set VAULT_CACERT to the CA bundle that "
-                        "signed it (VAULT_SKIP_VERIFY=true turns verification off: development "
-                        "only)",
-                        backend="vault",
-                        path=path,
-                    ) from failure.cause
-                if isinstance(answer, dict):
-                    self._prefer(index, start)
-                    return answer
-                status = int(answer.status_code)
-                if 200 <= status < 300:
-                    self._prefer(index, start)
-                    return _json(answer)
-                if status in RETRYABLE_STATUSES:
-                    problems[addr] = _describe_status(status, answer, token)
-                    hinted = _retry_after(answer)
-                    if status == 429:
-                        # Vault rounds Retry-After down to whole seconds ("0" for "under one").
-                        hinted = max(hinted, _MIN_RATE_LIMIT_WAIT_SECONDS)
-                    wait_at_least = max(wait_at_least, hinted)
-                    last_exc = VaultStatusError(status, addr=addr, path=path, errors=(), body={})
-                    continue
-                self._prefer(index, start)
-                parsed = _json(answer)
-                raw_errors = parsed.get("errors") or []
-                errors = [_scrub(str(e), (token,)) for e in raw_errors if str(e).strip()]
-                raise VaultStatusError(status, addr=addr, path=path, errors=errors, body=parsed)
+            answer, wait_at_least = self._round(method, path, payload, headers, token, problems)
+            if answer is not None:
+                return answer
             if round_no + 1 < rounds:
                 self.retries += 1
                 delay = min(self.max_backoff_seconds, self.backoff_seconds * (2**round_no))
@@ -209,118 +205,73 @@ class VaultTransport:
         where = "; ".join(f"{a}: {p}" for a, p in problems.items())
         raise BackendUnavailableError(
             f"vault is unavailable for {path} after {rounds} round(s) over "
-            f"{count} address(es) ({where}); check VAULT_ADDR and that the server is running "
-            "and unsealed",
+            f"{len(self.endpoints)} address(es) ({where}); check VAULT_ADDR and that the server "
+            "is running and unsealed",
             backend="vault",
             path=path,
-        ) from last_exc
+        )
 
-    def _attempt(
-        self, index: int, method: str, url: str, body: dict[str, Any] | None, token: str | None
-    ) -> Any:
-        """One request to one address: a JSON dict, or a response with ``status_code``.
+    def reset(self) -> None:
+        """Forget every connection (in a forked child); new ones are opened on first use."""
+        for endpoint in self.endpoints:
+            endpoint.reset()
 
-        Raises:
-            _Unreachable: no answer (connection failed, timed out).
-            _TLSFailure: the certificate could not be verified.
-        """
-        client = self.clients[index]
-        if body is None and index in self._direct and _PLAIN_PATH.fullmatch(url):
-            return self._direct_request(index, method, url, token)
-        import requests
+    def close(self) -> None:
+        """Close every connection."""
+        for endpoint in self.endpoints:
+            endpoint.close()
 
-        adapter = client.adapter
-        if token is not None and adapter.token != token:
-            adapter.token = token
-        try:
-            if body is None:
-                return adapter.request(method, url, raise_exception=False)
-            return adapter.request(method, url, json=body, raise_exception=False)
-        except requests.exceptions.SSLError as exc:
-            raise _TLSFailure(_strip(exc)) from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            timed_out = isinstance(exc, requests.exceptions.Timeout)
-            raise _Unreachable(
-                "timed out" if timed_out else "connection failed", _strip(exc)
-            ) from None
+    # -- internals ------------------------------------------------------------------------------
 
-    def _direct_request(self, index: int, method: str, url: str, token: str | None) -> Any:
-        """Send a bodiless request straight to the client's session's connection pool."""
-        import urllib3
-
-        headers = self._headers(index, token)
-        if self._timeout is None:
-            self._timeout = urllib3.Timeout(
-                connect=self._timeout_seconds, read=self._timeout_seconds
-            )
-        for _attempt in range(2):
-            pool = self._pools[index] or self._pool_for(index)
+    def _round(
+        self,
+        method: str,
+        path: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+        token: str | None,
+        problems: dict[str, str],
+    ) -> tuple[dict[str, Any] | None, float]:
+        """Try every address once, the preferred first: (the answer, or None; least wait)."""
+        wait_at_least = 0.0
+        start = self._preferred
+        count = len(self.endpoints)
+        for offset in range(count):
+            index = (start + offset) % count
+            endpoint = self.endpoints[index]
+            deadline = self._clock() + self.timeout_seconds
             try:
-                response = pool.urlopen(
-                    method,
-                    "/" + url,
-                    headers=headers,
-                    retries=False,
-                    redirect=False,
-                    timeout=self._timeout,
-                    preload_content=True,
-                )
-            except urllib3.exceptions.ClosedPoolError:
-                self._pools[index] = None  # the session was closed (or its pools recycled)
+                answer = endpoint.request(method, path, payload, headers, deadline)
+            except Unreachable as failure:
+                problems[endpoint.addr] = failure.kind
                 continue
-            except urllib3.exceptions.SSLError as exc:
-                raise _TLSFailure(exc) from None
-            except urllib3.exceptions.NewConnectionError as exc:
-                raise _Unreachable("connection failed", exc) from None
-            except urllib3.exceptions.TimeoutError as exc:
-                raise _Unreachable("timed out", exc) from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise _Unreachable("connection failed", exc) from None
-            return _DirectAnswer(response.status, response.headers, response.data)
-        raise _Unreachable("connection failed", None)
+            except TLSFailure as failure:
+                raise _tls_error(endpoint.addr, path, failure.reason) from None
+            if answer.status in RETRYABLE_STATUSES:
+                problems[endpoint.addr] = _describe_status(answer, token)
+                wait_at_least = max(wait_at_least, _retry_wait(answer))
+                continue
+            self._prefer(index, start)
+            parsed = _json(answer.body)
+            if 200 <= answer.status < 300:
+                return parsed, 0.0
+            errors = [
+                _scrub(str(e), (token,)) for e in parsed.get("errors") or [] if str(e).strip()
+            ]
+            raise VaultStatusError(
+                answer.status, addr=endpoint.addr, path=path, errors=errors, body=parsed
+            )
+        return None, wait_at_least
 
-    def _headers(self, index: int, token: str | None) -> dict[str, str]:
+    def _headers(self, token: str | None, has_body: bool) -> dict[str, str]:
         headers = {"X-Vault-Request": "true"}
         if token:
             headers["X-Vault-Token"] = token
-        namespace = self.clients[index].adapter.namespace
-        if namespace:
-            headers["X-Vault-Namespace"] = namespace
+        if self.namespace:
+            headers["X-Vault-Namespace"] = self.namespace
+        if has_body:
+            headers["Content-Type"] = "application/json"
         return headers
-
-    def direct_target(self, token: str | None) -> tuple[Any, dict[str, str]] | None:
-        """The preferred address's urllib3 pool and GET headers, if its GETs may go direct.
-
-        None when that address is proxied or was given as a ready-made client: such reads take
-        the ordinary :meth:`send`. The pool carries the session's TLS settings.
-        """
-        index = self._preferred
-        if index not in self._direct:
-            return None
-        return self._pools[index] or self._pool_for(index), self._headers(index, token)
-
-    @staticmethod
-    def is_plain(path: str) -> bool:
-        """Whether ``path`` may be sent as written (no quoting or normalising needed)."""
-        return _PLAIN_PATH.fullmatch("v1/" + path) is not None
-
-    def _pool_for(self, index: int) -> Any:
-        """The urllib3 pool the client's session would use for its address (TLS settings too)."""
-        import requests
-
-        adapter = self.clients[index].adapter
-        prepared = requests.Request("GET", self.addresses[index] + "/v1/").prepare()
-        transport = adapter.session.get_adapter(prepared.url)
-        pool = transport.get_connection_with_tls_context(
-            prepared, adapter._kwargs.get("verify", True), None, adapter._kwargs.get("cert")
-        )
-        self._pools[index] = pool
-        return pool
-
-    def close(self) -> None:
-        """Close every client's HTTP session."""
-        for client in self.clients:
-            client.adapter.close()
 
     def _prefer(self, index: int, start: int) -> None:
         if index != start:
@@ -330,53 +281,215 @@ class VaultTransport:
                 self.addresses[start],
                 self.addresses[index],
             )
-            self._preferred = index
+        self._preferred = index
 
 
-class _Unreachable(Exception):
-    """An address gave no answer: ``kind`` says how; ``cause`` holds no request or token."""
+class PoolEndpoint:
+    """An address reached through a urllib3 pool of keep-alive connections (public API only).
 
-    def __init__(self, kind: str, cause: BaseException | None) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.cause = cause
+    Args:
+        addr: ``https://vault.example.com:8200``.
+        pool_size: connections kept (concurrent reads beyond it open extra ones, not kept).
+        ca_cert, ca_path, client_cert, client_key, skip_verify: TLS, as the Vault CLI's variables.
+        proxy: an HTTP proxy to go through, or None.
+        clock: a monotonic clock in seconds, for the deadline.
+    """
+
+    def __init__(
+        self,
+        addr: str,
+        *,
+        pool_size: int = 16,
+        ca_cert: str | None = None,
+        ca_path: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        skip_verify: bool = False,
+        proxy: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.addr = addr.rstrip("/")
+        self._options: dict[str, Any] = {"maxsize": pool_size, "block": False}
+        if self.addr.startswith("https://"):
+            self._options.update(
+                cert_reqs="CERT_NONE" if skip_verify else "CERT_REQUIRED",
+                ca_certs=ca_cert,
+                ca_cert_dir=ca_path,
+                cert_file=client_cert,
+                key_file=client_key,
+            )
+        self._proxy = proxy
+        self._clock = clock
+        self._manager: Any = None
+
+    def __repr__(self) -> str:
+        return f"PoolEndpoint({self.addr!r}{', proxied' if self._proxy else ''})"
+
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
+    ) -> Answer:
+        """Send one request and read the whole answer by ``deadline`` (see :class:`Endpoint`)."""
+        import urllib3
+
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise Unreachable("timed out")
+        manager = self._manager or self._build()
+        try:
+            response = manager.request(
+                method,
+                f"{self.addr}/v1/{path}",
+                body=body,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                timeout=urllib3.Timeout(connect=remaining, read=remaining),
+                preload_content=False,
+            )
+        except urllib3.exceptions.SSLError as exc:
+            raise TLSFailure(_ssl_reason(exc)) from None
+        except urllib3.exceptions.NewConnectionError:  # a subclass of the timeout error
+            raise Unreachable("connection failed") from None
+        except urllib3.exceptions.TimeoutError:
+            raise Unreachable("timed out") from None
+        except (urllib3.exceptions.HTTPError, OSError):
+            raise Unreachable("connection failed") from None
+        return Answer(response.status, dict(response.headers), self._read(response, deadline))
+
+    def _read(self, response: Any, deadline: float) -> bytes:
+        """The whole body, unless the deadline passes or it grows past the limit."""
+        import urllib3
+
+        parts: list[bytes] = []
+        size = 0
+        complete = False
+        try:
+            while True:
+                chunk = response.read1(_CHUNK_BYTES)
+                if not chunk:
+                    complete = True
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise Unreachable(f"answer larger than {MAX_BODY_BYTES} bytes")
+                if self._clock() > deadline:
+                    raise Unreachable("timed out reading the answer")
+        except urllib3.exceptions.TimeoutError:
+            raise Unreachable("timed out reading the answer") from None
+        except (urllib3.exceptions.HTTPError, OSError):
+            raise Unreachable("connection lost while reading the answer") from None
+        finally:
+            if not complete:
+                response.close()  # a half-read connection must never serve another request
+            response.release_conn()
+        return b"".join(parts)
+
+    def _build(self) -> Any:
+        import urllib3
+
+        manager: urllib3.PoolManager
+        if self._proxy:
+            manager = urllib3.ProxyManager(self._proxy, num_pools=2, **self._options)
+        else:
+            manager = urllib3.PoolManager(num_pools=2, **self._options)
+        self._manager = manager
+        return manager
+
+    def reset(self) -> None:
+        """Drop the pool without touching its sockets (the parent may still be using them)."""
+        self._manager = None
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.clear()
 
 
-class _TLSFailure(Exception):
-    """The certificate of an address could not be verified."""
+class HvacEndpoint:
+    """An address reached through a ready-made ``hvac.Client`` (its public adapter).
 
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__("TLS")
-        self.cause = cause
+    The client's own settings (TLS, proxies, timeout) apply; the deadline is its timeout.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.addr = str(client.url).rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"HvacEndpoint({self.addr!r})"
+
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
+    ) -> Answer:
+        """Send one request through hvac's adapter (see :class:`Endpoint`)."""
+        import requests
+
+        adapter = self.client.adapter
+        token = headers.get("X-Vault-Token")
+        if token is not None and adapter.token != token:
+            adapter.token = token
+        kwargs: dict[str, Any] = {"raise_exception": False}
+        if body is not None:
+            kwargs["json"] = json.loads(body)
+        try:
+            response = adapter.request(method, f"v1/{path}", **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise TLSFailure(_ssl_reason(exc)) from None
+        except requests.exceptions.Timeout:
+            raise Unreachable("timed out") from None
+        except requests.exceptions.RequestException:
+            raise Unreachable("connection failed") from None
+        if isinstance(response, dict):  # hvac's JSONAdapter hands back parsed 2xx bodies
+            return Answer(200, {}, json.dumps(response).encode("utf-8"))
+        return Answer(int(response.status_code), dict(response.headers), response.content)
+
+    def reset(self) -> None:
+        """Close the client's session in this process; it opens new connections on next use."""
+        self.client.adapter.close()
+
+    def close(self) -> None:
+        """Close the client's session."""
+        self.client.adapter.close()
 
 
-class _DirectAnswer:
-    """A direct GET's answer, shaped like the ``requests`` response the rest expects."""
-
-    __slots__ = ("_body", "headers", "status_code")
-
-    def __init__(self, status: int, headers: Any, body: bytes) -> None:
-        self.status_code = status
-        self.headers = headers
-        self._body = body
-
-    def json(self) -> Any:
-        """The body parsed as JSON (ValueError when it is not)."""
-        if not self._body:
-            raise ValueError("empty body")
-        return json.loads(self._body)
+# -- helpers ----------------------------------------------------------------------------------
 
 
-def _json(response: Any) -> dict[str, Any]:
+def _scrub(text: str, secrets: Sequence[str | None]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    # Server messages can be long multi-line lists ("1 error occurred:\n\t* ..."); one line.
+    return " ".join(text.split())[:300]
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    if not body:
+        return {}
     try:
-        parsed = response.json()
-    except ValueError:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _describe_status(status: int, response: Any, token: str | None) -> str:
-    errors = _json(response).get("errors") or []
+def _retry_wait(answer: Answer) -> float:
+    """The least wait before asking again: the server's ``Retry-After`` (429: at least 0.5 s)."""
+    raw = answer.headers.get("Retry-After") or answer.headers.get("retry-after") or ""
+    try:
+        hinted = min(max(float(raw), 0.0), _MAX_RETRY_AFTER_SECONDS)
+    except ValueError:
+        hinted = 0.0
+    if answer.status == 429:
+        # Vault rounds Retry-After down to whole seconds ("0" for "under one").
+        hinted = max(hinted, _MIN_RATE_LIMIT_WAIT_SECONDS)
+    return hinted
+
+
+def _describe_status(answer: Answer, token: str | None) -> str:
+    errors = _json(answer.body).get("errors") or []
     detail = _scrub("; ".join(str(e) for e in errors), (token,))
     meaning = {
         412: "standby not caught up",
@@ -385,14 +498,33 @@ def _describe_status(status: int, response: Any, token: str | None) -> str:
         502: "bad gateway",
         503: "sealed, standby or unavailable",
         504: "gateway timeout",
-    }.get(status, "error")
-    return f"{status} {meaning}" + (f" ({detail})" if detail else "")
+    }.get(answer.status, "error")
+    return f"{answer.status} {meaning}" + (f" ({detail})" if detail else "")
+
+
+def _tls_error(addr: str, path: str, reason: str) -> BackendTLSError:
+    return BackendTLSError(
+        f"the TLS connection to vault at {addr} failed ({reason}); set VAULT_CACERT (or "
+        "VAULT_CAPATH) to the CA that signed its certificate, and VAULT_CLIENT_CERT and "
+        "VAULT_CLIENT_KEY if it requires a client certificate (VAULT_SKIP_VERIFY=true turns "
+        "verification off: development only)",
+        backend="vault",
+        path=path,
+    )
 
 
 def _ssl_reason(exc: BaseException) -> str:
     text = str(exc)
-    for marker in ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "hostname mismatch"):
-        if marker.lower() in text.lower():
-            tail = text[text.lower().index(marker.lower()) :]
+    lowered = text.lower()
+    for marker in (
+        "certificate_verify_failed",
+        "certificate verify failed",
+        "hostname mismatch",
+        "certificate required",
+        "unknown ca",
+        "bad certificate",
+    ):
+        if marker in lowered:
+            tail = text[lowered.index(marker) :]
             return _scrub(tail.split("'")[0].split(")")[0], ())
     return "TLS handshake failed"

@@ -1,21 +1,26 @@
 """The ``VAULT_*`` variables, read and checked once, with one precise message per mistake.
 
-``VAULT_ADDR``, ``VAULT_TOKEN``, ``VAULT_NAMESPACE``, ``VAULT_CACERT`` and ``VAULT_SKIP_VERIFY``
-mean what they mean to the ``vault``/``bao`` command. ``VAULT_ADDR`` may list several addresses,
-comma-separated, tried in turn. With ``YOSAI_ENV=development`` set explicitly and no address or
-token, the development server (``http://127.0.0.1:8200``, token ``root``) is used and one log line
-says so; any other environment fails closed with a :class:`ConfigurationError`.
+``VAULT_ADDR``, ``VAULT_TOKEN``, ``VAULT_NAMESPACE``, ``VAULT_CACERT``, ``VAULT_CAPATH``,
+``VAULT_CLIENT_CERT``, ``VAULT_CLIENT_KEY`` and ``VAULT_SKIP_VERIFY`` mean what they mean to the
+``vault``/``bao`` command. ``VAULT_ADDR`` may list several addresses, comma-separated, tried in
+turn. The proxy variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are read
+here once for each address, as ``curl`` and ``requests`` read them. With
+``YOSAI_ENV=development`` set explicitly and no address or token, the development server
+(``http://127.0.0.1:8200``, token ``root``) is used and one log line says so; any other
+environment fails closed with a :class:`ConfigurationError`.
 """
 
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from ..environments import current_environment
+from ..envvars import env_bool, env_int, env_seconds
 from ..errors import ConfigurationError
 from .vault_auth import (
     DEFAULT_K8S_TOKEN_FILE,
@@ -41,10 +46,6 @@ DEFAULT_SECRETS_PATH: Final = "secret/data/yosai"
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 DEFAULT_MAX_RETRIES: Final = 2
 
-# strconv.ParseBool, as the vault command reads VAULT_SKIP_VERIFY.
-_TRUE: Final = frozenset({"1", "t", "true", "yes", "y", "on"})
-_FALSE: Final = frozenset({"0", "f", "false", "no", "n", "off"})
-
 
 @dataclass(frozen=True)
 class VaultSettings:
@@ -54,6 +55,10 @@ class VaultSettings:
         addresses: API addresses, tried in this order (``VAULT_ADDR``).
         namespace: the Vault/OpenBao namespace (``VAULT_NAMESPACE``).
         ca_cert: a CA bundle to verify the server with (``VAULT_CACERT``).
+        ca_path: a directory of CA certificates (``VAULT_CAPATH``).
+        client_cert: a client certificate for mutual TLS (``VAULT_CLIENT_CERT``, PEM).
+        client_key: its private key (``VAULT_CLIENT_KEY``, PEM).
+        proxies: for each address, the proxy to reach it through (None: direct).
         skip_verify: do not verify the certificate (``VAULT_SKIP_VERIFY``; development only).
         timeout_seconds: the timeout of every request (``VAULT_TIMEOUT``).
         max_retries: extra rounds over the addresses on failure (``VAULT_MAX_RETRIES``).
@@ -64,6 +69,10 @@ class VaultSettings:
     addresses: tuple[str, ...]
     namespace: str | None = None
     ca_cert: str | None = None
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    proxies: tuple[str | None, ...] = ()
     skip_verify: bool = False
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -81,13 +90,17 @@ class VaultSettings:
             )
         if self.max_retries < 0:
             raise ConfigurationError(f"VAULT_MAX_RETRIES must be >= 0, got {self.max_retries}")
+        if bool(self.client_cert) != bool(self.client_key):
+            raise ConfigurationError(
+                "mutual TLS needs both VAULT_CLIENT_CERT and VAULT_CLIENT_KEY; only "
+                f"{'VAULT_CLIENT_CERT' if self.client_cert else 'VAULT_CLIENT_KEY'} is set"
+            )
+        if self.proxies and len(self.proxies) != len(self.addresses):
+            raise ConfigurationError("Vault settings need one proxy entry (or None) per address")
 
-    @property
-    def verify(self) -> bool | str:
-        """What requests' ``verify`` gets: False, a CA bundle path, or True."""
-        if self.skip_verify:
-            return False
-        return self.ca_cert or True
+    def proxy_for(self, index: int) -> str | None:
+        """The proxy for the address at ``index`` (None: connect directly)."""
+        return self.proxies[index] if self.proxies else None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> VaultSettings:
@@ -142,21 +155,27 @@ class VaultSettings:
                 " and ".join(defaults),
                 addr_text if "VAULT_ADDR" in defaults else get("VAULT_ADDR"),
             )
-        ca_cert = get("VAULT_CACERT") or None
-        if ca_cert is not None and not Path(ca_cert).is_file():
-            raise ConfigurationError(
-                f"VAULT_CACERT={ca_cert} is not a readable file; point it at the PEM bundle of the "
-                "CA that signed the Vault server's certificate"
-            )
+        addresses = tuple(a.strip().rstrip("/") for a in addr_text.split(",") if a.strip())
         return cls(
-            addresses=tuple(a.strip().rstrip("/") for a in addr_text.split(",") if a.strip()),
+            addresses=addresses,
             namespace=get("VAULT_NAMESPACE") or None,
-            ca_cert=ca_cert,
-            skip_verify=_bool(get("VAULT_SKIP_VERIFY"), "VAULT_SKIP_VERIFY"),
-            timeout_seconds=_seconds(
-                get("VAULT_TIMEOUT") or get("VAULT_CLIENT_TIMEOUT"), DEFAULT_TIMEOUT_SECONDS
+            ca_cert=_pem_file(
+                environ,
+                "VAULT_CACERT",
+                "the PEM bundle of the CA that signed the Vault server's certificate",
             ),
-            max_retries=_int(get("VAULT_MAX_RETRIES"), "VAULT_MAX_RETRIES", DEFAULT_MAX_RETRIES),
+            ca_path=_directory(environ, "VAULT_CAPATH"),
+            client_cert=_pem_file(environ, "VAULT_CLIENT_CERT", "the client certificate (PEM)"),
+            client_key=_pem_file(environ, "VAULT_CLIENT_KEY", "the client certificate's key (PEM)"),
+            proxies=tuple(_proxy_for(addr, environ) for addr in addresses),
+            skip_verify=env_bool(environ, "VAULT_SKIP_VERIFY"),
+            timeout_seconds=env_seconds(
+                environ,
+                "VAULT_TIMEOUT" if get("VAULT_TIMEOUT") else "VAULT_CLIENT_TIMEOUT",
+                DEFAULT_TIMEOUT_SECONDS,
+                exclusive=True,
+            ),
+            max_retries=env_int(environ, "VAULT_MAX_RETRIES", DEFAULT_MAX_RETRIES),
             secrets_path=get("VAULT_SECRETS_PATH").strip("/") or DEFAULT_SECRETS_PATH,
             auth=auth,
         )
@@ -195,33 +214,50 @@ def _check_addr(addr: str) -> None:
         )
 
 
-def _bool(raw: str, name: str) -> bool:
-    if not raw:
-        return False
-    lowered = raw.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use true or false")
+def _pem_file(environ: Mapping[str, str], name: str, what: str) -> str | None:
+    path = environ.get(name, "").strip()
+    if path and not Path(path).is_file():
+        raise ConfigurationError(f"{name}={path} is not a readable file; point it at {what}")
+    return path or None
 
 
-def _seconds(raw: str, default: float) -> float:
-    if not raw:
-        return default
-    try:
-        # The vault command accepts "30s"; accept a bare number of seconds too.
-        return float(raw.removesuffix("s"))
-    except ValueError:
+def _directory(environ: Mapping[str, str], name: str) -> str | None:
+    path = environ.get(name, "").strip()
+    if path and not Path(path).is_dir():
         raise ConfigurationError(
-            f"VAULT_TIMEOUT={raw!r} is not a number of seconds; set it to e.g. 5"
-        ) from None
+            f"{name}={path} is not a directory; point it at a directory of CA certificates "
+            "(PEM, hashed names as made by `openssl rehash`)"
+        )
+    return path or None
 
 
-def _int(raw: str, name: str, default: int) -> int:
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a whole number; e.g. 2") from None
+def _proxy_for(addr: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy ``curl`` would use for ``addr``: ``<SCHEME>_PROXY`` or ``ALL_PROXY``, unless
+    ``NO_PROXY`` names its host."""
+
+    def get(name: str) -> str:
+        return (environ.get(name) or environ.get(name.lower()) or "").strip()
+
+    parsed = urllib.parse.urlsplit(addr)
+    proxy = get(f"{parsed.scheme.upper()}_PROXY") or get("ALL_PROXY")
+    if not proxy or _bypassed(parsed.hostname or "", parsed.port, get("NO_PROXY")):
+        return None
+    if "://" not in proxy:
+        proxy = "http://" + proxy
+    return proxy
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    host = host.lower()
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        name = name.lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False

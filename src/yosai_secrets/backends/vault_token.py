@@ -177,6 +177,17 @@ class TokenKeeper:
         """Stop the background renewer, if any."""
         self._stop.set()
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks and no renewer (the parent's thread is not here).
+
+        The token is kept (it is valid, and Vault tokens may be used by many processes); the
+        child starts its own renewer after its first read, when its backend asks for one.
+        """
+        self._lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+
     # -- internals ---------------------------------------------------------------------------
 
     def _run(self, send: Send) -> None:
