@@ -7,17 +7,19 @@ durable (the journal) before anything depends on it.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from ..errors import ConfigurationError, RotationError
 from .generate import FALLBACKS_KEY, format_fallbacks, generate_value, parse_fallbacks
 from .kubectl import DEFAULT_DEPLOYMENT, Kubectl
 from .manifest import SecretManifest
 from .postgres import PostgresRoles
+from .state import DatabasePlan, DbMode, RotationState
 from .stores import Store
 
 __all__ = [
@@ -123,12 +125,52 @@ def default_keys(manifest: SecretManifest) -> list[str]:
     return chosen
 
 
-def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store) -> dict[str, Any]:
+def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store) -> RotationState:
     """The journal's first contents: every entry's old and new value, the database plan.
 
     Raises:
         ConfigurationError: a key is missing, or the database settings do not fit the manifest.
     """
+    keys = _chosen_keys(options, manifest)
+    old = {k: manifest.get(k) for k in keys}
+    new = {k: generate_value() for k in keys}
+    if "SECRET_KEY" in keys:
+        previous = manifest.get(FALLBACKS_KEY) if manifest.has(FALLBACKS_KEY) else ""
+        old[FALLBACKS_KEY] = previous
+        new[FALLBACKS_KEY] = format_fallbacks([old["SECRET_KEY"], *parse_fallbacks(previous)])
+    db: DatabasePlan | None = None
+    roles = options.roles()
+    if DB_PASSWORD_KEY in keys and roles is not None:
+        db = _db_plan(options, manifest, roles, old, new)
+    unmanaged = [
+        k
+        for k in keys
+        if k.upper().endswith("PASSWORD") and not (k == DB_PASSWORD_KEY and db is not None)
+    ]
+    return RotationState(
+        id=str(uuid.uuid4()),
+        started_at=_stamp(options.clock()),
+        manifest=str(manifest.path),
+        keys=keys,
+        old=old,
+        new=new,
+        plain=[DB_USER_KEY] if db is not None and db.mode is DbMode.ALTERNATING else [],
+        annotations={k: manifest.annotation(k) for k in keys},
+        absent=[k for k in new if not manifest.has(k)],
+        db=db,
+        unmanaged=unmanaged,
+        # With a secret store, promoting a password the database does not have yet would break
+        # every reader of the store, so the rotation holds before promotion. With the manifest
+        # alone, the Secret is applied (pods read it only when they restart) and only the restart
+        # is left to the operator.
+        hold=bool(unmanaged) and store.name != "env",
+        store={"backend": store.name},
+        deployment=options.deployment_name(),
+        namespace=manifest.namespace(),
+    )
+
+
+def _chosen_keys(options: RotationOptions, manifest: SecretManifest) -> list[str]:
     keys = list(options.keys) if options.keys else default_keys(manifest)
     if not keys:
         raise ConfigurationError(
@@ -139,51 +181,11 @@ def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store)
         raise ConfigurationError(f"{manifest.path} does not hold {', '.join(missing)}")
     if FALLBACKS_KEY in keys:
         raise ConfigurationError(f"{FALLBACKS_KEY} is not rotated itself; rotate SECRET_KEY")
-    old = {k: manifest.get(k) for k in keys}
-    new = {k: generate_value() for k in keys}
-    plain: list[str] = []
-    if "SECRET_KEY" in keys:
-        previous = manifest.get(FALLBACKS_KEY) if manifest.has(FALLBACKS_KEY) else ""
-        old[FALLBACKS_KEY] = previous
-        new[FALLBACKS_KEY] = format_fallbacks([old["SECRET_KEY"], *parse_fallbacks(previous)])
+    return keys
 
-    db: dict[str, Any] = {"managed": False}
-    roles = options.roles()
-    if DB_PASSWORD_KEY in keys and roles is not None:
-        db = _db_plan(options, manifest, roles, old, new)
-        if db["mode"] == "alternating":
-            plain.append(DB_USER_KEY)
-    unmanaged = [
-        k
-        for k in keys
-        if k.upper().endswith("PASSWORD") and not (k == DB_PASSWORD_KEY and db["managed"])
-    ]
-    stamp = (
-        options.clock().astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    )
-    return {
-        "phase": "rotate",
-        "started_at": stamp,
-        "manifest": str(manifest.path),
-        "keys": keys,
-        "old": old,
-        "new": new,
-        "plain": plain,
-        "annotations": {k: manifest.annotation(k) for k in keys},
-        # Entries the manifest did not hold before (abort removes them again).
-        "absent": [k for k in new if not manifest.has(k)],
-        "db": db,
-        "unmanaged": unmanaged,
-        # With a secret store, promoting a password the database does not have yet would break
-        # every reader of the store, so the rotation holds before promotion. With the manifest
-        # alone, the Secret is applied (pods read it only when they restart) and only the restart
-        # is left to the operator.
-        "hold": bool(unmanaged) and store.name != "env",
-        "store": {"backend": store.name},
-        "deployment": options.deployment_name(),
-        "namespace": manifest.namespace(),
-        "applied": False,
-    }
+
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _db_plan(
@@ -192,7 +194,7 @@ def _db_plan(
     roles: PostgresRoles,
     old: dict[str, str],
     new: dict[str, str],
-) -> dict[str, Any]:
+) -> DatabasePlan:
     if not manifest.has(DB_USER_KEY):
         raise ConfigurationError(
             f"{manifest.path} has no {DB_USER_KEY}: the rotation needs it to know which role's "
@@ -201,16 +203,14 @@ def _db_plan(
     active = manifest.get(DB_USER_KEY)
     pair = options.alternating_users()
     if pair is None:
-        role = active
-        mode = "single"
+        role, mode = active, DbMode.SINGLE
     else:
         if active not in pair:
             raise ConfigurationError(
                 f"{DB_USER_KEY} in {manifest.path} is {active!r}, not one of the alternating "
                 f"roles {pair[0]!r}, {pair[1]!r}"
             )
-        role = pair[1] if active == pair[0] else pair[0]
-        mode = "alternating"
+        role, mode = (pair[1] if active == pair[0] else pair[0]), DbMode.ALTERNATING
         old[DB_USER_KEY] = active
         new[DB_USER_KEY] = role
     try:
@@ -219,12 +219,10 @@ def _db_plan(
         raise ConfigurationError(str(exc)) from None
     if not exists:
         raise ConfigurationError(f"the database role {role!r} does not exist at {roles.target}")
-    return {
-        "managed": True,
-        "mode": mode,
-        "role": role,
-        "active": active,
-        "target": roles.target,
-        # The exact stored verifier (a salted hash, never the password) restores it on abort.
-        "previous_verifier": roles.verifier(role),
-    }
+    return DatabasePlan(
+        mode=mode,
+        role=role,
+        active=active,
+        target=roles.target,
+        previous_verifier=roles.verifier(role),
+    )

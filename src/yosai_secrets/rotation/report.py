@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,22 +17,32 @@ from .postgres import DATABASE_URL_VARIABLE
 if TYPE_CHECKING:
     from .stores import Store
 
-__all__ = ["MASK", "RotationReport", "dry_run_report", "hold_warnings"]
+__all__ = ["MASK", "Outcome", "RotationReport", "dry_run_report", "hold_warnings"]
 
 MASK = "********"
 
 
+class Outcome(StrEnum):
+    """How a ``rotate`` run ended."""
+
+    PENDING = "pending"  # still running (never in a returned report)
+    ROTATED = "rotated"
+    AWAITING_OPERATOR = "awaiting-operator"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+    RESTARTED = "restarted"
+    NOT_APPLIED = "not-applied"
+    NOTHING_TO_DO = "nothing-to-do"
+    DRY_RUN = "dry-run"
+
+
 @dataclass
 class RotationReport:
-    """The outcome of one ``rotate`` run: steps done, where it stands, what the operator must do.
-
-    ``outcome`` is one of ``rotated``, ``awaiting-operator``, ``finished``, ``aborted``,
-    ``restarted``, ``not-applied``, ``nothing-to-do``, ``dry-run``.
-    """
+    """The outcome of one ``rotate`` run: steps done, where it stands, what the operator must do."""
 
     action: str
     manifest: str
-    outcome: str = ""
+    outcome: Outcome = Outcome.PENDING
     keys: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     resumed: bool = False
@@ -55,11 +66,11 @@ def dry_run_report(
     options: RotationOptions, journal: Journal | None, store: Store
 ) -> RotationReport:
     """Describe what ``rotate`` would do now, masked; nothing is written."""
-    report = RotationReport("rotate", manifest=str(options.manifest), outcome="dry-run")
+    report = RotationReport("rotate", manifest=str(options.manifest), outcome=Outcome.DRY_RUN)
     report.store = store.name
     if journal is not None:
-        done = journal.done_steps()
-        report.keys = list(journal.data["keys"])
+        done: list[str] = list(journal.done_steps())
+        report.keys = list(journal.state.keys)
         report.steps = done
         report.journal = str(journal.path)
         report.warnings.append(

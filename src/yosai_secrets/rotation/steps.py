@@ -1,0 +1,236 @@
+"""The rotation's steps: one handler per :class:`~.state.Step`, dispatched from one table.
+
+Every handler is idempotent (a re-run after a crash does the right thing) and records what it
+learns in the journal's state; the engine marks the step done once the handler returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from ..errors import ConfigurationError, RotationError
+from ..manager import invalidate_secret
+from .generate import FALLBACKS_KEY, format_fallbacks, parse_fallbacks
+from .journal import Journal
+from .kubectl import later_commands
+from .manifest import SecretManifest
+from .plan import DB_PASSWORD_KEY, RotationOptions
+from .postgres import DATABASE_URL_VARIABLE, PostgresRoles
+from .report import RotationReport, hold_warnings
+from .state import DatabasePlan, DbMode, Step
+from .stores import Store
+
+__all__ = ["RotationSteps", "StepHandler"]
+
+StepHandler = Callable[[Journal, RotationReport], None]
+
+
+class RotationSteps:
+    """The handlers of every step, bound to one rotation's options and store.
+
+    Args:
+        options: the rotation's options.
+        store: returns the secret store (opened on first use).
+    """
+
+    def __init__(self, options: RotationOptions, store: Callable[[], Store]) -> None:
+        self.options = options
+        self.store = store
+        self.handlers: Mapping[Step, StepHandler] = MappingProxyType(
+            {
+                Step.PREPARE: self.prepare,
+                Step.STORE_STAGE: self.store_stage,
+                Step.DB_SET: self.db_set,
+                Step.DB_TEST: self.db_test,
+                Step.MANIFEST: self.manifest,
+                Step.STORE_PROMOTE: self.store_promote,
+                Step.INVALIDATE: self.invalidate,
+                Step.APPLY: self.apply,
+                Step.FINISH_MANIFEST: self.finish_manifest,
+                Step.FINISH_STORE: self.finish_store,
+                Step.FINISH_DB: self.finish_db,
+                Step.FINISH_INVALIDATE: self.invalidate,
+                Step.FINISH_APPLY: self.apply,
+                Step.ABORT_MANIFEST: self.abort_manifest,
+                Step.ABORT_STORE: self.abort_store,
+                Step.ABORT_DB: self.abort_db,
+                Step.ABORT_INVALIDATE: self.invalidate,
+                Step.ABORT_APPLY: self.abort_apply,
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"RotationSteps(manifest={str(self.options.manifest)!r})"
+
+    def run(self, step: Step, journal: Journal, report: RotationReport) -> None:
+        """Run ``step``'s handler (the caller records it as done)."""
+        self.handlers[step](journal, report)
+
+    # -- rotate ----------------------------------------------------------------------------------
+
+    def prepare(self, journal: Journal, report: RotationReport) -> None:
+        """Nothing left to do: creating the journal (plan and values, in one write) is this step."""
+
+    def store_stage(self, journal: Journal, report: RotationReport) -> None:
+        """Record the store's current versions, then stage the new values (AWS: AWSPENDING)."""
+        store, state = self.store(), journal.state
+        store.prepare(state.store, state.old)
+        journal.save()  # the request tokens are durable before anything is put
+        store.stage(state.store, state.new)
+
+    def db_set(self, journal: Journal, report: RotationReport) -> None:
+        """Give the database role its new password (its value is durable in the journal)."""
+        db = journal.state.db
+        if db is not None:
+            self._roles(db).set_password(db.role, journal.state.new[DB_PASSWORD_KEY])
+
+    def db_test(self, journal: Journal, report: RotationReport) -> None:
+        """Log in with the new password before anything is promoted."""
+        db = journal.state.db
+        if db is None:
+            return
+        try:
+            self._roles(db).test_login(db.role, journal.state.new[DB_PASSWORD_KEY])
+        except RotationError as exc:
+            raise RotationError(
+                f"{exc}. The new password does not work, so nothing was promoted; run "
+                "`yosai-secrets rotate --abort` to restore the old one, or fix and run rotate again"
+            ) from None
+
+    def manifest(self, journal: Journal, report: RotationReport) -> None:
+        """Write the new values and the rotation time into the manifest."""
+        manifest = SecretManifest(self.options.manifest)
+        for key, value in journal.state.new.items():
+            manifest.set(key, value, near="SECRET_KEY")
+        for key in journal.state.keys:
+            manifest.set_annotation(key, journal.state.started_at)
+        manifest.save()
+
+    def store_promote(self, journal: Journal, report: RotationReport) -> None:
+        """Make the new values current in the store; the old ones stay readable."""
+        state = journal.state
+        self.store().promote(state.store, state.new, state.started_at)
+
+    def invalidate(self, journal: Journal, report: RotationReport) -> None:
+        """Forget this process's cached values of every rotated key."""
+        for key in journal.state.new:
+            invalidate_secret(key)
+
+    def apply(self, journal: Journal, report: RotationReport) -> None:
+        """Apply the manifest; restart the deployment unless a password waits for the operator."""
+        state = journal.state
+        # A password the database does not have yet must not reach the pods: apply the Secret
+        # (environment variables see it only after a restart) and leave the restart to the
+        # operator, who changes the role's password first.
+        restart = not state.unmanaged or state.operator_done
+        self.kubectl(report, state.namespace, state.deployment, restart=restart)
+        state.applied = state.applied or report.applied
+        if state.unmanaged and not restart:
+            report.warnings.extend(hold_warnings(state.unmanaged))
+            report.commands_later = [
+                "yosai-secrets rotate --restart    (once the role's password matches)",
+                *report.commands_later,
+            ]
+
+    # -- finish ----------------------------------------------------------------------------------
+
+    def finish_manifest(self, journal: Journal, report: RotationReport) -> None:
+        """Drop the previous SECRET_KEY from the fallbacks."""
+        state = journal.state
+        if "SECRET_KEY" not in state.keys:
+            return
+        manifest = SecretManifest(self.options.manifest)
+        old_key = state.old["SECRET_KEY"]
+        kept = [k for k in parse_fallbacks(manifest.get(FALLBACKS_KEY)) if k != old_key]
+        state.finish_fallbacks = format_fallbacks(kept)
+        manifest.set(FALLBACKS_KEY, state.finish_fallbacks, near="SECRET_KEY")
+        manifest.save()
+
+    def finish_store(self, journal: Journal, report: RotationReport) -> None:
+        """Write the dropped fallbacks to the store and remove the old versions."""
+        dropped = journal.state.finish_fallbacks
+        self.store().finish(journal.state.store, {FALLBACKS_KEY: dropped} if dropped else {})
+
+    def finish_db(self, journal: Journal, report: RotationReport) -> None:
+        """Alternating users: the previous role stays, but no password logs in as it any more."""
+        db = journal.state.db
+        if db is not None and db.mode is DbMode.ALTERNATING and db.active != db.role:
+            self._roles(db).set_password(db.active, None)
+
+    # -- abort -----------------------------------------------------------------------------------
+
+    def abort_manifest(self, journal: Journal, report: RotationReport) -> None:
+        """Put every old value and rotation time back; remove entries the rotation added."""
+        state = journal.state
+        manifest = SecretManifest(self.options.manifest)
+        for key, value in state.old.items():
+            if key in state.absent:
+                manifest.remove(key)
+            else:
+                manifest.set(key, value, near="SECRET_KEY")
+        for key, stamp in state.annotations.items():
+            manifest.set_annotation(key, stamp)
+        manifest.save()
+
+    def abort_store(self, journal: Journal, report: RotationReport) -> None:
+        """Make the old values current in the store again, if the store was touched."""
+        state = journal.state.store
+        if state.get("backend") == "env":
+            return
+        if state.get("entries") or "old_version" in state:
+            self.store().abort(state, journal.state.old, journal.state.new)
+
+    def abort_db(self, journal: Journal, report: RotationReport) -> None:
+        """Restore the role's previous password (its exact verifier where it could be read)."""
+        db = journal.state.db
+        if db is None or not journal.is_done(Step.STORE_STAGE):
+            return  # db-set never started: the role still has its old password
+        roles = self._roles(db)
+        if db.previous_verifier:
+            roles.set_verifier(db.role, db.previous_verifier)
+        elif db.mode is DbMode.SINGLE:
+            roles.set_password(db.role, journal.state.old[DB_PASSWORD_KEY])
+        else:
+            roles.set_password(db.role, None)
+
+    def abort_apply(self, journal: Journal, report: RotationReport) -> None:
+        """Apply the old values again, if the cluster ever received the new ones."""
+        if journal.state.applied:
+            self.apply(journal, report)
+        else:
+            report.not_applied_reason = "the cluster never received the new values"
+
+    # -- shared ----------------------------------------------------------------------------------
+
+    def kubectl(
+        self,
+        report: RotationReport,
+        namespace: str | None,
+        deployment: str,
+        *,
+        restart: bool = True,
+    ) -> None:
+        """Apply the manifest (and restart) when asked to and a cluster is reachable."""
+        path = self.options.manifest
+        report.commands_later = later_commands(path, deployment, namespace)
+        if not self.options.apply:
+            report.not_applied_reason = "--no-apply was given"
+            return
+        reachable, why = self.options.kubectl.reachable()
+        if not reachable:
+            report.not_applied_reason = why
+            return
+        self.options.kubectl.apply_and_restart(path, deployment, namespace, restart=restart)
+        report.applied = True
+        report.restarted = restart
+        report.commands_later = [] if restart else later_commands(path, deployment, namespace)[-2:]
+
+    def _roles(self, db: DatabasePlan) -> PostgresRoles:
+        roles = self.options.roles()
+        if roles is None:
+            raise ConfigurationError(
+                f"this rotation changes the database role {db.role!r} at {db.target}: give "
+                f"the same admin connection (--database-url or {DATABASE_URL_VARIABLE}) to continue"
+            )
+        return roles
