@@ -178,6 +178,7 @@ VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], bytes], str]] = {
     "binary garbage": (lambda data: b"\x89PNG\r\n\x1a\n\x00\xff\xfe" * 8, _KEEP),
     "a JSON list": (lambda data: b"[1, 2]", _KEEP),
     "a JSON string": (lambda data: b'"journal"', _KEEP),
+    "nested too deeply": (lambda data: b"[" * 100_000, _KEEP),
     "format 1 and nothing else": (lambda data: b'{"format": 1}', _KEEP),
     "no format": (_edit(lambda d: d.pop("format")), _KEEP),
     "format 99": (lambda data: b'{"format": 99}', _NEWER),

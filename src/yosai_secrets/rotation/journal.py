@@ -185,6 +185,8 @@ def _parse(path: Path, data: bytes) -> RotationState:
             f"column {exc.colno})"
         )
         raise _unusable(path, problem, None) from None
+    except RecursionError:
+        raise _unusable(path, "is not a rotation journal (JSON nested too deeply)", None) from None
     if not isinstance(raw, dict):
         raise _unusable(path, f"holds a JSON {type(raw).__name__}, not a rotation journal", None)
     version = raw.get("format")
