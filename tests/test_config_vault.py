@@ -157,17 +157,17 @@ def test_missing_vault_credentials_are_configuration_errors(tmp_path: Path) -> N
     assert "VAULT_ADDR" in message
 
 
-def test_hvac_not_installed_names_the_install_command(
+def test_vault_client_not_installed_names_the_install_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without hvac, a vault: reference says which package and extra to install."""
-    monkeypatch.setitem(sys.modules, "hvac", None)
+    """Without urllib3, a vault: reference says which package and extra to install."""
+    monkeypatch.setitem(sys.modules, "urllib3", None)
     (tmp_path / "test.yaml").write_text("a: {b: 'vault:secret/data/x#y'}\n")
     env = {"VAULT_ADDR": "http://127.0.0.1:1", "VAULT_TOKEN": "t", "SECRET_KEY": STRONG}
     with pytest.raises(ValidationError) as info:
         SecureConfigManager(tmp_path, env="test", environ=env)
     assert "pip install 'yosai-secrets[vault]'" in str(info.value)
-    assert isinstance(MissingDependencyError("hvac", "vault", "x"), Exception)
+    assert isinstance(MissingDependencyError("urllib3", "vault", "x"), Exception)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from yosai_secrets.backends.aws import AwsBackend
 from yosai_secrets.manager import SecretManager, get_secret, reset_default_manager
 from yosai_secrets.rotation import RotationEngine, RotationOptions, parse_fallbacks
 from yosai_secrets.rotation.aws_store import AwsStore
@@ -157,7 +158,7 @@ def test_aws_pending_then_current_then_previous_removed(sm_client: Any) -> None:
     """AWS: AWSPENDING first, then AWSCURRENT; the old keeps AWSPREVIOUS until finish."""
     name = f"rot-{uuid.uuid4().hex[:10]}-SECRET_KEY"
     sm_client.create_secret(Name=name, SecretString="old-value")
-    store, state = AwsStore(sm_client), {"backend": "aws"}
+    store, state = AwsStore(AwsBackend(sm_client)), {"backend": "aws"}
     store.prepare(state, {name: "old-value"})
     old_version = state["entries"][name]["old_version"]
     store.stage(state, {name: "new-value"})
@@ -180,7 +181,7 @@ def test_aws_abort_moves_current_back(sm_client: Any) -> None:
     """AWS abort: AWSCURRENT back on the old version, no AWSPENDING left."""
     name = f"rot-{uuid.uuid4().hex[:10]}-DB_PASSWORD"
     sm_client.create_secret(Name=name, SecretString="old-value")
-    store, state = AwsStore(sm_client), {"backend": "aws"}
+    store, state = AwsStore(AwsBackend(sm_client)), {"backend": "aws"}
     store.prepare(state, {name: "old-value"})
     store.stage(state, {name: "new-value"})
     store.promote(state, {name: "new-value"}, "2026-01-01T00:00:00Z")
@@ -207,7 +208,7 @@ def test_aws_rotation_end_to_end_with_a_held_password(
         apply=False,
         keys=[key],
         environ={"SECRET_BACKEND": "aws"},
-        store=AwsStore(sm_client),
+        store=AwsStore(AwsBackend(sm_client)),
     )
     assert RotationEngine(options).rotate().outcome == "awaiting-operator"
     assert _current(sm_client, key) == "old-held-password"
@@ -249,7 +250,7 @@ def test_aws_and_alternating_postgres_end_to_end(
             database_url=postgres.url(),
             db_users=pair.split(","),
             environ={},
-            store=AwsStore(sm_client, prefix=prefix),
+            store=AwsStore(AwsBackend(sm_client, name_prefix=prefix)),
             **kw,
         )
 

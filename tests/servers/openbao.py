@@ -186,6 +186,7 @@ def start_openbao(
     token: str = DEV_ROOT_TOKEN,
     kv_v1_mount: str | None = "kv",
     tls: bool = False,
+    extra_config: Path | None = None,
     timeout_seconds: float = 30.0,
 ) -> OpenBaoServer:
     """Start ``bao server -dev`` on 127.0.0.1 and wait until KV v2 at ``secret/`` takes writes.
@@ -195,6 +196,7 @@ def start_openbao(
         token: the dev root token id.
         kv_v1_mount: where to mount a KV version 1 engine (None: no such mount).
         tls: serve HTTPS with a generated CA (``-dev-tls``); ``ca_cert`` is its bundle.
+        extra_config: an HCL file of more configuration (another listener, an audit device).
         timeout_seconds: how long to wait for the server.
 
     Raises:
@@ -207,6 +209,8 @@ def start_openbao(
     workdir = Path(tempfile.mkdtemp(prefix="yosai-bao-"))
     log = (workdir / "server.log").open("wb")
     tls_args = ["-dev-tls", f"-dev-tls-cert-dir={workdir}"] if tls else []
+    if extra_config is not None:
+        tls_args.append(f"-config={extra_config}")
     process = subprocess.Popen(
         [
             str(bao),

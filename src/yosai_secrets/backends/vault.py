@@ -296,7 +296,22 @@ class VaultBackend:
     ) -> dict[str, Any]:
         return self.transport.send(method, path, body, token)
 
-    def _request(self, method: str, path: str) -> dict[str, Any]:
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one authenticated API request and return its JSON answer.
+
+        For what reading does not cover (rotation's KV writes, metadata, destroys, status), so
+        that every face talks to Vault through this backend's addresses, TLS, auth and retries.
+
+        Raises:
+            VaultStatusError: the server refused the request (403, 404, 400...).
+            BackendError: unreachable, TLS, or no token could be obtained (a subclass).
+        """
+        _check_segments(path, path.partition("?")[0])
+        return self._request(method, path, body)
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Send an authenticated request; after a 403, log in again once if that can help.
 
         A login is attempted only when the token itself no longer works (a plain "permission
@@ -305,7 +320,7 @@ class VaultBackend:
         keeper = self.keeper
         token = keeper.ensure(self._send)
         try:
-            answer = self.transport.send(method, path, None, token)
+            answer = self.transport.send(method, path, body, token)
         except VaultStatusError as exc:
             if (
                 exc.status != 403
@@ -314,7 +329,7 @@ class VaultBackend:
                 or not self.keeper.refresh_after_denial(self._send, token)
             ):
                 raise
-            answer = self.transport.send(method, path, None, keeper.ensure(self._send))
+            answer = self.transport.send(method, path, body, keeper.ensure(self._send))
         if self._renew_in_background or keeper.ttl_unknown:
             self._after_read()
         return answer

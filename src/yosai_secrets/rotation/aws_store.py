@@ -1,6 +1,9 @@
 """AWS Secrets Manager as a rotation store: one secret per key, rotated with staging labels.
 
-The new value is put under ``AWSPENDING``, then promoted to ``AWSCURRENT``; the old version keeps
+The store works through the very :class:`~yosai_secrets.backends.aws.AwsBackend` that reading
+uses: the same boto3 client settings and the same names (``SECRET_NAME_PREFIX`` + key, the prefix
+never added twice), so what rotation writes is what ``get_secret("DB_PASSWORD")`` reads. The new
+value is put under ``AWSPENDING``, then promoted to ``AWSCURRENT``; the old version keeps
 ``AWSPREVIOUS`` until ``finish`` removes the label. Request tokens come from the journal, so a
 re-run never creates a second version.
 """
@@ -12,19 +15,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import MissingDependencyError, RotationError
+from ..backends.aws import AwsBackend
+from ..errors import RotationError
 
-__all__ = ["AwsStore", "aws_client"]
+__all__ = ["AwsStore"]
 
 Changes = Mapping[str, str]
-
-
-def aws_client() -> Any:
-    try:
-        import boto3
-    except ImportError:
-        raise MissingDependencyError("boto3", "aws", "rotating secrets in AWS") from None
-    return boto3.client("secretsmanager")
 
 
 class AwsStore:
@@ -32,13 +28,21 @@ class AwsStore:
 
     name = "aws"
 
-    def __init__(self, client: Any, *, prefix: str = "") -> None:
-        self._client = client
-        # Secret names are the keys; a prefix ("prod/") separates environments in one account.
-        self.prefix = prefix
+    def __init__(self, backend: AwsBackend) -> None:
+        self.backend = backend
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AwsStore:
+        """Build from boto3's configuration and ``SECRET_NAME_PREFIX``, exactly as reading does."""
+        return cls(AwsBackend.from_environ(environ))
+
+    @property
+    def _client(self) -> Any:
+        return self.backend.client
 
     def _id(self, key: str) -> str:
-        return self.prefix + key
+        # The name reading uses for the key: SECRET_NAME_PREFIX + key ("prod/DB_PASSWORD").
+        return self.backend.locate(key).path
 
     def _stages(self, name: str) -> dict[str, list[str]]:
         try:

@@ -4,8 +4,9 @@ Each store keeps the old value readable until the rotation is finished:
 
 * Vault KV v2: the new values are a new version of the path (``VAULT_SECRETS_PATH``, default
   ``secret/data/yosai``, one field per key); the old version remains until ``finish`` destroys it.
-* AWS: one secret per key (named like the key). The new value is put under ``AWSPENDING``, then
-  promoted to ``AWSCURRENT``; the old version keeps ``AWSPREVIOUS`` until ``finish`` removes it.
+* AWS: one secret per key, named as reading names it (``SECRET_NAME_PREFIX`` + the key). The new
+  value is put under ``AWSPENDING``, then promoted to ``AWSCURRENT``; the old version keeps
+  ``AWSPREVIOUS`` until ``finish`` removes it.
 
 Every step is idempotent: it looks at the store before acting, so a re-run after a crash does the
 right thing. A store's state (versions, request tokens) lives in the journal's ``store`` dict.
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..backends import Backend, create_backend
 from ..errors import ConfigurationError
 
 __all__ = ["NullStore", "Store", "open_store"]
@@ -79,21 +81,39 @@ class NullStore:
         return None
 
 
-def open_store(environ: Mapping[str, str], client: Any = None) -> Store:
-    """The store ``SECRET_BACKEND`` names (``env``, ``vault`` or ``aws``), with an optional client.
+def open_store(environ: Mapping[str, str], backend: Backend | None = None) -> Store:
+    """The store ``SECRET_BACKEND`` names (``env``, ``vault`` or ``aws``).
+
+    Args:
+        environ: the environment (``SECRET_BACKEND`` and the backend's own variables).
+        backend: the backend to write through (a reading manager's, to share its client); by
+            default one is built from ``environ`` by the factory reading uses.
 
     Raises:
-        ConfigurationError: an unknown backend name.
+        ConfigurationError: an unknown backend name, or the backend's settings are wrong.
     """
-    name = environ.get("SECRET_BACKEND", "").strip().lower() or "env"
+    name = backend.name if backend is not None else environ.get("SECRET_BACKEND", "").strip()
+    name = name.lower() or "env"
     if name == "env":
         return NullStore()
+    if name not in ("vault", "aws"):
+        raise ConfigurationError(
+            f"SECRET_BACKEND={name!r} cannot be rotated; use env, vault or aws"
+        )
+    if backend is None:
+        backend = create_backend(name, environ)
     if name == "vault":
+        from ..backends.vault import VaultBackend
         from .vault_store import VaultStore
 
-        return VaultStore.from_environ(environ, client=client)
-    if name == "aws":
-        from .aws_store import AwsStore, aws_client
+        if isinstance(backend, VaultBackend):
+            return VaultStore(backend)
+    from ..backends.aws import AwsBackend
+    from .aws_store import AwsStore
 
-        return AwsStore(client if client is not None else aws_client())
-    raise ConfigurationError(f"SECRET_BACKEND={name!r} cannot be rotated; use env, vault or aws")
+    if isinstance(backend, AwsBackend):
+        return AwsStore(backend)
+    raise ConfigurationError(
+        f"a {type(backend).__name__} cannot be rotated as SECRET_BACKEND={name}; "
+        "pass a VaultBackend or an AwsBackend"
+    )

@@ -1,8 +1,11 @@
 """Vault / OpenBao KV v2 as a rotation store: one path, one field per key, a version per change.
 
-The new values are a new version of ``VAULT_SECRETS_PATH`` (default ``secret/data/yosai``); the old
-version remains readable until ``finish`` destroys it. Each key's rotation time is recorded in the
-path's custom metadata (``rotated_at_<KEY>``).
+The store writes through the very :class:`~yosai_secrets.backends.vault.VaultBackend` that reading
+uses (the same ``VAULT_*`` settings: every address of ``VAULT_ADDR``, TLS, token, AppRole or
+Kubernetes auth), at the path bare names are read from (``VAULT_SECRETS_PATH``, default
+``secret/data/yosai``): what rotation writes is what ``get_secret("DB_PASSWORD")`` reads. The new
+values are a new version of that path; the old version remains readable until ``finish`` destroys
+it. Each key's rotation time is recorded in the path's custom metadata (``rotated_at_<KEY>``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..errors import ConfigurationError, MissingDependencyError, RotationError
+from ..backends.vault import VaultBackend
+from ..backends.vault_http import VaultStatusError
+from ..errors import BackendError, ConfigurationError, RotationError
 from .policy import parse_time
 
 __all__ = ["VaultStore"]
@@ -32,74 +37,72 @@ def _split_kv2(path: str) -> tuple[str, str]:
 
 
 class VaultStore:
-    """A KV v2 path whose fields are the keys (``VAULT_SECRETS_PATH``)."""
+    """The KV v2 path whose fields are the keys (``VAULT_SECRETS_PATH``), through ``backend``."""
 
     name = "vault"
 
-    def __init__(self, client: Any, path: str = "secret/data/yosai") -> None:
-        self._client = client
-        self.raw_path = path
-        self.mount, self.path = _split_kv2(path)
+    def __init__(self, backend: VaultBackend) -> None:
+        self.backend = backend
+        self.raw_path = backend.settings.secrets_path
+        self.mount, self.path = _split_kv2(self.raw_path)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str], client: Any = None) -> VaultStore:
-        """Build from ``VAULT_ADDR``/``VAULT_TOKEN``/``VAULT_SECRETS_PATH`` (or a ready client)."""
-        path = environ.get("VAULT_SECRETS_PATH", "").strip() or "secret/data/yosai"
-        if client is None:
-            try:
-                import hvac
-            except ImportError:
-                raise MissingDependencyError("hvac", "vault", "rotating secrets in Vault") from None
-            addr = environ.get("VAULT_ADDR", "").strip()
-            if not addr:
-                raise ConfigurationError("SECRET_BACKEND=vault but VAULT_ADDR is not set")
-            skip = environ.get("VAULT_SKIP_VERIFY", "").strip().lower() in ("1", "true", "yes")
-            verify: bool | str = environ.get("VAULT_CACERT", "").strip() or not skip
-            client = hvac.Client(
-                url=addr,
-                token=environ.get("VAULT_TOKEN") or None,
-                namespace=environ.get("VAULT_NAMESPACE") or None,
-                verify=verify,
-                timeout=10,
-            )
-        return cls(client, path)
+    def from_environ(cls, environ: Mapping[str, str]) -> VaultStore:
+        """Build from the ``VAULT_*`` variables, exactly as reading does."""
+        return cls(VaultBackend.from_environ(environ))
+
+    # -- KV v2 API ------------------------------------------------------------------------------
+
+    def _api(
+        self,
+        action: str,
+        method: str,
+        kind: str,
+        body: dict[str, Any] | None = None,
+        query: str = "",
+    ) -> Any:
+        """One request to ``<mount>/<kind>/<path><query>``; None when it answers 404."""
+        try:
+            return self.backend.request(method, f"{self.mount}/{kind}/{self.path}{query}", body)
+        except VaultStatusError as exc:
+            if exc.status == 404:
+                return None
+            raise self._error(action, exc) from None
+        except BackendError as exc:
+            raise self._error(action, exc) from None
 
     def _read(self) -> tuple[int, dict[str, Any], dict[str, Any]]:
         """(current version, its fields, its metadata); (0, {}, {}) when the path is empty."""
-        try:
-            meta = self._kv().read_secret_metadata(self.path, mount_point=self.mount)["data"]
-        except Exception as exc:
-            if _is_not_found(exc):
-                return 0, {}, {}
-            raise self._error("read the metadata of", exc) from None
+        answer = self._api("read the metadata of", "GET", "metadata")
+        meta = dict((answer or {}).get("data") or {})
         current = int(meta.get("current_version") or 0)
         version_meta = (meta.get("versions") or {}).get(str(current)) or {}
         if current == 0 or version_meta.get("destroyed") or version_meta.get("deletion_time"):
             return current, {}, meta
-        try:
-            read = self._kv().read_secret_version(
-                self.path, mount_point=self.mount, raise_on_deleted_version=True
-            )
-        except Exception as exc:
-            if _is_not_found(exc):
-                return current, {}, meta
-            raise self._error("read", exc) from None
-        return current, dict(read["data"]["data"] or {}), meta
+        return current, self._version_fields(current), meta
+
+    def _version_fields(self, version: int) -> dict[str, Any]:
+        if version <= 0:
+            return {}
+        answer = self._api("read a version of", "GET", "data", query=f"?version={version}")
+        data = ((answer or {}).get("data") or {}).get("data")
+        return dict(data) if isinstance(data, dict) else {}
 
     def _write(self, fields: Mapping[str, Any], cas: int) -> int:
-        try:
-            out = self._kv().create_or_update_secret(
-                self.path, secret=dict(fields), cas=cas, mount_point=self.mount
-            )
-        except Exception as exc:
-            raise self._error("write a new version of", exc) from None
-        return int(out["data"]["version"])
+        body = {"options": {"cas": cas}, "data": dict(fields)}
+        answer = self._api("write a new version of", "POST", "data", body)
+        return int(((answer or {}).get("data") or {}).get("version") or 0)
 
     def _merge_write(self, values: Changes) -> int:
         current, fields, _ = self._read()
         if all(fields.get(k) == v for k, v in values.items()):
             return current  # already written (a re-run after a crash)
         return self._write({**fields, **values}, cas=current)
+
+    def _destroy(self, action: str, versions: list[int]) -> None:
+        self._api(action, "POST", "destroy", {"versions": versions})
+
+    # -- the Store protocol ---------------------------------------------------------------------
 
     def prepare(self, state: dict[str, Any], old: Changes) -> None:
         """Record the version the rotation starts from."""
@@ -121,10 +124,7 @@ class VaultStore:
             v for v in (state.get("old_version"), state.get("new_version")) if v and v != current
         ]
         if doomed:
-            try:
-                self._kv().destroy_secret_versions(self.path, doomed, mount_point=self.mount)
-            except Exception as exc:
-                raise self._error("destroy old versions of", exc) from None
+            self._destroy("destroy old versions of", doomed)
         state["destroyed"] = doomed
 
     def abort(self, state: dict[str, Any], old: Changes, new: Changes) -> None:
@@ -137,23 +137,7 @@ class VaultStore:
             current = self._merge_write({k: before.get(k, old.get(k, "")) for k in rotated})
         promoted = state.get("new_version")
         if promoted and promoted not in (current, state.get("old_version")):
-            try:
-                self._kv().destroy_secret_versions(self.path, [promoted], mount_point=self.mount)
-            except Exception as exc:
-                raise self._error("destroy the rotated version of", exc) from None
-
-    def _version_fields(self, version: int) -> dict[str, Any]:
-        if version <= 0:
-            return {}
-        try:
-            read = self._kv().read_secret_version(
-                self.path, version=version, mount_point=self.mount, raise_on_deleted_version=True
-            )
-        except Exception as exc:
-            if _is_not_found(exc):
-                return {}
-            raise self._error("read the old version of", exc) from None
-        return dict(read["data"]["data"] or {})
+            self._destroy("destroy the rotated version of", [promoted])
 
     def rotated_at(self, key: str) -> datetime | None:
         """The key's recorded rotation time, else the creation time of the current version."""
@@ -170,26 +154,15 @@ class VaultStore:
         _, _, meta = self._read()
         custom = dict(meta.get("custom_metadata") or {})
         custom.update({f"rotated_at_{k}": rotated_at for k in keys})
-        try:
-            self._kv().update_metadata(
-                self.path,
-                mount_point=self.mount,
-                custom_metadata=custom,
-                delete_version_after=meta.get("delete_version_after") or "0s",
-            )
-        except Exception as exc:
-            raise self._error("record the rotation time on", exc) from None
+        body = {
+            "custom_metadata": custom,
+            "delete_version_after": meta.get("delete_version_after") or "0s",
+        }
+        self._api("record the rotation time on", "POST", "metadata", body)
 
-    def _kv(self) -> Any:
-        return self._client.secrets.kv.v2
-
-    def _error(self, action: str, exc: Exception) -> RotationError:
-        # hvac's messages carry the server's errors list, never our values; keep the type only.
+    def _error(self, action: str, exc: BackendError) -> RotationError:
+        # Our backend's messages name the address and path, never a token or a value.
         return RotationError(
-            f"could not {action} vault:{self.raw_path} ({type(exc).__name__}); "
-            "check VAULT_ADDR, VAULT_TOKEN and the policy, then run rotate again to resume"
+            f"could not {action} vault:{self.raw_path} ({exc}); check VAULT_ADDR, the token "
+            "and its policy, then run rotate again to resume"
         )
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return type(exc).__name__ == "InvalidPath"
