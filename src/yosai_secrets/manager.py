@@ -21,6 +21,7 @@ from typing import Any, Final
 from .backends import Backend, Fetched, Location, create_backend
 from .cache import CacheEntry, CacheStats, SecretCache
 from .crypto import FernetBox, looks_encrypted
+from .envvars import env_seconds
 from .errors import ConfigurationError, SecretNotFoundError
 from .references import BACKEND_OF_SCHEME
 from .secret import Secret, register_secret_value
@@ -48,21 +49,6 @@ _MISSING: Final = _Missing()
 _CacheKey = tuple[str, str]
 # Backends that read this machine only (no network round trip to hide behind threads).
 _LOCAL_BACKENDS: Final = frozenset({"env", "file"})
-
-
-def _seconds_from_env(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(
-            f"{name}={raw!r} is not a number of seconds; set it to e.g. {int(default)}"
-        ) from None
-    if value < 0:
-        raise ConfigurationError(f"{name}={raw!r} must not be negative")
-    return value
 
 
 class SecretManager:
@@ -93,7 +79,7 @@ class SecretManager:
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         if ttl_seconds is None:
-            ttl_seconds = _seconds_from_env(self._environ, "SECRET_CACHE_TTL", DEFAULT_TTL_SECONDS)
+            ttl_seconds = env_seconds(self._environ, "SECRET_CACHE_TTL", DEFAULT_TTL_SECONDS)
         self._cache: SecretCache[Fetched] = SecretCache(
             ttl_seconds=ttl_seconds,
             max_stale_seconds=max_stale_seconds,
