@@ -259,6 +259,16 @@ class SecretCache(Generic[V]):
                 dead.expires_at = dead.stale_until = _NEVER
             return len(doomed)
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a new lock and no flights (their loaders ran in the parent).
+
+        The entries are kept: they are the parent's values, and valid. A flight of the parent
+        would never finish here (its thread was not copied), so a waiter would hang on it.
+        """
+        self._lock = threading.Lock()
+        self._flights = {}
+        self._generation += 1  # a load the parent started is never stored here
+
     def stats(self) -> CacheStats:
         """Return the counters and the current size."""
         return CacheStats(

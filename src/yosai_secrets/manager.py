@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
+from . import forksafe
 from .backends import Backend, Fetched, Location, create_backend
 from .cache import CacheEntry, CacheStats, SecretCache
 from .crypto import FernetBox, looks_encrypted
@@ -99,6 +100,7 @@ class SecretManager:
         # key -> (final value, the cache entry it came from): the hot path of get().
         self._resolved: dict[str, tuple[str, CacheEntry[Fetched]]] = {}
         self._max_resolved = max_entries * 4
+        forksafe.register(self)
 
     def __repr__(self) -> str:
         return f"SecretManager(backend={self._default.name!r}, cached={len(self._resolved)})"
@@ -220,6 +222,14 @@ class SecretManager:
         backend, location = self._locate(key)
         entry = self._cache.peek((backend.name, location.path))
         return entry is not None and entry.failing
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: new locks and no in-flight reads; cached values are kept.
+
+        Each backend registers itself too and drops its own connections, clients and threads.
+        """
+        self._lock = threading.Lock()
+        self._cache.after_fork_in_child()
 
     def backend_for(self, name: str) -> Backend:
         """Return this manager's backend called ``name``, building it from the environment."""
@@ -414,6 +424,15 @@ class _Default:
 
 
 _DEFAULT: Final = _Default()
+
+
+def _reset_default_lock() -> None:
+    # The lock guarding the first build may be held by another thread at the fork.
+    _DEFAULT.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_default_lock)
 
 
 def default_manager() -> SecretManager:

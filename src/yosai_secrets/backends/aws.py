@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from .. import forksafe
 from ..errors import BackendError, ConfigurationError, InvalidReferenceError
 from .aws_errors import (
     NO_BATCH_CODES,
@@ -95,6 +96,7 @@ class AwsBackend:
         if throttle_retries < 0 or backoff_seconds < 0:
             raise ConfigurationError("throttle_retries and backoff_seconds must not be negative")
         self._client = client
+        self._owns_client = client is None
         self._lock = threading.Lock()
         self._throttle_retries = throttle_retries
         self._backoff_seconds = backoff_seconds
@@ -102,6 +104,7 @@ class AwsBackend:
         self._batch_supported = True
         # An injected client logs through the same botocore loggers as one built here.
         guard_botocore_logs()
+        forksafe.register(self)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AwsBackend:
@@ -125,6 +128,22 @@ class AwsBackend:
             meta = getattr(client, "meta", None)
             return str(getattr(meta, "region_name", None) or "no region")
         return self.settings.region or "the default region"
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a new lock, and a new client on first use if this backend built it.
+
+        boto3 clients are not fork-safe (their connection pool is shared with the parent). An
+        injected client is the caller's: inject a fresh one in the child, or let the backend
+        build its own from the settings.
+        """
+        self._lock = threading.Lock()
+        if self._owns_client:
+            self._client = None
+        else:
+            _log.warning(
+                "an AWS backend with an injected boto3 client was forked; its connections are "
+                "shared with the parent process: build the client after the fork"
+            )
 
     @property
     def client(self) -> Any:
@@ -192,6 +211,13 @@ class AwsBackend:
             params["VersionStage"] = stage or "AWSCURRENT"
         where = params.get("VersionStage") or f"version {version_id}"
         response = self._call("get_secret_value", path, where, params)
+        if path not in _requested(response, [path]):
+            # Defence in depth: an answer is only ever taken for the secret that was asked for.
+            raise BackendError(
+                f"aws answered a read of {path!r} with another secret; refusing the value",
+                backend="aws",
+                path=path,
+            )
         return _value_of(response, path)
 
     def _endpoint(self) -> str:
@@ -315,7 +341,12 @@ class AwsBackend:
 
 
 def _requested(item: Mapping[str, Any], chunk: list[str]) -> list[str]:
-    """Which requested ids (names, ARNs or partial ARNs) a batch result answers."""
+    """Which requested ids (names, ARNs or partial ARNs) an answer is for.
+
+    An answer naming no secret at all (a stubbed client) is taken for what was asked.
+    """
+    if len(chunk) == 1 and not item.get("Name") and not item.get("ARN"):
+        return list(chunk)
     name, arn = str(item.get("Name", "")), str(item.get("ARN", ""))
     return [p for p in chunk if p in (name, arn) or (p.startswith("arn:") and arn.startswith(p))]
 

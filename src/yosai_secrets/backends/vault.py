@@ -448,6 +448,10 @@ class VaultBackend:
                 return None
             data = body.get("data") or {}
             mount = str(data.get("path") or path.split("/", 1)[0] + "/")
+            if not (path + "/").startswith(mount):
+                # Defence in depth: an answer about another path is never taken for this one.
+                _log.debug("vault answered the mount look-up of %s with %s; ignored", path, mount)
+                return None
             kind = data.get("type")
             options = data.get("options") or {}
             version = _OTHER
