@@ -305,3 +305,112 @@ def test_a_vault_mount_answer_for_another_path_is_ignored(openbao: OpenBaoServer
     openbao.api("PUT", path, {"v": "one"})
     assert backend.fetch(backend.locate(f"{path}#v").path) == {"v": "one"}
     assert "elsewhere/" not in backend._mounts
+
+
+_PRELOADED_APP = '''
+"""The API under gunicorn --preload: secrets are read in the master, before the workers fork."""
+import hashlib
+import json
+import os
+
+from yosai_secrets import get_secret
+from yosai_secrets.api import create_app
+
+KEYS = json.loads(os.environ["FORK_TEST_KEYS"])
+for key in KEYS:
+    get_secret(key)  # the master's pool now holds keep-alive connections the workers inherit
+
+app = create_app({"YOSAI_DASHBOARD": False})
+
+
+@app.get("/digests")
+def digests():
+    values = {k: hashlib.sha256(get_secret(k).encode()).hexdigest() for k in KEYS}
+    return {"pid": os.getpid(), "digests": values}
+'''
+
+
+def test_gunicorn_preload_with_two_workers(
+    openbao: OpenBaoServer, vault_keys: dict[str, str], tmp_path: Any
+) -> None:
+    """gunicorn preload_app with 2 workers: every answer holds the right values, none fails."""
+    import hashlib
+    import subprocess
+    import sys
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.auth0_helpers import new_tenant
+    from tests.servers.openbao import free_port
+
+    tenant = new_tenant()
+    (tmp_path / "preloaded_app.py").write_text(_PRELOADED_APP)
+    port = free_port()
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SECRET", "YOSAI_", "AUTH0_"))
+    }
+    environ.update(
+        YOSAI_ENV="test",
+        YOSAI_CONFIG_DIR=str(tmp_path / "no-config"),
+        SECRET_KEY="p" * 20 + os.urandom(16).hex(),
+        SECRET_CACHE_TTL="0",
+        VAULT_ADDR=openbao.addr,
+        VAULT_TOKEN=openbao.token,
+        AUTH0_DOMAIN=tenant.domain,
+        AUTH0_AUDIENCE=tenant.audience,
+        AUTH0_JWKS_URL=tenant.server.url,
+        FORK_TEST_KEYS=json.dumps(list(vault_keys)),
+        PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]),
+    )
+    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", "2", "--threads", "4"]
+    command += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "preloaded_app:app"]
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=environ, stdout=subprocess.DEVNULL, stderr=sink
+        )
+    want = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in vault_keys.items()}
+    bearer = {"Authorization": f"Bearer {tenant.token()}"}
+
+    def get(path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+
+    def hammer(_: int) -> dict[str, Any]:
+        counts: dict[str, Any] = {"reads": 0, "errors": 0, "wrong": 0, "pids": set()}
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                status, body = get("/digests")
+                secrets_status, _ = get("/api/secrets", bearer)
+            except OSError:
+                counts["errors"] += 1
+                continue
+            counts["reads"] += len(want)
+            counts["errors"] += (status != 200) + (secrets_status != 200)
+            counts["wrong"] += sum(body["digests"][k] != v for k, v in want.items())
+            counts["pids"].add(body["pid"])
+        return counts
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                get("/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(hammer, range(4)))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        tenant.server.close()
+    total = {key: sum(r[key] for r in results) for key in ("reads", "errors", "wrong")}
+    pids = set().union(*(r["pids"] for r in results))
+    print(f"\n  gunicorn --preload -w 2: {total}, workers answering: {len(pids)}")
+    assert total["reads"] > 0 and (total["errors"], total["wrong"]) == (0, 0), log.read_text()
+    assert len(pids) == 2
