@@ -2,6 +2,9 @@
 
 Servers (OpenBao, moto's AWS emulator, PostgreSQL) live in ``tests/servers/`` as pytest plugins;
 each starts on a free 127.0.0.1 port once per session, on first use, and is stopped by process id.
+Every test that uses one of them, however indirectly, is marked ``integration`` here, so that
+``pytest -m "not integration"`` (``make test-fast``) starts no server. ``require()`` is how a test
+meets a missing binary: a skip on a developer's machine, a failure under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -24,8 +28,41 @@ pytest_plugins = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The fixtures that start a real server (tests/servers/); tests that start one by hand (their own
+# OpenBao or moto, gunicorn, a browser) carry the integration mark themselves.
+SERVER_FIXTURES = frozenset({"openbao", "vault_env", "moto_server", "aws_env", "postgres"})
+
+T = TypeVar("T")
+
 # Variables a developer's shell or CI may set that would change what a test sees.
 _ISOLATED_PREFIXES = ("SECRET", "DB_", "AUTH0_", "VAULT_", "AWS_", "YOSAI_", "FERNET_", "ROTATION_")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as integration every test whose fixture closure starts a real server."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+def in_ci() -> bool:
+    """Tell whether the suite runs in CI (``CI=true``, as ``.ci/run`` and CI services set)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require(found: T | None, tool: str, how: str) -> T:
+    """Return ``found``; when it is None, skip the test, or fail it under CI.
+
+    CI must have every part the suite uses, so there a missing binary is a broken machine whose
+    skips would hide untested code. ``tool`` names what is missing, ``how`` how to get it. Works
+    in a fixture, a test or at module level (there, under CI, as a collection error).
+    """
+    if found is not None:
+        return found
+    if in_ci():
+        pytest.fail(f"not installed: {tool} ({how}); CI=true, and CI must have it", pytrace=False)
+    pytest.skip(f"not installed: {tool} ({how}); CI has it", allow_module_level=True)
 
 
 @pytest.fixture(autouse=True)

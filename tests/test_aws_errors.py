@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.aws_support import CallLog, inject_error
+from tests.conftest import require
 from tests.servers.moto import MotoServer, find_moto_server, start_moto, stop_moto
 from yosai_secrets import get_secret
 from yosai_secrets.backends.aws import AwsBackend, AwsSettings
@@ -172,8 +173,7 @@ def test_endpoint_password_is_not_repeated(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.fixture(scope="module")
 def moto_iam() -> Iterator[tuple[MotoServer, dict[str, Any]]]:
     """A second moto server with its IAM checks on: a reader, a denied user, one secret."""
-    if find_moto_server() is None:
-        pytest.skip("moto_server is not installed: pip install 'moto[server]'")
+    require(find_moto_server(), "moto_server", "pip install 'moto[server]'")
     # moto lets the first N requests through unchecked: exactly the 7 set-up calls below.
     server = start_moto(extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "7"})
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import uuid
 from pathlib import Path
@@ -10,10 +11,11 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.conftest import require
 from yosai_secrets.config import SecureConfigManager
 from yosai_secrets.errors import ValidationError
 
-pytest.importorskip("yosai_secrets.backends.aws", reason="the AWS backend is not installed")
+require(importlib.util.find_spec("boto3"), "boto3", "pip install 'yosai-secrets[aws]'")
 
 pytestmark = pytest.mark.integration
 

