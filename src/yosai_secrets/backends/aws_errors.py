@@ -85,8 +85,9 @@ def error_code(exc: BaseException) -> str:
     error = response.get("Error") or {}
     code = str(error.get("Code") or "")
     if code.isdigit():
-        # An XML error body given to the JSON parser (as moto's IAM checks answer) leaves the
-        # HTTP status as the code and the whole body as the message: the code is inside.
+        # An XML error body given to the JSON parser (from a proxy or gateway in front of the
+        # endpoint, or an IAM check answering in the query protocol's XML) leaves the HTTP
+        # status as the code and the whole body as the message: the code is inside.
         found = _XML_CODE.search(str(error.get("Message") or ""))
         if found:
             return found.group(1)

@@ -119,7 +119,8 @@ class AwsStore:
                     )
                 except Exception as exc:
                     raise _aws_error("put the finished value of", self._id(name), exc) from None
-            # Moved explicitly: moto leaves AWSCURRENT on the old version too after a plain put.
+            # Moved explicitly: a put with VersionStages=[AWSPENDING] never moves AWSCURRENT (AWS
+            # API reference, PutSecretValue); the move is the rotation's own "finishSecret" step.
             self._move(name, "AWSCURRENT", token)
             self._drop_label(name, "AWSPENDING")
         for name in state.get("entries", {}):
