@@ -207,7 +207,8 @@ class AwsBackend:
             if stage:
                 params["VersionStage"] = stage
         else:
-            # Always explicit: moto can return a stale version to a bare call after a stage move.
+            # Always explicit: AWSCURRENT is what AWS reads by default (GetSecretValue reference),
+            # and naming it keeps every read pinned to the label rotation moves.
             params["VersionStage"] = stage or "AWSCURRENT"
         where = params.get("VersionStage") or f"version {version_id}"
         response = self._call("get_secret_value", path, where, params)
@@ -277,8 +278,8 @@ class AwsBackend:
             for item in response.get("SecretValues") or ():
                 stages = item.get("VersionStages")
                 if stages is not None and "AWSCURRENT" not in stages:
-                    # Not the current version (moto answers a batch with the version that was
-                    # current before a stage move): left for the explicit per-secret read.
+                    # BatchGetSecretValue answers with AWSCURRENT versions (AWS API reference); an
+                    # item labelled otherwise is not taken, and the per-secret read decides.
                     continue
                 for path in _requested(item, chunk):
                     try:
