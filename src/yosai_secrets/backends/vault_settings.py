@@ -113,48 +113,7 @@ class VaultSettings:
         def get(name: str) -> str:
             return environ.get(name, "").strip()
 
-        env = current_environment(environ)
-        development = env == "development"
-        addr_text = get("VAULT_ADDR")
-        auth = _auth_from_environ(environ)
-        defaults: list[str] = []
-        missing: list[str] = []
-        if not addr_text:
-            if development:
-                addr_text = DEV_ADDR
-                defaults.append("VAULT_ADDR")
-            else:
-                missing.append("VAULT_ADDR")
-        if auth is None:
-            if development:
-                auth = StaticTokenAuth(_DEV_TOKEN, source="the development default token")
-                defaults.append("VAULT_TOKEN")
-            else:
-                missing.append("VAULT_TOKEN")
-        if missing:
-            names = " and ".join(missing)
-            how = []
-            if "VAULT_ADDR" in missing:
-                how.append("VAULT_ADDR (e.g. https://vault.example.com:8200) in the ConfigMap")
-            if "VAULT_TOKEN" in missing:
-                how.append(
-                    "VAULT_TOKEN in the Secret (or AppRole: VAULT_ROLE_ID with VAULT_SECRET_ID or "
-                    "VAULT_SECRET_ID_FILE; or Kubernetes auth: VAULT_K8S_ROLE)"
-                )
-            raise ConfigurationError(
-                f"the Vault backend needs {names}, which {'is' if len(missing) == 1 else 'are'} "
-                f"not set (YOSAI_ENV={env}). Set {'it' if len(missing) == 1 else 'them'} in the "
-                f"environment, or in Kubernetes: {'; '.join(how)} under k8s/. For local "
-                f"development against `vault server -dev`, set YOSAI_ENV=development to use "
-                f"{DEV_ADDR}."
-            )
-        if defaults:
-            _log.warning(
-                "YOSAI_ENV=development and %s not set: using the development Vault server at %s "
-                "with the dev root token (`bao server -dev -dev-root-token-id=root`)",
-                " and ".join(defaults),
-                addr_text if "VAULT_ADDR" in defaults else get("VAULT_ADDR"),
-            )
+        addr_text, auth = _address_and_auth(environ)
         addresses = tuple(a.strip().rstrip("/") for a in addr_text.split(",") if a.strip())
         return cls(
             addresses=addresses,
@@ -179,6 +138,50 @@ class VaultSettings:
             secrets_path=get("VAULT_SECRETS_PATH").strip("/") or DEFAULT_SECRETS_PATH,
             auth=auth,
         )
+
+
+def _address_and_auth(environ: Mapping[str, str]) -> tuple[str, AuthMethod]:
+    """``VAULT_ADDR`` and the auth method; the development defaults, or an error naming both."""
+    env = current_environment(environ)
+    development = env == "development"
+    addr_text = environ.get("VAULT_ADDR", "").strip()
+    auth = _auth_from_environ(environ)
+    missing = [
+        name
+        for name, unset in (("VAULT_ADDR", not addr_text), ("VAULT_TOKEN", auth is None))
+        if unset
+    ]
+    if missing and not development:
+        raise _missing_error(missing, env)
+    if missing:
+        _log.warning(
+            "YOSAI_ENV=development and %s not set: using the development Vault server at %s "
+            "with the dev root token (`bao server -dev -dev-root-token-id=root`)",
+            " and ".join(missing),
+            addr_text or DEV_ADDR,
+        )
+    if auth is None:
+        auth = StaticTokenAuth(_DEV_TOKEN, source="the development default token")
+    return addr_text or DEV_ADDR, auth
+
+
+def _missing_error(missing: list[str], env: str) -> ConfigurationError:
+    """One message naming what is missing, where to set it, and the development alternative."""
+    how = []
+    if "VAULT_ADDR" in missing:
+        how.append("VAULT_ADDR (e.g. https://vault.example.com:8200) in the ConfigMap")
+    if "VAULT_TOKEN" in missing:
+        how.append(
+            "VAULT_TOKEN in the Secret (or AppRole: VAULT_ROLE_ID with VAULT_SECRET_ID or "
+            "VAULT_SECRET_ID_FILE; or Kubernetes auth: VAULT_K8S_ROLE)"
+        )
+    one = len(missing) == 1
+    return ConfigurationError(
+        f"the Vault backend needs {' and '.join(missing)}, which {'is' if one else 'are'} "
+        f"not set (YOSAI_ENV={env}). Set {'it' if one else 'them'} in the environment, or in "
+        f"Kubernetes: {'; '.join(how)} under k8s/. For local development against "
+        f"`vault server -dev`, set YOSAI_ENV=development to use {DEV_ADDR}."
+    )
 
 
 def _auth_from_environ(environ: Mapping[str, str]) -> AuthMethod | None:
