@@ -1,15 +1,16 @@
 """Reading numbers and switches from environment variables, with one clear message per mistake.
 
 Every setting of ours that is a number or a boolean (``SECRET_CACHE_TTL``, ``VAULT_TIMEOUT``,
-``VAULT_MAX_RETRIES``, ``VAULT_SKIP_VERIFY``, ``ROTATION_MAX_AGE_DAYS``...) is read through these
-functions, so that all of them accept the same spellings and fail the same way: a
-:class:`~yosai_secrets.errors.ConfigurationError` naming the variable, what it holds and an example.
+``VAULT_MAX_RETRIES``, ``VAULT_SKIP_VERIFY``, ``ROTATION_MAX_AGE_DAYS``, ``AWS_MAX_ATTEMPTS``,
+``WEB_CONCURRENCY``, ``GUNICORN_THREADS``) is read through these functions, so that all of them
+accept the same spellings and fail the same way: a :class:`~yosai_secrets.errors.ConfigurationError`
+naming the variable, what it holds and an example.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, overload
 
 from .errors import ConfigurationError
 
@@ -55,8 +56,20 @@ def env_seconds(
     return value
 
 
-def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    """A whole number (``2``).
+@overload
+def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int: ...
+
+
+@overload
+def env_int(
+    environ: Mapping[str, str], name: str, default: None, *, minimum: int = 0
+) -> int | None: ...
+
+
+def env_int(
+    environ: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0
+) -> int | None:
+    """A whole number (``2``); ``default`` (which may be None: "let the library decide") if unset.
 
     Raises:
         ConfigurationError: not a whole number, or below ``minimum``.
@@ -67,8 +80,9 @@ def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int
     try:
         value = int(raw)
     except ValueError:
+        example = default if default is not None else max(minimum, 1)
         raise ConfigurationError(
-            f"{name}={raw!r} is not a whole number; set it to e.g. {default}"
+            f"{name}={raw!r} is not a whole number; set it to e.g. {example}"
         ) from None
     if value < minimum:
         raise ConfigurationError(f"{name}={raw!r} must be a whole number >= {minimum}")

@@ -12,13 +12,15 @@ signed with it stay valid) and installs log redaction. A Dash app uses it throug
 ``YosaiSecrets(dash_app.server)``. The ``flask secrets ...`` commands reach every app through the
 ``flask.commands`` entry point (:mod:`yosai_secrets.cli.flask_group`), not through ``init_app``.
 
+``SECRET_KEY_FALLBACKS`` is read with :func:`yosai_secrets.fallbacks.parse_fallbacks` (re-exported
+here), the one parser rotation uses too.
+
 Importing :mod:`yosai_secrets` never imports Flask; importing this module does. Neither this
 module nor ``init_app`` imports the command line, the rotation package or rich.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -36,6 +38,7 @@ from .errors import (
     StartupValidationError,
     ValidationError,
 )
+from .fallbacks import FALLBACKS_KEY, parse_fallbacks
 from .manager import SecretManager, default_manager
 from .references import is_reference
 from .secret import install_redaction, register_secret_value
@@ -82,53 +85,6 @@ def check_flask_version(version: str | None = None) -> str:
             "upgrade with: pip install 'yosai-secrets[flask]'"
         )
     return found
-
-
-def parse_fallbacks(raw: object) -> list[str]:
-    """Turn ``SECRET_KEY_FALLBACKS`` as stored anywhere into a list of keys.
-
-    Accepts ``None``, a list or tuple of strings, a JSON list string (``'["old"]'``, what a
-    rotation writes) or a comma- or newline-separated string. A bare string is never split into
-    characters. Empty entries are dropped.
-
-    Raises:
-        ConfigurationError: the value is none of those (the message never shows it).
-    """
-    if raw is None:
-        return []
-    reveal = getattr(raw, "reveal", None)
-    if callable(reveal):
-        raw = reveal()
-    if isinstance(raw, list | tuple):
-        items: Iterable[object] = raw
-    elif isinstance(raw, str):
-        text = raw.strip()
-        if not text:
-            return []
-        if text.startswith("["):
-            try:
-                items = json.loads(text)
-            except ValueError:
-                raise ConfigurationError(
-                    "SECRET_KEY_FALLBACKS starts with '[' but is not a valid JSON list; write "
-                    'it as ["old-key"] or as comma-separated keys'
-                ) from None
-            if not isinstance(items, list):
-                raise ConfigurationError("SECRET_KEY_FALLBACKS must be a JSON list of strings")
-        else:
-            items = re.split(r"[,\n]", text)
-    else:
-        raise ConfigurationError(
-            f"SECRET_KEY_FALLBACKS must be a list of strings, got a {type(raw).__name__}"
-        )
-    keys: list[str] = []
-    for item in items:
-        if not isinstance(item, str):
-            raise ConfigurationError("SECRET_KEY_FALLBACKS must hold strings only")
-        key = item.strip()
-        if key and key not in keys:
-            keys.append(key)
-    return keys
 
 
 def _plain(value: object) -> str | None:
@@ -204,10 +160,10 @@ class YosaiSecrets:
             self._config = self._load_config()
         self._lookups = secret_lookups(self._environ, self.environment, self._config is not None)
         key, fallbacks = self._read_keys(
-            app.config.get("SECRET_KEY"), app.config.get("SECRET_KEY_FALLBACKS")
+            app.config.get("SECRET_KEY"), app.config.get(FALLBACKS_KEY)
         )
         app.config["SECRET_KEY"] = key
-        app.config["SECRET_KEY_FALLBACKS"] = fallbacks
+        app.config[FALLBACKS_KEY] = fallbacks
         app.extensions[EXTENSION_KEY] = self
         self._install_redaction(app)
 
@@ -257,7 +213,7 @@ class YosaiSecrets:
             _log.warning("keeping the current SECRET_KEY: re-reading it failed: %s", exc)
             return
         app.config["SECRET_KEY"] = key
-        app.config["SECRET_KEY_FALLBACKS"] = fallbacks
+        app.config[FALLBACKS_KEY] = fallbacks
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -330,11 +286,11 @@ class YosaiSecrets:
             )
         # Like the six secrets: the variable (a Kubernetes Secret's envFrom) wins, then the
         # configuration, then the default backend (the field `rotate` writes in Vault or AWS).
-        raw: object = self._environ.get("SECRET_KEY_FALLBACKS")
+        raw: object = self._environ.get(FALLBACKS_KEY)
         if raw is None and self._config is not None:
             raw = self._config.get("security.secret_key_fallbacks", None)
         if raw is None:
-            raw = self.manager.get("SECRET_KEY_FALLBACKS", default="") or preset_fallbacks
+            raw = self.manager.get(FALLBACKS_KEY, default="") or preset_fallbacks
         fallbacks = [k for k in parse_fallbacks(raw) if k != key]
         for value in (key, *fallbacks):
             register_secret_value(value)

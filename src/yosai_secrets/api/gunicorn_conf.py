@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 
+from ..envvars import env_int as _env_int
+
 wsgi_app = "yosai_secrets.api:create_app()"
 bind = [os.environ.get("YOSAI_BIND", "127.0.0.1:8050")]
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+workers = _env_int(os.environ, "WEB_CONCURRENCY", 2, minimum=1)
+threads = _env_int(os.environ, "GUNICORN_THREADS", 4, minimum=1)
 worker_class = "gthread"
 preload_app = False
 # Heartbeat files in memory: /tmp may be read-only (Kubernetes readOnlyRootFilesystem) or on disk.

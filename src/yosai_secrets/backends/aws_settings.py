@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..envvars import env_int
 from ..errors import ConfigurationError, MissingDependencyError
 
 __all__ = ["AwsSettings", "build_client", "guard_botocore_logs", "import_boto3"]
@@ -102,9 +103,7 @@ class AwsSettings:
         def get(name: str) -> str | None:
             return (environ.get(name) or "").strip() or None
 
-        attempts = get("AWS_MAX_ATTEMPTS")
-        if attempts is not None and (not attempts.isdigit() or int(attempts) < 1):
-            raise ConfigurationError(f"AWS_MAX_ATTEMPTS={attempts!r} must be a whole number >= 1")
+        attempts = env_int(environ, "AWS_MAX_ATTEMPTS", None, minimum=1)
         endpoint = None
         if (get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() != "true":
             endpoint = get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or get("AWS_ENDPOINT_URL")
@@ -117,7 +116,7 @@ class AwsSettings:
             version_stage=get("AWS_SECRET_VERSION_STAGE") or "AWSCURRENT",
             version_id=get("AWS_SECRET_VERSION_ID"),
             retry_mode=get("AWS_RETRY_MODE") or "standard",
-            max_attempts=int(attempts) if attempts else None,
+            max_attempts=attempts,
             credentials=(key_id, secret, get("AWS_SESSION_TOKEN")) if key_id and secret else None,
         )
 

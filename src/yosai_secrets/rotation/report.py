@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..secret import MASK
 from .generate import DEFAULT_NBYTES, FALLBACKS_KEY
 from .journal import Journal
 from .kubectl import later_commands
@@ -17,9 +18,7 @@ from .postgres import DATABASE_URL_VARIABLE
 if TYPE_CHECKING:
     from .stores import Store
 
-__all__ = ["MASK", "Outcome", "RotationReport", "dry_run_report", "hold_warnings"]
-
-MASK = "********"
+__all__ = ["Outcome", "RotationReport", "dry_run_report", "hold_warnings"]
 
 
 class Outcome(StrEnum):
