@@ -249,11 +249,6 @@ def test_value_fetched_before_invalidation_is_not_cached() -> None:
     assert cache.get("K", lambda: source["K"]).value == "after"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SecretManager's per-key memo (_resolved) keeps the entry of a read that began before "
-    "invalidate(), and get() serves it until its TTL: a fix in src/yosai_secrets/manager.py",
-)
 def test_value_fetched_before_invalidation_is_not_served_again() -> None:
     """After invalidate(), a read that began before it does not make get() serve its value."""
     backend = GatedBackend({"K": "before"})

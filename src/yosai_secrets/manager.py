@@ -10,7 +10,6 @@ once, for every backend.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import threading
 import time
@@ -24,6 +23,7 @@ from .cache import CacheEntry, CacheStats, SecretCache
 from .crypto import FernetBox, looks_encrypted
 from .envvars import env_seconds
 from .errors import ConfigurationError, SecretNotFoundError
+from .fields import is_batch, not_found_for, select_field, where
 from .references import BACKEND_OF_SCHEME
 from .secret import Secret, register_secret_value
 
@@ -182,7 +182,7 @@ class SecretManager:
             if isinstance(item, tuple):
                 error = failed.get((item[0].name, item[1].path))
                 if isinstance(error, SecretNotFoundError):
-                    error = _not_found_for(key, item[1], error)
+                    error = not_found_for(key, item[1], error)
                 if error is None:
                     try:
                         results[key] = self._resolve(key, item)
@@ -214,8 +214,8 @@ class SecretManager:
     def describe(self, key: str) -> str:
         """Say where ``key`` is read from (backend, variable, file or path), never its value."""
         backend, location = self._locate(key)
-        where = _where(backend, location.path)
-        return f"{where}#{location.field}" if location.field else where
+        source = where(backend, location.path)
+        return f"{source}#{location.field}" if location.field else source
 
     def is_stale(self, key: str) -> bool:
         """Tell whether ``key`` is being served past its TTL because its backend fails."""
@@ -273,7 +273,7 @@ class SecretManager:
                     (backend.name, location.path), lambda: backend.fetch(location.path), key
                 )
         except SecretNotFoundError as exc:
-            renamed = _not_found_for(key, location, exc)
+            renamed = not_found_for(key, location, exc)
             if renamed is exc:
                 raise
             raise renamed from exc
@@ -281,14 +281,17 @@ class SecretManager:
         register_secret_value(value)
         if len(self._resolved) >= self._max_resolved:
             self._resolved.clear()
-        self._resolved[key] = (value, entry)
+        # Memoised only while the cache holds this very entry: a read that began before an
+        # invalidate() returns its value to its caller, but is never served again.
+        if self._cache.peek((backend.name, location.path)) is entry:
+            self._resolved[key] = (value, entry)
         return value
 
     def _finish(self, key: str, backend: Backend, location: Location, raw: Fetched) -> str:
         if location.field is None and isinstance(raw, str):
             value = raw  # the common case; the source is described only for an error
         else:
-            value = _select_field(key, _where(backend, location.path), location.field, raw)
+            value = select_field(key, where(backend, location.path), location.field, raw)
         if looks_encrypted(value):
             if self._fernet is None:
                 self._fernet = FernetBox.from_environ(self._environ, purpose=f"secret {key!r}")
@@ -331,7 +334,7 @@ class SecretManager:
         jobs: list[Callable[[], None]] = []
         for name, paths in by_backend.items():
             backend = cold[(name, paths[0])]
-            if _is_batch(backend) and len(paths) > 1:
+            if is_batch(backend) and len(paths) > 1:
                 jobs.append(functools.partial(load_batch, name, backend, paths))
             else:
                 jobs.extend(functools.partial(load, (name, path)) for path in paths)
@@ -343,70 +346,6 @@ class SecretManager:
                 for future in [pool.submit(job) for job in jobs]:
                     future.result()
         return failed
-
-
-def _not_found_for(key: str, location: Location, exc: SecretNotFoundError) -> SecretNotFoundError:
-    """Name the requested key (and field) in a "not found" met while reading its path.
-
-    Backends read paths, which several keys share; the user asked for a key.
-    """
-    if exc.key == key:
-        return exc
-    places = list(exc.places)
-    if location.field is not None and places:
-        places[-1] = f"{places[-1]} (field {location.field!r})"
-    return SecretNotFoundError(key, places, exc.hint)
-
-
-def _is_batch(backend: Backend) -> bool:
-    # A duck-typed check: isinstance() against a runtime Protocol costs microseconds per call.
-    return callable(getattr(backend, "fetch_many", None))
-
-
-def _where(backend: Backend, path: str) -> str:
-    """Name the source of ``path`` (backend, address, file), never its value."""
-    describe = getattr(backend, "describe", None)
-    if callable(describe):
-        return str(describe(path))
-    return f"{backend.name} {path}"
-
-
-def _select_field(key: str, where: str, field: str | None, raw: Fetched) -> str:
-    """Pick ``field`` out of ``raw`` (read from ``where``) and return it as text."""
-    data: Any = raw
-    if field is None:
-        if isinstance(raw, str):
-            return raw
-        if isinstance(raw, bytes):
-            raise ConfigurationError(
-                f"secret {key!r} ({where}) is binary; read it with get_bytes()"
-            )
-        names = sorted(map(str, raw))
-        raise ConfigurationError(
-            f"secret {key!r} ({where}) holds several fields ({', '.join(names) or 'none'}); "
-            f"name one, e.g. {key}#{names[0] if names else 'field'}"
-        )
-    if isinstance(raw, str | bytes):
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ConfigurationError(
-                f"secret {key!r}: {where} holds a plain value, not JSON with fields, so field "
-                f"{field!r} cannot be selected; drop '#{field}'"
-            ) from None
-    if field not in data:
-        present = ", ".join(sorted(map(str, data))) or "none"
-        raise SecretNotFoundError(key, [f"{where} field {field!r} (fields present: {present})"])
-    value = data[field]
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    if value is None:
-        raise SecretNotFoundError(key, [f"{where} field {field!r} (null)"])
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class _Default:
