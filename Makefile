@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8050
 LINT_PATHS := src tests bench $(wildcard scripts services config)
 
-.PHONY: run test venv lint lint-deploy typecheck pytest bench lock clean
+.PHONY: run test test-fast venv lint lint-deploy typecheck pytest bench lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ pytest: venv
 
 test: lint lint-deploy typecheck pytest
 
+# The unit tests alone: no server is started (no OpenBao, moto, PostgreSQL, browser), in seconds.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not integration and not slow" -q
+
 # Each benchmark starts the servers it needs and prints ratios from one run.
 bench: venv
 	$(BIN)/python bench/cache.py
@@ -63,4 +67,4 @@ lock: $(UV)
 	$(UV) lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis test-artifacts

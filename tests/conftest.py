@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from hypothesis import settings
 
 from yosai_secrets import secret as secret_module
 from yosai_secrets.manager import reset_default_manager
@@ -33,6 +34,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_FIXTURES = frozenset({"openbao", "vault_env", "moto_server", "aws_env", "postgres"})
 
 T = TypeVar("T")
+
+# No example database: a saved failing example would replay on every later run (and land in the
+# working tree); a real failure is printed with what reproduces it.
+settings.register_profile("yosai", database=None)
+settings.load_profile("yosai")
 
 # Variables a developer's shell or CI may set that would change what a test sees.
 _ISOLATED_PREFIXES = ("SECRET", "DB_", "AUTH0_", "VAULT_", "AWS_", "YOSAI_", "FERNET_", "ROTATION_")
