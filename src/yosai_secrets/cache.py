@@ -179,6 +179,20 @@ class SecretCache(Generic[V]):
             else:
                 flight.done.wait()
             return self._outcome(flight)
+        return self._serve_expired(key, loader, label, entry, flight, leader, generation, now)
+
+    def _serve_expired(
+        self,
+        key: Hashable,
+        loader: Callable[[], V],
+        label: str,
+        entry: CacheEntry[V],
+        flight: _Flight[V],
+        leader: bool,
+        generation: int,
+        now: float,
+    ) -> CacheEntry[V]:
+        """An expired entry: refresh it (in the background when caching), serve stale if due."""
         if self.ttl_seconds == 0:
             # No caching asked for: read in the caller's thread, keeping stale-if-error.
             if leader:
