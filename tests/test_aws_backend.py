@@ -347,16 +347,24 @@ def test_readers_are_not_blocked_while_a_value_can_be_served(moto_server: MotoSe
     manager = SecretManager(backend, ttl_seconds=60, clock=clock)
     assert manager.get(name) == "first-value"
     moto_server.client().put_secret_value(SecretId=name, SecretString="second-value")
-    slow_down(backend.client, 1.0)
+    # From now on each call is held before it is sent, until the test releases it.
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(**_: Any) -> None:
+        entered.set()
+        release.wait(60)
+
+    backend.client.meta.events.register("before-call.secrets-manager.GetSecretValue", hold)
     clock.advance(61)
-    started = time.monotonic()
+    # A reader that waited for the refresh would still be waiting (and then see the new value).
     assert manager.get(name) == "first-value"
     assert manager.get(name) == "first-value"
-    assert time.monotonic() - started < 0.2
-    deadline = time.monotonic() + 10
+    assert entered.wait(30)  # the refresh did start
+    release.set()
+    deadline = time.monotonic() + 30  # the refresh lands in milliseconds: a hang guard
     while calls.count() < 2 or manager.get(name) != "second-value":
         assert time.monotonic() < deadline, "the background refresh never landed"
-        time.sleep(0.05)
+        time.sleep(0.01)
     assert calls.count() == 2
 
 
@@ -370,7 +378,7 @@ def test_stale_value_is_served_while_aws_fails(moto_server: MotoServer) -> None:
     assert manager.get(name) == "good-value"
     inject_error(backend.client, "GetSecretValue", "ThrottlingException")
     clock.advance(61)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # the failed refresh lands in milliseconds: a hang guard
     while not manager.is_stale(name):
         assert manager.get(name) == "good-value"
         assert time.monotonic() < deadline
