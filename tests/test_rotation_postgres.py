@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -258,10 +257,11 @@ class _Pods:
         self.postgres, self.path = postgres, path
         self.generation = 0
         self.seen = [0] * count
+        self.attempts = [0] * count
         self.ok = 0
         self.failed = 0
         self.stop = threading.Event()
-        self.lock = threading.Lock()
+        self.changed = threading.Condition()
         self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(count)]
 
     def _run(self, index: int) -> None:
@@ -269,25 +269,49 @@ class _Pods:
 
         creds = values(self.path)
         while not self.stop.is_set():
-            if self.seen[index] != self.generation:  # a rollout restart: reload the Secret
-                self.seen[index] = self.generation
+            generation = self.generation
+            if self.seen[index] != generation:  # a rollout restart: reload the Secret
                 creds = values(self.path)
+                with self.changed:
+                    self.seen[index] = generation
+                    self.changed.notify_all()
             try:
                 with psycopg.connect(
                     self.postgres.dsn(user=creds["DB_USER"], password=creds["DB_PASSWORD"])
                 ) as conn:
                     conn.execute("SELECT 1")
-                with self.lock:
-                    self.ok += 1
+                succeeded = True
             except psycopg.OperationalError:
-                with self.lock:
+                succeeded = False
+            with self.changed:
+                if succeeded:
+                    self.ok += 1
+                else:
                     self.failed += 1
+                self.attempts[index] += 1
+                self.changed.notify_all()
+
+    def _wait(self, predicate: Any, what: str) -> None:
+        with self.changed:
+            # Each step takes milliseconds; the bound only turns a hang into a failure.
+            if not self.changed.wait_for(predicate, timeout=60):
+                raise AssertionError(f"the pods never {what}")
 
     def restart(self) -> None:
         """Like ``rollout restart`` + ``rollout status``: returns once every pod reloaded."""
-        self.generation += 1
-        while any(seen != self.generation for seen in self.seen):
-            time.sleep(0.005)
+        with self.changed:
+            self.generation += 1
+            generation = self.generation
+        self._wait(lambda: all(seen == generation for seen in self.seen), "reloaded the Secret")
+
+    def log_in(self, times: int = 5) -> None:
+        """Return once every pod has logged in ``times`` more times with what it has loaded."""
+        with self.changed:
+            targets = [done + times for done in self.attempts]
+        self._wait(
+            lambda: all(done >= t for done, t in zip(self.attempts, targets, strict=True)),
+            f"logged in {times} more times",
+        )
 
     def __enter__(self) -> _Pods:
         for thread in self.threads:
@@ -307,15 +331,15 @@ def test_alternating_users_rotation_under_load_has_no_failed_login(
     path, _, _, role_b, pair = _alternating(tmp_path, postgres)
     users = pair.split(",")
     with _Pods(postgres, path) as pods:
-        time.sleep(0.2)
+        pods.log_in()
         for _ in range(3):
             report = RotationEngine(_options(path, postgres, db_users=users)).rotate()
             assert report.outcome == "rotated"
-            time.sleep(0.1)  # the old pods keep logging in with the old role meanwhile
+            pods.log_in()  # the old pods keep logging in with the old role meanwhile
             pods.restart()
-            time.sleep(0.1)
+            pods.log_in()
             RotationEngine(_options(path, postgres, db_users=users)).finish()
-        time.sleep(0.2)
+        pods.log_in()
     print(f"\nalternating users under load: {pods.ok} logins, {pods.failed} failed")
     assert pods.ok > 50
     assert pods.failed == 0
