@@ -371,15 +371,15 @@ def test_sigkill_during_first_save_leaves_no_journal(tmp_path: Path) -> None:
 
 
 def test_leftover_of_the_previous_versions_writer_is_removed_too(tmp_path: Path) -> None:
-    """A `.<journal>.<random>.tmp` left by the previous version's writer is removed by a run."""
+    """Leftovers of the previous version's writers (journal's and manifest's) are removed."""
     path = make_manifest(tmp_path)
     journal = journal_path(path)
     old_style = journal.with_name(f".{journal.name}.k2j4h5g6.tmp")
     old_style.write_text("{", encoding="utf-8")
-    unrelated = journal.with_name(f".{path.name}.k2j4h5g6.tmp")  # the manifest's, not ours
-    unrelated.write_text("x", encoding="utf-8")
+    manifests = journal.with_name(f".{path.name}.k2j4h5g6.tmp")  # the manifest writer's
+    manifests.write_text("x", encoding="utf-8")
     assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == 0
-    assert not old_style.exists() and unrelated.exists()
+    assert not old_style.exists() and not manifests.exists()
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git (apt-get install git)")

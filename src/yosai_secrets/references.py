@@ -18,7 +18,7 @@ from typing import Final
 
 from .errors import InvalidReferenceError
 
-__all__ = ["BACKEND_OF_SCHEME", "SCHEMES", "Reference", "is_reference", "parse_reference"]
+__all__ = ["BACKEND_OF_SCHEME", "Reference", "is_reference", "parse_reference"]
 
 # Scheme as written in configuration -> backend name in the registry.
 BACKEND_OF_SCHEME: Final[dict[str, str]] = {
@@ -27,7 +27,6 @@ BACKEND_OF_SCHEME: Final[dict[str, str]] = {
     "env": "env",
     "file": "file",
 }
-SCHEMES: Final = tuple(BACKEND_OF_SCHEME)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,28 +11,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from ..errors import RotationError
 
-__all__ = ["DEFAULT_DEPLOYMENT", "ApplyResult", "Kubectl", "later_commands"]
+__all__ = ["DEFAULT_DEPLOYMENT", "Kubectl", "later_commands"]
 
 #: The deployment in ``k8s/deployment.yaml`` that loads the Secret.
 DEFAULT_DEPLOYMENT: Final = "yosai-api"
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-@dataclass
-class ApplyResult:
-    """What happened to the manifest: applied or not, and why not."""
-
-    applied: bool
-    restarted: bool
-    reason: str = ""
-    commands: list[list[str]] = field(default_factory=list)
 
 
 def later_commands(manifest: Path, deployment: str, namespace: str | None) -> list[str]:
@@ -99,7 +88,7 @@ class Kubectl:
 
     def apply_and_restart(
         self, manifest: Path, deployment: str, namespace: str | None, *, restart: bool = True
-    ) -> ApplyResult:
+    ) -> None:
         """Validate (server-side dry run), apply server-side, restart and wait for the rollout.
 
         Raises:
@@ -126,14 +115,8 @@ class Kubectl:
                     [program, "rollout", "status", f"deployment/{deployment}", *ns, timeout],
                 ),
             ]
-        result = ApplyResult(applied=False, restarted=False)
         for name, argv in steps:
             self._step(name, argv)
-            result.commands.append(argv)
-            if name == "apply":
-                result.applied = True
-        result.restarted = restart
-        return result
 
     def _step(self, name: str, argv: Sequence[str]) -> None:
         budget = self.rollout_timeout_seconds + 30 if "rollout" in argv else 120.0
