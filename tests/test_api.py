@@ -165,7 +165,8 @@ def test_posture_rows_from_files_and_variables(
     assert key["days_until_due"] == -10
     assert key["required"] is True
     db = rows["DB_PASSWORD"]
-    assert (db["state"], db["last_rotated"], db["days_until_due"]) == ("ok", None, None)
+    # Covered by the policy but with no rotation record anywhere: unknown, as `status` says.
+    assert (db["state"], db["last_rotated"], db["days_until_due"]) == ("unknown", None, None)
     assert rows["AUTH0_CLIENT_SECRET"]["state"] == "missing"
     assert rows["AUTH0_CLIENT_SECRET"]["required"] is False
 
@@ -181,7 +182,7 @@ def test_rotation_info_provider_gives_version_and_due(
 
     body = _app(YOSAI_ROTATION_INFO=info).test_client()
     row = _rows(body, tenant)["SECRET_KEY"]
-    assert (row["state"], row["version"], row["days_until_due"]) == ("ok", "7", 59)
+    assert (row["state"], row["version"], row["days_until_due"]) == ("ok", "7", 60)
     assert row["last_rotated"] == rotated.isoformat(timespec="seconds")
 
 
@@ -209,7 +210,7 @@ def test_stale_served_state(memory: tuple[MemoryBackend, FakeClock], tenant: Ten
     """A secret served from cache while its backend fails is reported stale-served, still ready."""
     backend, clock = memory
     client = _app().test_client()
-    assert _rows(client, tenant)["SECRET_KEY"]["state"] == "ok"
+    assert _rows(client, tenant)["SECRET_KEY"]["state"] == "unknown"  # read, never rotated
     backend.failing = True
     clock.advance(61)
     assert _rows(client, tenant)["SECRET_KEY"]["state"] == "stale-served"
@@ -598,14 +599,14 @@ def test_readiness_and_posture_follow_the_configuration_references(
     client = app.test_client()
     assert client.get("/readyz").status_code == 200
     rows = _rows(client, tenant)
-    assert (rows["SECRET_KEY"]["source"], rows["SECRET_KEY"]["state"]) == ("env", "ok")
+    assert (rows["SECRET_KEY"]["source"], rows["SECRET_KEY"]["state"]) == ("env", "unknown")
     assert rows["DB_PASSWORD"]["source"] == "file"
     assert str(password) in rows["DB_PASSWORD"]["where"]
     assert (rows["AUTH0_CLIENT_ID"]["source"], rows["AUTH0_CLIENT_ID"]["where"]) == (
         "config",
         "configuration file",
     )
-    assert {row["state"] for row in rows.values()} == {"ok"}
+    assert "missing" not in {row["state"] for row in rows.values()}
     password.unlink()
     app.extensions["yosai_secrets"].clear_caches()
     response = client.get("/readyz")

@@ -118,7 +118,7 @@ def test_posture_page_in_headless_chromium(chromium: str, served: str, canary: s
             assert found["SECRET_KEY"][3] == "overdue"
             assert found["SECRET_KEY"][4] == "120.1"
             assert found["DB_PASSWORD"][3] == "ok"
-            assert found["DB_PASSWORD"][5] == "54"
+            assert found["DB_PASSWORD"][5] == "55"  # 35 days 2 hours old: 54.9 days left
             assert found["AUTH0_CLIENT_SECRET"][3] == "missing"
             assert found["AUTH0_DOMAIN"][3] == "ok"
             assert "90-day policy" in page.locator("#age-chart").inner_text()

@@ -125,7 +125,7 @@ def test_aws_max_attempts_and_cache_ttl_use_the_shared_readers() -> None:
     assert AwsSettings.from_environ({"AWS_MAX_ATTEMPTS": " 4 "}).max_attempts == 4
     with pytest.raises(ConfigurationError, match=r"AWS_MAX_ATTEMPTS='0' must be .* >= 1"):
         AwsSettings.from_environ({"AWS_MAX_ATTEMPTS": "0"})
-    with pytest.raises(ConfigurationError, match="e.g. 1"):
+    with pytest.raises(ConfigurationError, match=r"e\.g\. 1"):
         AwsSettings.from_environ({"AWS_MAX_ATTEMPTS": "x"})
     manager = SecretManager(MemoryBackend({}), environ={"SECRET_CACHE_TTL": "30s"})
     assert "SecretManager" in repr(manager)

@@ -28,6 +28,8 @@ DASHBOARD_PATH: Final = "/dashboard/"
 
 _STATE_COLOURS: Final = {
     "ok": "#1b7f3b",
+    "due-soon": "#b54708",
+    "unknown": "#b54708",
     "missing": "#b42318",
     "stale-served": "#b54708",
     "overdue": "#b42318",

@@ -4,32 +4,39 @@ Shared by ``GET /api/secrets``, ``GET /readyz`` and the posture page. A secret's
 
 - ``missing``: it cannot be resolved now (not set, or its backend fails with nothing cached);
 - ``stale-served``: its backend fails and the cache serves the last good value;
-- ``overdue``: its last rotation is older than the policy (``ROTATION_MAX_AGE_DAYS``, default 90);
-- ``ok``: none of those.
+- else, for the secrets the rotation policy covers (``SECRET_KEY`` and ``*PASSWORD``), the
+  policy's verdict, exactly as ``yosai-secrets status`` gives it: ``ok``, ``due-soon``,
+  ``overdue`` (older than ``ROTATION_MAX_AGE_DAYS``, default 90) or ``unknown`` (no rotation
+  record anywhere);
+- ``ok`` for the others (issued elsewhere: their age is shown, with no due date).
 
-When the secret was last rotated comes from a *rotation info* provider: the rotation module's
-records in the secret store (Vault KV v2 metadata, the date of AWS's current version) where
-``SECRET_BACKEND`` names one, else the modification time of the file it is read from (Docker
-secret, ``NAME_FILE``, development file), else unknown.
+Ages, days until due and verdicts come from :func:`yosai_secrets.rotation_age.rotation_verdicts`,
+with the store's records, else the modification time of the file a secret is read from (see
+:mod:`yosai_secrets.rotation_age`). Neither this module nor a request loads the rotation package
+unless ``SECRET_BACKEND`` names a store to ask.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import re
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from ..environments import REQUIRED_SECRETS, required_secrets
-from ..errors import ConfigurationError, SecretNotFoundError, YosaiSecretsError
+from ..errors import ConfigurationError, SecretNotFoundError
 from ..manager import SecretManager
 from ..references import BACKEND_OF_SCHEME
+from ..rotation_age import (
+    DEFAULT_MAX_AGE_DAYS,
+    RotationInfo,
+    RotationInfoProvider,
+    RotationRecords,
+    file_rotation_info,
+    max_age_days,
+    rotated_keys,
+    rotation_verdicts,
+)
 
 __all__ = [
     "DEFAULT_MAX_AGE_DAYS",
@@ -43,25 +50,8 @@ __all__ = [
     "unresolvable",
 ]
 
-_log = logging.getLogger("yosai_secrets.api.posture")
-
-DEFAULT_MAX_AGE_DAYS: Final = 90  # the rotation policy's default (rotation.policy)
-_SECONDS_PER_DAY: Final = 86400.0
-
-# What the env backend's describe() says for a file source; the file's mtime is its last change.
-_FILE_SOURCE: Final = re.compile(r"^(?:\w+_FILE=|Docker secret |development secret file )(.+)$")
-
-
-@dataclass(frozen=True, slots=True)
-class RotationInfo:
-    """What is known of a secret's rotation."""
-
-    last_rotated: datetime | None = None
-    version: str | None = None
-
-
-#: Given a secret's name and the manager, say what is known of its rotation (or None).
-RotationInfoProvider = Callable[[str, SecretManager], RotationInfo | None]
+#: The provider the API uses by default: the store's records, else the secret's file.
+StoreRotationInfo = RotationRecords
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,106 +72,6 @@ class SecretPosture:
     def as_dict(self) -> dict[str, Any]:
         """The row as JSON-ready data."""
         return asdict(self)
-
-
-def max_age_days(environ: Mapping[str, str] | None = None) -> int:
-    """The rotation policy in days: ``ROTATION_MAX_AGE_DAYS``, default 90 (the rotation's own).
-
-    Raises:
-        ConfigurationError: the variable is not a positive whole number.
-    """
-    from ..rotation.policy import max_age_days as policy_days
-
-    return policy_days(os.environ if environ is None else environ)
-
-
-def file_rotation_info(name: str, manager: SecretManager) -> RotationInfo | None:
-    """Rotation info from the file a secret is read from (its modification time), if any."""
-    try:
-        where = manager.describe(name)
-    except ConfigurationError:
-        return None
-    match = _FILE_SOURCE.match(where)
-    if match is None:
-        return None
-    try:
-        mtime = Path(match.group(1)).stat().st_mtime
-    except OSError:
-        return None
-    return RotationInfo(last_rotated=datetime.fromtimestamp(mtime, tz=UTC))
-
-
-class StoreRotationInfo:
-    """Rotation times from the store ``SECRET_BACKEND`` names, else from files; cached briefly.
-
-    The store (Vault or AWS, as the rotation writes it) is opened on first use; if it cannot be
-    opened, or fails to answer for a secret, the file's time (or nothing) is reported instead.
-
-    Args:
-        environ: the environment to open the store from.
-        ttl_seconds: how long an answer is reused (each costs the store a metadata read).
-        clock: a monotonic clock in seconds.
-    """
-
-    def __init__(
-        self,
-        environ: Mapping[str, str] | None = None,
-        *,
-        ttl_seconds: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._environ = os.environ if environ is None else environ
-        self._ttl_seconds = ttl_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._store: Any = None
-        self._opened = False
-        self._answers: dict[str, tuple[float, datetime | None]] = {}
-
-    def __call__(self, name: str, manager: SecretManager) -> RotationInfo | None:
-        """Say when ``name`` was last rotated."""
-        store = self._open()
-        if store is not None:
-            now = self._clock()
-            cached = self._answers.get(name)
-            if cached is None or now - cached[0] >= self._ttl_seconds:
-                cached = (now, self._ask(store, name))
-                self._answers[name] = cached
-            if cached[1] is not None:
-                return RotationInfo(last_rotated=cached[1])
-        return file_rotation_info(name, manager)
-
-    def clear(self) -> None:
-        """Forget the answers (and reopen the store next time)."""
-        with self._lock:
-            self._answers.clear()
-            self._store, self._opened = None, False
-
-    def _open(self) -> Any:
-        with self._lock:
-            if not self._opened:
-                self._opened = True
-                try:
-                    from ..rotation.stores import open_store
-
-                    store = open_store(self._environ)
-                except (ImportError, YosaiSecretsError) as exc:
-                    _log.warning("rotation times: the secret store cannot be opened: %s", exc)
-                    store = None
-                self._store = store if store is not None and store.name != "env" else None
-            return self._store
-
-    @staticmethod
-    def _ask(store: Any, name: str) -> datetime | None:
-        try:
-            found = store.rotated_at(name)
-        except Exception as exc:
-            # The type only: a client library's message may quote what it was sent.
-            _log.warning(
-                "rotation time of %s unavailable from %s: %s", name, store.name, type(exc).__name__
-            )
-            return None
-        return found if isinstance(found, datetime) else None
 
 
 def _keys(names: Sequence[str], lookups: Mapping[str, str | None] | None) -> dict[str, str | None]:
@@ -230,32 +120,37 @@ def posture(
     """
     moment = now or datetime.now(UTC)
     required = set(required_secrets(environment))
+    covered = set(rotated_keys(names))
     keys = _keys(names, lookups)
     results = manager.get_many([k for k in keys.values() if k is not None])
-    rows = []
+    states: dict[str, tuple[str, str | None]] = {}
     for name in names:
         key = keys[name]
         outcome = results.get(key) if key is not None else None
-        detail = None
         if isinstance(outcome, SecretNotFoundError):
-            state, detail = "missing", "not set in any source"
+            states[name] = ("missing", "not set in any source")
         elif isinstance(outcome, ConfigurationError):
-            state, detail = "missing", type(outcome).__name__
+            states[name] = ("missing", type(outcome).__name__)
         elif key is not None and manager.is_stale(key):
-            state = "stale-served"
+            states[name] = ("stale-served", None)
         else:
-            state = "ok"
-        info = rotation_info(name, manager) if state != "missing" else None
-        last = info.last_rotated if info else None
-        age_days = None
-        due = None
-        if last is not None:
-            exact_age = max(0.0, (moment - last).total_seconds()) / _SECONDS_PER_DAY
-            age_days = round(exact_age, 1)
-            # Whole days left (negative: whole days overdue), truncated toward zero.
-            due = int(max_age - exact_age)
-            if state == "ok" and exact_age > max_age:
-                state = "overdue"
+            states[name] = ("ok", None)
+    present = [name for name in names if states[name][0] != "missing"]
+    verdicts = {
+        v.key: v
+        for v in rotation_verdicts(
+            present, manager, rotation_info=rotation_info, max_days=max_age, now=moment
+        )
+    }
+    rows = []
+    for name in names:
+        key = keys[name]
+        state, detail = states[name]
+        verdict = verdicts.get(name)
+        judged = verdict if name in covered else None
+        if judged is not None and state == "ok":
+            state = judged.state
+        last = verdict.rotated_at if verdict else None
         rows.append(
             SecretPosture(
                 name=name,
@@ -265,10 +160,10 @@ def posture(
                 if state != "missing"
                 else None,
                 state=state,
-                version=info.version if info else None,
+                version=verdict.version if verdict else None,
                 last_rotated=last.isoformat(timespec="seconds") if last else None,
-                age_days=age_days,
-                days_until_due=due,
+                age_days=verdict.age_days if verdict else None,
+                days_until_due=judged.days_until_due if judged else None,
                 detail=detail,
             )
         )

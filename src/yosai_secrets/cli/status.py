@@ -1,47 +1,52 @@
-"""``yosai-secrets status``: when was each secret last rotated, against the policy?"""
+"""``yosai-secrets status``: when was each secret last rotated, against the policy?
+
+The ages, days until due and verdicts are those of the posture page: both call
+:func:`yosai_secrets.rotation_age.rotation_verdicts` with the same sources (the store, the file a
+secret is read from), this command adding the manifest's rotation annotations as a last resort.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from ..errors import ConfigurationError
+from ..environments import REQUIRED_SECRETS
+from ..manager import SecretManager
 from ..rotation import DEFAULT_MANIFEST
 from ..rotation.journal import Journal, journal_path
 from ..rotation.manifest import SecretManifest
-from ..rotation.plan import default_keys
-from ..rotation.policy import Verdict, judge, max_age_days, parse_time
-from ..rotation.stores import open_store
+from ..rotation_age import (
+    RotationRecords,
+    Verdict,
+    max_age_days,
+    rotated_keys,
+    rotation_verdicts,
+)
 from .output import console, table
 
 __all__ = ["status"]
 
 
-def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> list[Verdict]:
-    now = datetime.now(UTC)
-    verdicts: list[Verdict] = []
-    chosen = keys
+def _default_keys(manifest_path: Path) -> list[str]:
+    """The keys the policy covers: the manifest's, else those of the six secrets (as the page)."""
     if manifest_path.exists():
-        manifest = SecretManifest(manifest_path)
-        chosen = chosen or default_keys(manifest)
-        for key in chosen:
-            stamp = manifest.annotation(key) if manifest.has(key) else None
-            verdicts.append(
-                judge(key, "manifest", parse_time(stamp) if stamp else None, now, max_days)
-            )
-    store = open_store(os.environ)
-    if store.name != "env":
-        for key in chosen or ["SECRET_KEY", "DB_PASSWORD"]:
-            verdicts.append(judge(key, store.name, store.rotated_at(key), now, max_days))
-    if not verdicts:
-        raise ConfigurationError(
-            f"nothing to report: {manifest_path} does not exist and SECRET_BACKEND names no store"
-        )
-    return verdicts
+        found = rotated_keys(SecretManifest(manifest_path).keys())
+        if found:
+            return found
+    return rotated_keys(REQUIRED_SECRETS)
+
+
+def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> list[Verdict]:
+    records = RotationRecords(os.environ, manifest=manifest_path)
+    return rotation_verdicts(
+        keys or _default_keys(manifest_path),
+        SecretManager(environ=os.environ),
+        rotation_info=records,
+        max_days=max_days,
+    )
 
 
 @click.command()
@@ -50,7 +55,7 @@ def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> lis
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULT_MANIFEST,
     show_default=True,
-    help="The Kubernetes Secret manifest whose annotations record rotation times.",
+    help="The Kubernetes Secret manifest whose annotations record rotation times (if it exists).",
 )
 @click.option("--keys", help="Keys to report, comma-separated (default: SECRET_KEY and *PASSWORD).")
 @click.option(
@@ -64,8 +69,10 @@ def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> lis
 def status(manifest: Path, keys: str | None, max_days: int | None, as_json: bool) -> None:
     """List every secret's last rotation against the policy; exit 1 when one is overdue.
 
-    Sources: the manifest's rotation annotations, and with SECRET_BACKEND=vault the KV v2 version
-    time, with aws the date of the AWSCURRENT version. A secret never rotated counts as overdue.
+    The last rotation comes from the store SECRET_BACKEND names (vault: the KV v2 version time;
+    aws: the date of the AWSCURRENT version), else from the modification time of the file the
+    secret is read from (Docker secret, NAME_FILE, development file), else from the manifest's
+    annotation. A secret never rotated counts as overdue.
     """
     days = max_age_days(os.environ, max_days)
     wanted = [k.strip() for k in keys.split(",") if k.strip()] if keys else None
@@ -85,6 +92,7 @@ def status(manifest: Path, keys: str | None, max_days: int | None, as_json: bool
                             "source": v.source,
                             "rotated_at": v.rotated_at.isoformat() if v.rotated_at else None,
                             "age_days": v.age_days,
+                            "days_until_due": v.days_until_due,
                             "state": v.state,
                         }
                         for v in verdicts
@@ -97,16 +105,17 @@ def status(manifest: Path, keys: str | None, max_days: int | None, as_json: bool
         out = console()
         grid = table(
             f"Rotation status (policy: at most {days} days)",
-            ["secret", "source", "last rotated", "age (days)", "state"],
+            ["secret", "source", "last rotated", "age (days)", "due in (days)", "state"],
         )
         styles = {"ok": "green", "due-soon": "yellow"}
         for v in verdicts:
             style = styles.get(v.state, "red")
             grid.add_row(
                 v.key,
-                v.source,
+                v.source or "-",
                 v.rotated_at.strftime("%Y-%m-%d %H:%M UTC") if v.rotated_at else "never",
                 "-" if v.age_days is None else f"{v.age_days:g}",
+                "-" if v.days_until_due is None else str(v.days_until_due),
                 f"[{style}]{v.state}[/{style}]",
             )
         out.print(grid)

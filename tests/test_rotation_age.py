@@ -1,0 +1,172 @@
+"""`yosai-secrets status` and the posture page tell one story: same keys, ages and verdicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from yosai_secrets import rotation_age
+from yosai_secrets.api import posture as posture_module
+from yosai_secrets.cli import cli
+from yosai_secrets.errors import ConfigurationError
+from yosai_secrets.rotation import policy as rotation_policy
+from yosai_secrets.rotation_age import judge, max_age_days, rotated_keys
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("age", "due", "state"),
+    [
+        (timedelta(0), 90, "ok"),
+        (timedelta(seconds=1), 90, "ok"),
+        (timedelta(hours=23), 90, "ok"),
+        (timedelta(days=30, hours=1), 60, "ok"),
+        (timedelta(days=81, hours=1), 9, "due-soon"),
+        (timedelta(days=90), 0, "due-soon"),
+        (timedelta(days=100, seconds=5), -10, "overdue"),
+        (timedelta(days=-1), 90, "ok"),
+    ],
+)
+def test_days_until_due_count_a_started_day_as_left(age: timedelta, due: int, state: str) -> None:
+    """Rotated just now: due in 90 days (not 89); 100 days ago: -10; the last tenth: due-soon."""
+    verdict = judge("SECRET_KEY", "file", NOW - age, NOW, 90)
+    assert (verdict.days_until_due, verdict.state) == (due, state)
+
+
+def test_never_rotated_is_unknown_and_failing() -> None:
+    """A secret with no rotation record anywhere is unknown, which status counts as failing."""
+    verdict = judge("DB_PASSWORD", None, None, NOW, 90)
+    assert (verdict.state, verdict.age_days, verdict.days_until_due) == ("unknown", None, None)
+    assert verdict.failing
+
+
+def test_one_policy_default_and_reader() -> None:
+    """The 90-day default and the ROTATION_MAX_AGE_DAYS reader exist once, for all."""
+    assert rotation_policy.DEFAULT_MAX_AGE_DAYS is rotation_age.DEFAULT_MAX_AGE_DAYS == 90
+    assert posture_module.DEFAULT_MAX_AGE_DAYS is rotation_age.DEFAULT_MAX_AGE_DAYS
+    assert rotation_policy.max_age_days is posture_module.max_age_days is max_age_days
+    assert max_age_days({}) == 90
+    assert max_age_days({"ROTATION_MAX_AGE_DAYS": " 30 "}) == 30
+    assert max_age_days({"ROTATION_MAX_AGE_DAYS": "30"}, override=7) == 7
+    with pytest.raises(ConfigurationError, match="ROTATION_MAX_AGE_DAYS='ninety' is not a whole"):
+        max_age_days({"ROTATION_MAX_AGE_DAYS": "ninety"})
+    with pytest.raises(ConfigurationError, match="ROTATION_MAX_AGE_DAYS='0' must be"):
+        max_age_days({"ROTATION_MAX_AGE_DAYS": "0"})
+    with pytest.raises(ConfigurationError, match="at least 1 day"):
+        max_age_days({}, override=0)
+
+
+def test_the_policy_covers_the_keys_rotation_generates() -> None:
+    """SECRET_KEY and every *PASSWORD key are covered; the Auth0 settings are not."""
+    assert rotated_keys(["AUTH0_CLIENT_SECRET", "DB_PASSWORD", "SECRET_KEY", "REDIS_PASSWORD"]) == [
+        "SECRET_KEY",
+        "DB_PASSWORD",
+        "REDIS_PASSWORD",
+    ]
+
+
+def test_the_posture_page_does_not_load_the_rotation_package() -> None:
+    """Importing the posture module and judging with the env backend loads no rotation module."""
+    code = (
+        "import sys\n"
+        "from yosai_secrets.api.posture import StoreRotationInfo, max_age_days, posture\n"
+        "from yosai_secrets.manager import SecretManager\n"
+        "rows = posture(SecretManager(environ={}), environment='test', max_age=max_age_days({}),\n"
+        "               rotation_info=StoreRotationInfo({}))\n"
+        "loaded = [m for m in sys.modules if m == 'yosai_secrets.rotation'\n"
+        "          or m.startswith('yosai_secrets.rotation.')]\n"
+        "print(len(rows), loaded)\n"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "SECRETS_DIR": "/nonexistent"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "6 []"
+
+
+@pytest.fixture
+def fresh_clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh clone after `make run`: development, the shipped config, secrets/ generated."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YOSAI_ENV", "development")
+    monkeypatch.setenv("YOSAI_CONFIG_DIR", str(REPO_ROOT / "config"))
+    result = CliRunner().invoke(cli, ["dev-secrets"])
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def _status() -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(cli, ["status", "--json"])
+    return result.exit_code, json.loads(result.output)
+
+
+def _page_rows() -> dict[str, dict[str, Any]]:
+    """The rows the posture page draws (the same document as GET /api/secrets)."""
+    from yosai_secrets.api import create_app
+    from yosai_secrets.api.routes import secrets_posture
+    from yosai_secrets.flask import current_extension
+
+    app = create_app({"YOSAI_SIGHUP": False, "YOSAI_DASHBOARD": False})
+    with app.app_context():
+        document = secrets_posture(current_extension(app))
+    return {row["name"]: row for row in document["secrets"]}
+
+
+def _agree(report: dict[str, Any], rows: dict[str, dict[str, Any]]) -> None:
+    """Every key status reports is judged on the page with the same age, due date and verdict."""
+    for entry in report["secrets"]:
+        row = rows[entry["key"]]
+        assert (row["age_days"], row["days_until_due"], row["state"]) == (
+            entry["age_days"],
+            entry["days_until_due"],
+            entry["state"],
+        )
+    judged = {name for name, row in rows.items() if row["days_until_due"] is not None}
+    assert judged == {entry["key"] for entry in report["secrets"]}
+
+
+def test_fresh_clone_status_reports_what_the_page_shows(fresh_clone: Path) -> None:
+    """After `make run`, status exits 0 with the generated files' ages, as the page shows them."""
+    code, report = _status()
+    assert code == 0, report
+    seen = [(s["key"], s["source"], s["state"], s["days_until_due"]) for s in report["secrets"]]
+    assert seen == [("SECRET_KEY", "file", "ok", 90), ("DB_PASSWORD", "file", "ok", 90)]
+    rows = _page_rows()
+    _agree(report, rows)
+    assert rows["AUTH0_CLIENT_SECRET"]["days_until_due"] is None  # issued by Auth0: not judged
+
+
+def test_an_old_file_is_overdue_in_both(fresh_clone: Path) -> None:
+    """A secret file 100 days old is overdue by 10 days in status and on the page alike."""
+    old = time.time() - 100 * 86400
+    os.utime(fresh_clone / "secrets" / "db_password.txt", (old, old))
+    code, report = _status()
+    assert code == 1
+    by_key = {s["key"]: s for s in report["secrets"]}
+    assert (by_key["DB_PASSWORD"]["state"], by_key["DB_PASSWORD"]["days_until_due"]) == (
+        "overdue",
+        -10,
+    )
+    _agree(report, _page_rows())
+
+
+def test_status_without_any_record_says_never_rather_than_nothing_to_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no manifest, no store and no file, status lists the keys as never rotated (exit 1)."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 1, result.output
+    assert "never" in result.output and "SECRET_KEY" in result.output
+    assert "nothing to report" not in result.output
