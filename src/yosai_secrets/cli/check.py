@@ -61,8 +61,9 @@ def check(env_name: str | None, as_json: bool) -> None:
     env = env_name or current_environment(os.environ)
     backend = os.environ.get("SECRET_BACKEND", "").strip() or "env"
     rows, problems = _check(env)
-    failed = [r["name"] for r in rows if r["required"] and r["status"] != "found"]
-    ok = not failed and not problems
+    missing = [str(r["name"]) for r in rows if r["required"] and r["status"] == "missing"]
+    unreadable = [str(r["name"]) for r in rows if r["required"] and r["status"] == "error"]
+    ok = not missing and not unreadable and not problems
     if as_json:
         click.echo(
             json.dumps(
@@ -87,18 +88,22 @@ def check(env_name: str | None, as_json: bool) -> None:
             style = {"found": "green", "missing": "red" if r["required"] else "yellow"}.get(
                 status, "red"
             )
+            # The cause (and its hint) is printed once, below the table, for every key it stops.
+            shown = "cannot be read: see the problem below" if status == "error" else r["source"]
             grid.add_row(
                 str(r["name"]),
                 "yes" if r["required"] else "no",
                 f"[{style}]{status}[/{style}]",
-                escape(str(r["source"] or r["error"] or "-")),
+                escape(str(shown or "-")),
             )
         out.print(grid)
         for problem in problems:
             out.print(f"[red]- {escape(problem)}[/red]")
-        if failed:
-            out.print(f"[red]missing required secret(s): {', '.join(map(str, failed))}[/red]")
-        elif ok:
+        if missing:
+            out.print(f"[red]missing required secret(s): {', '.join(missing)}[/red]")
+        if unreadable:
+            out.print(f"[red]required secret(s) in error: {', '.join(unreadable)}[/red]")
+        if ok:
             out.print("[green]all required secrets are present[/green]")
     if not ok:
         raise SystemExit(1)

@@ -23,10 +23,19 @@ from ..environments import ENVIRONMENTS, current_environment
 from ..errors import ConfigurationError, UnknownBackendError, ValidationError
 from ..manager import SecretManager
 from ..references import is_reference
-from ..secret import MASK, register_secret_value
+from ..secret import MASK, redact, register_secret_value
 from .keys import SECRET_SETTINGS, dotted, looks_secret_key
 from .loader import deep_merge, find_config_files, load_yaml_file
-from .resolve import KeyPath, Kind, Request, get_path, iter_resolvable, resolve_requests, set_path
+from .resolve import (
+    KeyPath,
+    Kind,
+    Request,
+    get_path,
+    group_problems,
+    iter_resolvable,
+    resolve_requests,
+    set_path,
+)
 from .validate import SecretState, validate_secrets
 
 __all__ = ["ConfigManager", "LoadedConfiguration", "SecureConfigManager", "load_configuration"]
@@ -85,7 +94,7 @@ def _origin(layers: list[tuple[Path, dict[str, Any]]], path: KeyPath) -> str:
 
 
 def _build_manager(
-    manager: SecretManager | None, environ: Mapping[str, str], problems: list[str]
+    manager: SecretManager | None, environ: Mapping[str, str], findings: list[tuple[str, str]]
 ) -> SecretManager:
     if manager is not None:
         return manager
@@ -97,7 +106,7 @@ def _build_manager(
         # The default backend cannot be built (e.g. SECRET_BACKEND=vault without VAULT_ADDR):
         # report it with everything else; references to other backends still resolve.
         name = environ.get("SECRET_BACKEND", "").strip()
-        problems.append(f"SECRET_BACKEND={name}: {exc}")
+        findings.append((f"SECRET_BACKEND={name}", redact(str(exc))))
         return SecretManager("env", environ=environ)
 
 
@@ -130,13 +139,14 @@ def load_configuration(
         data = deep_merge(data, layer)
     # Secrets are written into this tree below; the layers stay as parsed, for _origin().
     data = _copy_tree(data)
-    problems: list[str] = []
+    # (subject, cause) of each failure; one line per cause is reported (group_problems).
+    findings: list[tuple[str, str]] = []
     # The environment chosen here (e.g. `check --env development`) decides the backends'
     # development conveniences, not whatever YOSAI_ENV happens to say.
     if environ.get("YOSAI_ENV", "").strip().lower() != env:
         environ = ChainMap({"YOSAI_ENV": env}, dict(environ))
-    manager = _build_manager(manager, environ, problems)
-    backend_broken = bool(problems)
+    manager = _build_manager(manager, environ, findings)
+    backend_broken = "; ".join(group_problems(findings))
 
     secrets: dict[str, SecretState] = {}
     requests: list[Request] = []
@@ -156,7 +166,7 @@ def load_configuration(
             written = None
         if written is None or written == "":
             if backend_broken:
-                secrets[name] = SecretState(name, "error", "error", detail=problems[0])
+                secrets[name] = SecretState(name, "error", "error", detail=backend_broken)
             else:
                 requests.append(Request(key, "fill", name, _label(key), described=True))
             continue
@@ -184,8 +194,8 @@ def load_configuration(
     outcomes = resolve_requests(requests, manager, environ)
     for request in requests:
         outcome = outcomes[request.path]
-        if outcome.problem:
-            problems.append(outcome.problem)
+        if outcome.subject is not None and outcome.cause is not None:
+            findings.append((outcome.subject, outcome.cause))
         if outcome.value is not None:
             set_path(data, request.path, outcome.value)
             resolved_paths.add(request.path)
@@ -201,6 +211,7 @@ def load_configuration(
             places = getattr(outcome.error, "places", ())
             secrets[name] = SecretState(name, "missing", "missing", detail="; ".join(places))
 
+    problems = group_problems(findings)
     if validate:
         config_file = files[-1].name if files else None
         problems.extend(validate_secrets(env, secrets, config_file))

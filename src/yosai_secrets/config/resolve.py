@@ -4,8 +4,10 @@ Every reference (``vault:``, ``aws-secrets:``, ``env:``, ``file:``) and every se
 the default backend is handed to :meth:`SecretManager.get_many` at once, which groups them by
 backend and path, reads each path once (concurrently across paths, batched where the backend has a
 batch API) and picks the fields. Encrypted values written directly in the YAML are decrypted with
-``FERNET_KEY``. Nothing is raised here: every failure becomes a problem line naming the key, the
-reference, the backend and the cause, so the caller reports all of them together.
+``FERNET_KEY``. Nothing is raised here: every failure becomes a problem naming the key, the
+reference, the backend and the cause, so the caller reports all of them together;
+:func:`group_problems` turns problems with one cause (six references to a Vault that is not
+configured) into one line naming every key, so that each hint is printed once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "Outcome",
     "Request",
     "get_path",
+    "group_problems",
     "iter_resolvable",
     "resolve_requests",
     "set_path",
@@ -58,12 +61,18 @@ class Request:
 
 @dataclass(slots=True)
 class Outcome:
-    """What one request gave: a value and its source, or the error and its problem line."""
+    """What one request gave: a value and its source, or the error and its problem line.
+
+    ``problem`` is ``f"{subject}: {cause}"``: ``subject`` names the key, the reference and the
+    backend; ``cause`` is the error's own message (shared by every key that failed alike).
+    """
 
     source: str
     value: str | None = field(default=None, repr=False)
     error: ConfigurationError | None = None
     problem: str | None = None
+    subject: str | None = None
+    cause: str | None = None
 
 
 def iter_resolvable(data: Any, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
@@ -180,20 +189,44 @@ def resolve_requests(
         if request.kind == "fill" and isinstance(outcome.error, SecretNotFoundError):
             outcome.source = "missing"
             continue
-        outcome.problem = redact(_problem_line(request, manager, outcome.error))
+        outcome.subject = redact(_subject(request, manager))
+        outcome.cause = redact(str(outcome.error))
+        outcome.problem = f"{outcome.subject}: {outcome.cause}"
         if request.kind == "fill":
             outcome.source = "error"
     return outcomes
 
 
-def _problem_line(request: Request, manager: SecretManager, error: ConfigurationError) -> str:
-    cause = str(error)
+def _subject(request: Request, manager: SecretManager) -> str:
+    """What failed: the key, and the reference or variable it was read with, and the backend."""
     if request.kind == "encrypted":
-        return f"{request.label}: encrypted value in {request.origin}: {cause}"
+        return f"{request.label}: encrypted value in {request.origin}"
     try:
         backend = _backend_of(request, manager)
     except ConfigurationError:
         backend = "?"
     if request.kind == "fill":
-        return f"{request.label}: reading {request.text!r} from the {backend} backend: {cause}"
-    return f"{request.label}: reference {request.text} (backend {backend}): {cause}"
+        return f"{request.label}: reading {request.text!r} from the {backend} backend"
+    return f"{request.label}: reference {request.text} (backend {backend})"
+
+
+def group_problems(findings: list[tuple[str, str]]) -> list[str]:
+    """One line per cause: ``(subject, cause)`` pairs with the same cause become one line.
+
+    A cause met once gives ``"subject: cause"``; a cause met by several subjects gives one line
+    naming them all, in the order met: ``"N settings fail for one reason (subject; subject):
+    cause"``. Lines come in the order their causes were first met.
+    """
+    by_cause: dict[str, list[str]] = {}
+    for subject, cause in findings:
+        subjects = by_cause.setdefault(cause, [])
+        if subject not in subjects:
+            subjects.append(subject)
+    lines = []
+    for cause, subjects in by_cause.items():
+        if len(subjects) == 1:
+            lines.append(f"{subjects[0]}: {cause}")
+        else:
+            named = "; ".join(subjects)
+            lines.append(f"{len(subjects)} settings fail for one reason ({named}): {cause}")
+    return lines
