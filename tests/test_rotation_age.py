@@ -170,3 +170,42 @@ def test_status_without_any_record_says_never_rather_than_nothing_to_report(
     assert result.exit_code == 1, result.output
     assert "never" in result.output and "SECRET_KEY" in result.output
     assert "nothing to report" not in result.output
+
+
+def _texts(node: Any, out: list[str]) -> list[str]:
+    """Every text child of a Dash layout, in order."""
+    if isinstance(node, dict):
+        props = node.get("props", {})
+        if isinstance(props.get("children"), str):
+            out.append(props["children"])
+        for value in props.values():
+            _texts(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _texts(item, out)
+    return out
+
+
+def test_the_page_shows_due_dates_only_where_the_policy_applies(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On the page a fresh SECRET_KEY is due in 90; an Auth0 secret's age has no due date ("-")."""
+    pytest.importorskip("dash")
+    from yosai_secrets.api import create_app
+    from yosai_secrets.api.posture import RotationInfo
+
+    monkeypatch.setenv("YOSAI_ENV", "development")
+    monkeypatch.setenv("YOSAI_CONFIG_DIR", str(tmp_path / "no-config"))
+    monkeypatch.setenv("SECRET_KEY", "k" * 48)
+    monkeypatch.setenv("AUTH0_CLIENT_SECRET", "a" * 32)
+    rotated = datetime.now(UTC)
+
+    def info(name: str, manager: object) -> RotationInfo | None:
+        return RotationInfo(last_rotated=rotated) if name.endswith(("KEY", "SECRET")) else None
+
+    app = create_app({"YOSAI_SIGHUP": False, "YOSAI_ROTATION_INFO": info})
+    texts = _texts(app.test_client().get("/dashboard/_dash-layout").get_json(), [])
+    key = texts.index("SECRET_KEY")
+    auth0 = texts.index("AUTH0_CLIENT_SECRET")
+    assert texts[key + 3 : key + 6] == ["ok", "0", "90"]
+    assert texts[auth0 + 3 : auth0 + 6] == ["ok", "0", "-"]

@@ -111,7 +111,7 @@ def _layout() -> Any:
                     },
                 ),
                 html.Td(_number(row["age_days"]), className="secret-age", style=_CELL),
-                html.Td(_number(row["days_until_due"]), style=_CELL),
+                html.Td(_due(row), style=_CELL),
             ],
             id=f"row-{row['name']}",
             className="posture-row",
@@ -151,6 +151,13 @@ def _colour(row: dict[str, Any]) -> str:
 
 def _number(value: float | int | None) -> str:
     return "unknown" if value is None else f"{value:g}"
+
+
+def _due(row: dict[str, Any]) -> str:
+    # A known age without a due date: a secret the rotation policy does not cover (Auth0's).
+    if row["days_until_due"] is None and row["age_days"] is not None:
+        return "-"
+    return _number(row["days_until_due"])
 
 
 def _age_figure(rows: list[dict[str, Any]], policy: int) -> dict[str, Any]:
