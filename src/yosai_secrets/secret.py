@@ -8,6 +8,7 @@ explicit way out. :class:`RedactingFilter` replaces every value that a manager h
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from typing import Any, Final
@@ -96,6 +97,10 @@ class _Registry:
     def values(self) -> tuple[str, ...]:
         return self._ordered
 
+    def after_fork_in_child(self) -> None:
+        # A fork while another thread registers a value would leave the child's copy locked.
+        self._lock = threading.Lock()
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
@@ -103,6 +108,10 @@ class _Registry:
 
 
 _REGISTRY: Final = _Registry()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_REGISTRY.after_fork_in_child)
 
 
 def register_secret_value(value: str) -> None:
