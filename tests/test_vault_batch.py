@@ -90,6 +90,9 @@ def test_missing_path_is_not_found_for_that_path_only(
     assert isinstance(error, SecretNotFoundError)
     assert vault_env.addr in str(error) and missing in str(error)
     assert backend.batch_failures == 1
+    manager = SecretManager(backend)
+    manager.get_many([f"secret/data/{good}#k", f"secret/data/{missing}#k"])
+    assert manager.stats().errors == 1
     assert any("batch read" in r.getMessage() and missing in r.getMessage() for r in caplog.records)
 
 

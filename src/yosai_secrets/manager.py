@@ -321,6 +321,8 @@ class SecretManager:
             self._cache.backend_calls += 1
             now = self._clock()
             for path, result in backend.fetch_many(paths).items():
+                if isinstance(result, Exception):
+                    self._cache.errors += 1  # a batch's failure is counted like a single read's
                 if isinstance(result, ConfigurationError):
                     held = self._cache.peek((name, path))
                     if held is None or now >= held.stale_until:
