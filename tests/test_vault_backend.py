@@ -624,3 +624,38 @@ def test_no_message_or_log_contains_a_token_or_value(
     text = "\n".join(seen)
     assert canary not in text
     assert token not in text
+
+
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "http://admin:pw-CANARY@vault.example.com:8200",
+        "https://pw-CANARY@vault.example.com",
+        "https://vault-a:8200,http://user:pw-CANARY@vault-b:8200/",
+    ],
+)
+def test_credentials_in_vault_addr_are_refused_without_being_shown(addr: str) -> None:
+    """user:password@ in VAULT_ADDR is a ConfigurationError that never echoes the credentials."""
+    with pytest.raises(ConfigurationError, match="URL credentials") as info:
+        VaultSettings.from_environ({"VAULT_ADDR": addr, "VAULT_TOKEN": "t"})
+    assert "CANARY" not in str(info.value) and "admin" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("addr", "env", "warned"),
+    [
+        ("http://vault.example.com:8200", "production", True),
+        ("http://10.1.2.3:8200", "staging", True),
+        ("http://127.0.0.1:8200", "production", False),
+        ("http://localhost:8200", "production", False),
+        ("https://vault.example.com:8200", "production", False),
+        ("http://vault.example.com:8200", "development", False),
+    ],
+)
+def test_plain_http_to_another_host_is_warned_outside_development(
+    addr: str, env: str, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token sent over plain http:// to a non-loopback host is worth one warning."""
+    with caplog.at_level(logging.WARNING, logger="yosai_secrets.backends.vault"):
+        VaultSettings.from_environ({"VAULT_ADDR": addr, "VAULT_TOKEN": "t", "YOSAI_ENV": env})
+    assert any("unencrypted" in r.getMessage() for r in caplog.records) is warned

@@ -20,6 +20,7 @@ __all__ = [
     "install_redaction",
     "redact",
     "register_secret_value",
+    "url_without_credentials",
 ]
 
 MASK: Final = "**********"
@@ -191,3 +192,12 @@ def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(flt)
     return flt
+
+
+def url_without_credentials(url: str) -> str:
+    """``url`` with any ``user:password@`` removed, fit to show in a message or a log line."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{tail}"

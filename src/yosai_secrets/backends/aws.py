@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from .. import forksafe
 from ..errors import BackendError, ConfigurationError, InvalidReferenceError
+from ..secret import url_without_credentials
 from .aws_errors import (
     NO_BATCH_CODES,
     RETRYABLE_CODES,
@@ -223,7 +224,8 @@ class AwsBackend:
 
     def _endpoint(self) -> str:
         meta = getattr(self._client, "meta", None)
-        return str(self.settings.endpoint_url or getattr(meta, "endpoint_url", None) or "AWS")
+        endpoint = self.settings.endpoint_url or getattr(meta, "endpoint_url", None)
+        return url_without_credentials(str(endpoint)) if endpoint else "AWS"
 
     def describe(self, path: str) -> str:
         """Say where ``path`` is read from: backend, secret name, region (never its value)."""

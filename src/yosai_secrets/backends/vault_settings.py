@@ -12,6 +12,7 @@ environment fails closed with a :class:`ConfigurationError`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import urllib.parse
 from collections.abc import Mapping
@@ -115,6 +116,9 @@ class VaultSettings:
 
         addr_text, auth = _address_and_auth(environ)
         addresses = tuple(a.strip().rstrip("/") for a in addr_text.split(",") if a.strip())
+        for addr in addresses:
+            _check_addr(addr)  # before anything can show an address holding credentials
+        _warn_plain_http(addresses, environ)
         return cls(
             addresses=addresses,
             namespace=get("VAULT_NAMESPACE") or None,
@@ -210,11 +214,42 @@ def _auth_from_environ(environ: Mapping[str, str]) -> AuthMethod | None:
 
 def _check_addr(addr: str) -> None:
     scheme, sep, rest = addr.partition("://")
+    if "@" in rest.partition("/")[0]:
+        # Never echoed: the part before "@" is a user name and perhaps a password.
+        raise ConfigurationError(
+            "a VAULT_ADDR entry holds a user name or password (user:password@host); Vault "
+            "authenticates with a token, never with URL credentials: remove them from VAULT_ADDR"
+        )
     if not sep or scheme not in ("http", "https") or not rest.strip("/"):
         raise ConfigurationError(
             f"VAULT_ADDR entry {addr!r} is not an http:// or https:// address "
             "(e.g. https://vault.example.com:8200; several are separated by commas)"
         )
+
+
+def _warn_plain_http(addresses: tuple[str, ...], environ: Mapping[str, str]) -> None:
+    """Outside development, say once that a token would cross the network unencrypted."""
+    if current_environment(environ) == "development":
+        return
+    for addr in addresses:
+        parsed = urllib.parse.urlsplit(addr)
+        host = (parsed.hostname or "").lower()
+        if parsed.scheme == "http" and not _is_loopback(host):
+            _log.warning(
+                "VAULT_ADDR %s is plain http:// to a host other than this machine: the Vault "
+                "token crosses the network unencrypted; use https:// (YOSAI_ENV=%s)",
+                addr,
+                current_environment(environ),
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _pem_file(environ: Mapping[str, str], name: str, what: str) -> str | None:
