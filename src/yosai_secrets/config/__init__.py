@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-from .core import ConfigManager, LoadedConfiguration, SecureConfigManager, load_configuration
+from .core import ConfigManager, SecureConfigManager
 from .keys import SECRET_SETTINGS
 from .loader import load_yaml_text
+from .loading import LoadedConfiguration, load_configuration
 
 __all__ = [
     "SECRET_SETTINGS",

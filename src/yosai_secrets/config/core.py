@@ -1,8 +1,8 @@
-"""ConfigManager and SecureConfigManager: layered YAML, secrets, references, validation.
+"""ConfigManager and SecureConfigManager: the application's configuration as a read-only mapping.
 
-Loading is one function, :func:`load_configuration`, that never raises for a problem it can report
-(it returns them all); the managers raise one :class:`~yosai_secrets.errors.ValidationError`
-listing everything, and ``yosai-secrets check`` prints the same findings as a table.
+The managers load with :func:`~yosai_secrets.config.loading.load_configuration` and raise one
+:class:`~yosai_secrets.errors.ValidationError` listing every problem it reports; a secret is
+masked in every repr and in :meth:`ConfigManager.as_dict` unless revealed.
 """
 
 from __future__ import annotations
@@ -12,226 +12,21 @@ import copy
 import logging
 import os
 import threading
-from collections import ChainMap
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
-from ..crypto import looks_encrypted
-from ..environments import ENVIRONMENTS, current_environment
-from ..errors import ConfigurationError, UnknownBackendError, ValidationError
+from ..errors import ConfigurationError, ValidationError
 from ..manager import SecretManager
-from ..references import is_reference
-from ..secret import MASK, redact, register_secret_value
+from ..secret import MASK
 from .keys import SECRET_SETTINGS, dotted, looks_secret_key
-from .loader import deep_merge, find_config_files, load_yaml_file
-from .resolve import (
-    KeyPath,
-    Kind,
-    Request,
-    get_path,
-    group_problems,
-    iter_resolvable,
-    resolve_requests,
-    set_path,
-)
-from .validate import SecretState, validate_secrets
+from .loading import LoadedConfiguration, load_configuration
+from .resolve import KeyPath, get_path
 
-__all__ = ["ConfigManager", "LoadedConfiguration", "SecureConfigManager", "load_configuration"]
+__all__ = ["ConfigManager", "SecureConfigManager"]
 
 _log = logging.getLogger("yosai_secrets.config")
 _NO_DEFAULT: Final[Any] = object()
-_SECRET_PATHS: Final = frozenset(SECRET_SETTINGS.values())
-
-
-@dataclass(slots=True)
-class LoadedConfiguration:
-    """Everything one load found: data, files, each secret's state, and every problem."""
-
-    environment: str
-    files: list[Path]
-    data: dict[str, Any] = field(repr=False)
-    secrets: dict[str, SecretState]
-    masked: set[KeyPath]
-    problems: list[str]
-    references: list[str]
-    manager: SecretManager = field(repr=False)
-
-    @property
-    def secret_values(self) -> list[str]:
-        """The values obtained (for scrubbing messages; never shown)."""
-        return [s.value for s in self.secrets.values() if s.value]
-
-
-_LABELS: Final[dict[KeyPath, str]] = {
-    key: f"{dotted(key)} ({name})" for name, key in SECRET_SETTINGS.items()
-}
-
-
-def _label(path: KeyPath) -> str:
-    return _LABELS.get(path) or ".".join(map(str, path))
-
-
-def _copy_tree(data: Any) -> Any:
-    """Copy the mappings and lists of parsed YAML (scalars are immutable)."""
-    if isinstance(data, dict):
-        return {k: _copy_tree(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_copy_tree(v) for v in data]
-    return data
-
-
-def _origin(layers: list[tuple[Path, dict[str, Any]]], path: KeyPath) -> str:
-    """The file whose value for ``path`` won the merge (the last layer that sets it)."""
-    for file, data in reversed(layers):
-        try:
-            get_path(data, path)
-        except KeyError:
-            continue
-        return str(file.name)
-    return "configuration"
-
-
-def _build_manager(
-    manager: SecretManager | None, environ: Mapping[str, str], findings: list[tuple[str, str]]
-) -> SecretManager:
-    if manager is not None:
-        return manager
-    try:
-        return SecretManager(environ=environ)
-    except UnknownBackendError:
-        raise
-    except ConfigurationError as exc:
-        # The default backend cannot be built (e.g. SECRET_BACKEND=vault without VAULT_ADDR):
-        # report it with everything else; references to other backends still resolve.
-        name = environ.get("SECRET_BACKEND", "").strip()
-        findings.append((f"SECRET_BACKEND={name}", redact(str(exc))))
-        return SecretManager("env", environ=environ)
-
-
-def load_configuration(
-    path: str | os.PathLike[str] | None = None,
-    *,
-    env: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    manager: SecretManager | None = None,
-    resolve_references: bool = True,
-    validate: bool = True,
-) -> LoadedConfiguration:
-    """Load, merge, fill, resolve and validate; report problems instead of raising them.
-
-    Raises:
-        ConfigurationError: only what makes loading impossible: an unknown environment or secret
-            backend, or a configuration file that is missing or not safe YAML.
-    """
-    environ = os.environ if environ is None else environ
-    if env is None:
-        env = current_environment(environ)
-    elif env not in ENVIRONMENTS:
-        raise ConfigurationError(
-            f"environment {env!r} is not known; use one of {', '.join(ENVIRONMENTS)}"
-        )
-    files = find_config_files(path, env, environ)
-    layers = [(f, load_yaml_file(f).data) for f in files]
-    data: dict[str, Any] = {}
-    for _, layer in layers:
-        data = deep_merge(data, layer)
-    # Secrets are written into this tree below; the layers stay as parsed, for _origin().
-    data = _copy_tree(data)
-    # (subject, cause) of each failure; one line per cause is reported (group_problems).
-    findings: list[tuple[str, str]] = []
-    # The environment chosen here (e.g. `check --env development`) decides the backends'
-    # development conveniences, not whatever YOSAI_ENV happens to say.
-    if environ.get("YOSAI_ENV", "").strip().lower() != env:
-        environ = ChainMap({"YOSAI_ENV": env}, dict(environ))
-    manager = _build_manager(manager, environ, findings)
-    backend_broken = "; ".join(group_problems(findings))
-
-    secrets: dict[str, SecretState] = {}
-    requests: list[Request] = []
-    for name, key in SECRET_SETTINGS.items():
-        from_env = environ.get(name, "")
-        if from_env:
-            set_path(data, key, from_env)
-            if looks_encrypted(from_env):
-                requests.append(Request(key, "encrypted", from_env, _label(key), f"env {name}"))
-                continue
-            register_secret_value(from_env)
-            secrets[name] = SecretState(name, "found", f"env {name}", from_env)
-            continue
-        try:
-            written = get_path(data, key)
-        except KeyError:
-            written = None
-        if written is None or written == "":
-            if backend_broken:
-                secrets[name] = SecretState(name, "error", "error", detail=backend_broken)
-            else:
-                requests.append(Request(key, "fill", name, _label(key), described=True))
-            continue
-        text = written if isinstance(written, str) else str(written)
-        origin = f"config file {_origin(layers, key)}"
-        # The six secrets are always obtained, references and encrypted values included: a
-        # secret is never validated (or handed out) as the text of its reference.
-        if is_reference(text):
-            requests.append(Request(key, "reference", text, _label(key), origin, True))
-        elif looks_encrypted(text):
-            requests.append(Request(key, "encrypted", text, _label(key), origin, True))
-        else:
-            register_secret_value(text)
-            secrets[name] = SecretState(name, "found", origin, text)
-
-    resolved_paths: set[KeyPath] = set()
-    if resolve_references:
-        for key_path, text in iter_resolvable(data):
-            if key_path in _SECRET_PATHS:
-                continue  # requested above (or overridden by the environment)
-            kind: Kind = "reference" if is_reference(text) else "encrypted"
-            # Only encrypted values report the file they were written in.
-            origin = f"config file {_origin(layers, key_path)}" if kind == "encrypted" else ""
-            requests.append(Request(key_path, kind, text, _label(key_path), origin))
-    outcomes = resolve_requests(requests, manager, environ)
-    for request in requests:
-        outcome = outcomes[request.path]
-        if outcome.subject is not None and outcome.cause is not None:
-            findings.append((outcome.subject, outcome.cause))
-        if outcome.value is not None:
-            set_path(data, request.path, outcome.value)
-            resolved_paths.add(request.path)
-    for name, key in SECRET_SETTINGS.items():
-        if name in secrets or key not in outcomes:
-            continue
-        outcome = outcomes[key]
-        if outcome.value is not None:
-            secrets[name] = SecretState(name, "found", outcome.source, outcome.value)
-        elif outcome.problem is not None:
-            secrets[name] = SecretState(name, "error", outcome.source, detail=outcome.problem)
-        else:
-            places = getattr(outcome.error, "places", ())
-            secrets[name] = SecretState(name, "missing", "missing", detail="; ".join(places))
-
-    problems = group_problems(findings)
-    if validate:
-        config_file = files[-1].name if files else None
-        problems.extend(validate_secrets(env, secrets, config_file))
-    masked = {k for k in SECRET_SETTINGS.values()} | resolved_paths
-    _log.debug(
-        "configuration for %s loaded from %s; secrets: %s",
-        env,
-        ", ".join(f.name for f in files) or "no file",
-        ", ".join(f"{s.name}={s.status}" for s in secrets.values()),
-    )
-    return LoadedConfiguration(
-        environment=env,
-        files=files,
-        data=data,
-        secrets=secrets,
-        masked=masked,
-        problems=problems,
-        references=[r.text for r in requests if r.kind != "encrypted"],
-        manager=manager,
-    )
 
 
 def _is_masked(path: KeyPath, value: Any, masked: set[KeyPath]) -> bool:

@@ -135,24 +135,12 @@ def load_yaml_text(text: str, *, source: str) -> dict[str, Any]:
         node = loader.get_single_node()
         if node is None:
             return {}
-        if not isinstance(node, MappingNode):
-            kind = "a list" if isinstance(node, SequenceNode) else "a single value"
-            raise ConfigurationError(
-                f"configuration file {source} must hold a mapping of sections at the top level "
-                f"(e.g. 'database:'), not {kind}"
-            )
+        _check_top_level(node, source)
         if "&" in text:  # without an anchor there can be no alias, so nothing to expand
             _check_aliases(node, source)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        # Never str(exc): PyYAML quotes the offending source line, which may hold a secret.
-        mark = exc.problem_mark or exc.context_mark
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        hint = ""
-        if "constructor for the tag" in problem:
-            hint = "; only plain YAML is allowed (safe_load): Python and custom tags are refused"
-        raise ConfigurationError(f"configuration file {source}{where}: {problem}{hint}") from None
+        raise _marked_error(exc, source) from None
     except yaml.YAMLError:
         raise ConfigurationError(
             f"configuration file {source} is not valid YAML (it holds a character YAML does not "
@@ -164,13 +152,38 @@ def load_yaml_text(text: str, *, source: str) -> dict[str, Any]:
         ) from None
     finally:
         loader.dispose()
+    _check_section_names(data, source)
+    return dict(data)
+
+
+def _check_top_level(node: Node, source: str) -> None:
+    if not isinstance(node, MappingNode):
+        kind = "a list" if isinstance(node, SequenceNode) else "a single value"
+        raise ConfigurationError(
+            f"configuration file {source} must hold a mapping of sections at the top level "
+            f"(e.g. 'database:'), not {kind}"
+        )
+
+
+def _marked_error(exc: yaml.MarkedYAMLError, source: str) -> ConfigurationError:
+    """The error for YAML that does not parse: the file, the line and the problem."""
+    # Never str(exc): PyYAML quotes the offending source line, which may hold a secret.
+    mark = exc.problem_mark or exc.context_mark
+    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = exc.problem or exc.context or "invalid YAML"
+    hint = ""
+    if "constructor for the tag" in problem:
+        hint = "; only plain YAML is allowed (safe_load): Python and custom tags are refused"
+    return ConfigurationError(f"configuration file {source}{where}: {problem}{hint}")
+
+
+def _check_section_names(data: Mapping[Any, Any], source: str) -> None:
     for key in data:
         if not isinstance(key, str):
             raise ConfigurationError(
                 f"configuration file {source}: top-level key {key!r} is not a string; "
                 "section names must be text"
             )
-    return dict(data)
 
 
 def load_yaml_file(path: Path) -> Layer:

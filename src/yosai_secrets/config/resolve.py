@@ -138,6 +138,16 @@ def resolve_requests(
     problem line (whether that matters is validation's business); every other failure gets one.
     """
     outcomes: dict[KeyPath, Outcome] = {}
+    remote = _remote_requests(requests, outcomes)
+    outcomes.update(_fetch(remote, manager, max_workers))
+    outcomes.update(_decrypt([r for r in requests if r.kind == "encrypted"], environ))
+    for request in requests:
+        _describe_failure(request, outcomes[request.path], manager)
+    return outcomes
+
+
+def _remote_requests(requests: list[Request], outcomes: dict[KeyPath, Outcome]) -> list[Request]:
+    """The requests a backend answers; a reference that does not parse gets its outcome now."""
     remote: list[Request] = []
     for request in requests:
         if request.kind == "reference":
@@ -149,7 +159,14 @@ def resolve_requests(
         if request.kind == "encrypted":
             continue
         remote.append(request)
+    return remote
 
+
+def _fetch(
+    remote: list[Request], manager: SecretManager, max_workers: int
+) -> dict[KeyPath, Outcome]:
+    """Read every remote request with one :meth:`SecretManager.get_many` call."""
+    outcomes: dict[KeyPath, Outcome] = {}
     results = manager.get_many([r.text for r in remote], max_workers=max_workers)
     for request in remote:
         result = results[request.text]
@@ -158,43 +175,49 @@ def resolve_requests(
             outcomes[request.path] = Outcome(source, value=result)
         else:
             outcomes[request.path] = Outcome(request.text, error=result)
+    return outcomes
 
-    encrypted = [r for r in requests if r.kind == "encrypted"]
-    if encrypted:
-        box: FernetBox | ConfigurationError
+
+def _decrypt(encrypted: list[Request], environ: Mapping[str, str]) -> dict[KeyPath, Outcome]:
+    """Decrypt every encrypted value with ``FERNET_KEY`` (read only if there is one)."""
+    if not encrypted:
+        return {}
+    box: FernetBox | ConfigurationError
+    try:
+        box = FernetBox.from_environ(environ, purpose="a value in the configuration")
+    except ConfigurationError as exc:
+        box = exc
+    outcomes: dict[KeyPath, Outcome] = {}
+    for request in encrypted:
+        source = f"{request.origin} (encrypted)"
+        if isinstance(box, ConfigurationError):
+            outcomes[request.path] = Outcome(source, error=box)
+            continue
         try:
-            box = FernetBox.from_environ(environ, purpose="a value in the configuration")
+            plain = box.decrypt(request.text, name=request.label)
         except ConfigurationError as exc:
-            box = exc
-        for request in encrypted:
-            source = f"{request.origin} (encrypted)"
-            if isinstance(box, ConfigurationError):
-                outcomes[request.path] = Outcome(source, error=box)
-                continue
-            try:
-                plain = box.decrypt(request.text, name=request.label)
-            except ConfigurationError as exc:
-                outcomes[request.path] = Outcome(source, error=exc)
-            else:
-                register_secret_value(plain)
-                outcomes[request.path] = Outcome(source, value=plain)
+            outcomes[request.path] = Outcome(source, error=exc)
+        else:
+            register_secret_value(plain)
+            outcomes[request.path] = Outcome(source, value=plain)
+    return outcomes
 
+
+def _describe_failure(request: Request, outcome: Outcome, manager: SecretManager) -> None:
+    """Give a failed outcome its problem line, unless it is a ``fill`` nothing holds."""
+    if outcome.error is None:
+        return
+    if request.kind == "fill" and isinstance(outcome.error, SecretNotFoundError):
+        outcome.source = "missing"
+        return
     # A second line of defence: no message should hold a value, but mask any that does. Every
     # value obtained is registered by now (the manager registers what it hands out); very short
     # ones are not, as masking every "d" would make the messages unreadable.
-    for request in requests:
-        outcome = outcomes[request.path]
-        if outcome.error is None:
-            continue
-        if request.kind == "fill" and isinstance(outcome.error, SecretNotFoundError):
-            outcome.source = "missing"
-            continue
-        outcome.subject = redact(_subject(request, manager))
-        outcome.cause = redact(str(outcome.error))
-        outcome.problem = f"{outcome.subject}: {outcome.cause}"
-        if request.kind == "fill":
-            outcome.source = "error"
-    return outcomes
+    outcome.subject = redact(_subject(request, manager))
+    outcome.cause = redact(str(outcome.error))
+    outcome.problem = f"{outcome.subject}: {outcome.cause}"
+    if request.kind == "fill":
+        outcome.source = "error"
 
 
 def _subject(request: Request, manager: SecretManager) -> str:
