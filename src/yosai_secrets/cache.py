@@ -12,6 +12,11 @@ one backend call. Design choices, each for a reason:
   A failed refresh is retried no more often than every ``retry_interval_seconds``.
 - **Invalidation wins.** A value fetched before an invalidation is never stored after it.
 - **Bounded.** At most ``max_entries``; the entry fetched longest ago is evicted first.
+- **A deadline for every read.** With ``read_timeout_seconds``, a cold read runs its loader in a
+  daemon thread and nobody (the caller, nor anyone waiting for the same key) waits longer than
+  that: past it, :class:`~yosai_secrets.errors.BackendUnavailableError`, or the stale value when
+  one may be served. A loader that never returns occupies one thread, never its callers; later
+  readers of that key join its flight rather than start another.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
-from .errors import ConfigurationError
+from .errors import BackendUnavailableError, ConfigurationError
 
 __all__ = ["CacheEntry", "CacheStats", "SecretCache"]
 
@@ -109,6 +114,7 @@ class SecretCache(Generic[V]):
         clock: a monotonic clock in seconds (inject a fake one in tests).
         refresh_wait_seconds: how long a reader of an expired entry waits for its refresh.
         retry_interval_seconds: the least time between two refreshes of a failing entry.
+        read_timeout_seconds: the longest any reader waits for a backend (None: no limit).
     """
 
     def __init__(
@@ -120,6 +126,7 @@ class SecretCache(Generic[V]):
         clock: Callable[[], float] = time.monotonic,
         refresh_wait_seconds: float = 0.05,
         retry_interval_seconds: float = 5.0,
+        read_timeout_seconds: float | None = None,
     ) -> None:
         if ttl_seconds < 0:
             raise ConfigurationError(f"cache ttl_seconds must be >= 0, got {ttl_seconds}")
@@ -135,6 +142,11 @@ class SecretCache(Generic[V]):
         self.clock = clock
         self.refresh_wait_seconds = refresh_wait_seconds
         self.retry_interval_seconds = retry_interval_seconds
+        if read_timeout_seconds is not None and read_timeout_seconds <= 0:
+            raise ConfigurationError(
+                f"the read timeout must be > 0 seconds, got {read_timeout_seconds}"
+            )
+        self.read_timeout_seconds = read_timeout_seconds
         self._lock = threading.Lock()
         self._entries: dict[Hashable, CacheEntry[V]] = {}
         self._flights: dict[Hashable, _Flight[V]] = {}
@@ -175,10 +187,10 @@ class SecretCache(Generic[V]):
         if entry is None:
             self.misses += 1
             if leader:
-                self._load(key, loader, flight, generation, None, label)
+                self._load_bounded(key, loader, flight, generation, None, label)
             else:
-                flight.done.wait()
-            return self._outcome(flight)
+                flight.done.wait(self.read_timeout_seconds)
+            return self._outcome(flight, key, label)
         return self._serve_expired(key, loader, label, entry, flight, leader, generation, now)
 
     def _serve_expired(
@@ -194,17 +206,17 @@ class SecretCache(Generic[V]):
     ) -> CacheEntry[V]:
         """An expired entry: refresh it (in the background when caching), serve stale if due."""
         if self.ttl_seconds == 0:
-            # No caching asked for: read in the caller's thread, keeping stale-if-error.
+            # No caching asked for: read now, keeping stale-if-error.
             if leader:
-                self._load(key, loader, flight, generation, entry, label)
+                self._load_bounded(key, loader, flight, generation, entry, label)
             else:
-                flight.done.wait()
+                flight.done.wait(self.read_timeout_seconds)
             if flight.entry is not None:
                 return flight.entry
             if now < entry.stale_until:
                 self.stale_serves += 1
                 return entry
-            return self._outcome(flight)
+            return self._outcome(flight, key, label)
         if leader:
             threading.Thread(
                 target=self._load,
@@ -218,8 +230,8 @@ class SecretCache(Generic[V]):
         if now < entry.stale_until:
             self.stale_serves += 1
             return entry
-        flight.done.wait()
-        return self._outcome(flight)
+        flight.done.wait(self.read_timeout_seconds)
+        return self._outcome(flight, key, label)
 
     def load_unshared(self, key: Hashable, loader: Callable[[], V]) -> CacheEntry[V]:
         """Return the entry for ``key``, loading it in this thread without single-flight.
@@ -253,7 +265,7 @@ class SecretCache(Generic[V]):
         flight: _Flight[V] = _Flight()
         self.backend_calls -= 1  # _load counts a call; the batch that fetched it counted its own
         self._load(key, lambda: value, flight, generation, None, "")
-        return self._outcome(flight)
+        return self._outcome(flight, key, "")
 
     def peek(self, key: Hashable) -> CacheEntry[V] | None:
         """Return the entry for ``key`` if one is held, fresh or not, without loading."""
@@ -297,12 +309,40 @@ class SecretCache(Generic[V]):
 
     # -- internals ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _outcome(flight: _Flight[V]) -> CacheEntry[V]:
+    def _outcome(self, flight: _Flight[V], key: Hashable, label: str) -> CacheEntry[V]:
         if flight.entry is not None:
             return flight.entry
-        assert flight.error is not None
-        raise flight.error
+        if flight.error is not None:
+            raise flight.error
+        backend, path = key if isinstance(key, tuple) and len(key) == 2 else ("", str(key))
+        raise BackendUnavailableError(
+            f"no answer from the {backend or 'secret'} backend for {label or path} within "
+            f"{self.read_timeout_seconds:g} s (SECRET_READ_TIMEOUT); the backend is slow or hung: "
+            "check it, or raise SECRET_READ_TIMEOUT",
+            backend=str(backend),
+            path=str(path),
+        )
+
+    def _load_bounded(
+        self,
+        key: Hashable,
+        loader: Callable[[], V],
+        flight: _Flight[V],
+        generation: int,
+        previous: CacheEntry[V] | None,
+        label: str,
+    ) -> None:
+        """Load within the read deadline: in a daemon thread when there is one."""
+        if self.read_timeout_seconds is None:
+            self._load(key, loader, flight, generation, previous, label)
+            return
+        threading.Thread(
+            target=self._load,
+            args=(key, loader, flight, generation, previous, label),
+            name=f"yosai-secrets-read-{label or 'key'}",
+            daemon=True,
+        ).start()
+        flight.done.wait(self.read_timeout_seconds)
 
     def _load(
         self,

@@ -29,6 +29,7 @@ from .secret import Secret, register_secret_value
 
 __all__ = [
     "DEFAULT_MAX_STALE_SECONDS",
+    "DEFAULT_READ_TIMEOUT_SECONDS",
     "DEFAULT_TTL_SECONDS",
     "SecretManager",
     "default_manager",
@@ -39,6 +40,9 @@ __all__ = [
 
 DEFAULT_TTL_SECONDS: Final = 300.0
 DEFAULT_MAX_STALE_SECONDS: Final = 3600.0
+#: The longest a read from a remote backend may take, waiters included (SECRET_READ_TIMEOUT):
+#: under the 10 s probe timeout of k8s/deployment.yaml, so that readiness answers, even if "no".
+DEFAULT_READ_TIMEOUT_SECONDS: Final = 8.0
 
 
 class _Missing:
@@ -63,6 +67,8 @@ class SecretManager:
         max_stale_seconds: how long past expiry a value is served while its backend fails.
         max_entries: the most paths cached.
         clock: a monotonic clock in seconds.
+        read_timeout_seconds: the longest a read from a remote backend may take, waiters
+            included (default ``SECRET_READ_TIMEOUT``, else 8).
 
     Raises:
         UnknownBackendError: the backend name is not known; the message lists the valid ones.
@@ -77,15 +83,24 @@ class SecretManager:
         max_stale_seconds: float = DEFAULT_MAX_STALE_SECONDS,
         max_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
+        read_timeout_seconds: float | None = None,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         if ttl_seconds is None:
             ttl_seconds = env_seconds(self._environ, "SECRET_CACHE_TTL", DEFAULT_TTL_SECONDS)
+        if read_timeout_seconds is None:
+            read_timeout_seconds = env_seconds(
+                self._environ,
+                "SECRET_READ_TIMEOUT",
+                DEFAULT_READ_TIMEOUT_SECONDS,
+                exclusive=True,
+            )
         self._cache: SecretCache[Fetched] = SecretCache(
             ttl_seconds=ttl_seconds,
             max_stale_seconds=max_stale_seconds,
             max_entries=max_entries,
             clock=clock,
+            read_timeout_seconds=read_timeout_seconds,
         )
         self._clock = clock
         self._lock = threading.Lock()
@@ -114,6 +129,11 @@ class SecretManager:
     def ttl_seconds(self) -> float:
         """How long a fetched value is fresh."""
         return self._cache.ttl_seconds
+
+    @property
+    def read_timeout_seconds(self) -> float | None:
+        """The longest a read from a backend may take, waiters included."""
+        return self._cache.read_timeout_seconds
 
     def get(self, key: str, default: str | _Missing = _MISSING) -> str:
         """Return the secret ``key`` as text.
