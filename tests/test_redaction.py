@@ -115,3 +115,44 @@ def test_non_text_messages_are_masked(
     joined = "\n".join(root_logger_capture)
     assert canary not in joined
     assert joined.count(MASK) == 3
+
+
+@pytest.mark.usefixtures("fresh_redaction")
+def test_values_logged_in_pieces_conversions_and_extra_fields_are_masked(
+    monkeypatch: pytest.MonkeyPatch, root_logger_capture: list[str]
+) -> None:
+    """The rendered line and every extra= field are masked, however the value got there."""
+    import json
+
+    value = "7" * 8 + "31415926535897932384"  # digits, so that it survives int()
+    monkeypatch.setenv("DB_PASSWORD", value)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+    got = get_secret("DB_PASSWORD")
+    log = logging.getLogger("app.pieces")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keeper = Keep()
+    keeper.addFilter(RedactingFilter())
+    log.addHandler(keeper)
+    try:
+        log.warning("%s%s", got[:10], got[10:])  # in two pieces
+        log.warning("%d", int(got))  # through a conversion
+        log.warning("%s-%s-%s", got[:5], got[5:12], got[12:])  # in three
+        log.warning("%r", [got[:9], got[9:]])  # pieces inside a container: not whole anywhere
+        log.warning("login", extra={"password": got, "nested": {"pw": got}, "n": int(got)})
+        log.warning("%s %s", "too", "many", "args")  # a broken format still masks and logs
+    finally:
+        log.removeHandler(keeper)
+    rendered = [r.getMessage() for r in records]
+    extras = [json.dumps({k: str(v) for k, v in vars(r).items()}) for r in records]
+    assert all(value not in line for line in rendered[:3]), rendered
+    assert all(value not in line for line in extras[4:5]), extras[4]
+    assert value not in "\n".join(root_logger_capture)
+    assert len(records) == 6

@@ -132,9 +132,12 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
 def _redact_arg(arg: object) -> object:
     if isinstance(arg, Secret):
         return MASK
-    if arg is None or isinstance(arg, int | float):
+    if arg is None or isinstance(arg, bool):
         return arg
-    text = arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+    try:
+        text = arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+    except Exception:  # an object whose str() fails: nothing of it is shown
+        return "<unprintable>"
     redacted = redact(text)
     return redacted if redacted != text else arg
 
@@ -150,15 +153,19 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not _REGISTRY.values():
             return True
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        else:
-            # An exception, a dict, a list logged as the message: render it, masked.
-            record.msg = _redact_arg(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(_redact_arg(a) for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {k: _redact_arg(v) for k, v in record.args.items()}
+        # The rendered line, not its pieces: a value logged in parts ("%s%s", v[:10], v[10:]) or
+        # through a conversion ("%d", int(v)) is whole only once rendered.
+        try:
+            rendered = record.getMessage()
+        except Exception:  # a broken format: show its parts, masked, rather than lose the record
+            rendered = " ".join(str(_redact_arg(p)) for p in (record.msg, record.args))
+        record.msg = redact(rendered)
+        record.args = ()
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD_RECORD_FIELDS:  # extra={...} fields, however formatted
+                masked = _redact_arg(value)
+                if masked is not value:
+                    setattr(record, name, masked)
         if record.exc_info and record.exc_info[0] is not None:
             # Format the traceback now, masked, and drop exc_info so no formatter re-renders it.
             text = logging.Formatter().formatException(record.exc_info)
@@ -169,6 +176,12 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+# The attributes every LogRecord has; anything else came from ``extra=``.
+_STANDARD_RECORD_FIELDS: Final = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
+)
 
 
 def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
