@@ -62,20 +62,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(login_blueprint)
     _session_cookie(app, ext, config or {})
     if app.config["YOSAI_DASHBOARD"]:
-        try:
-            from .dashboard import init_dashboard
-
-            init_dashboard(app)
-        except ConfigurationError as exc:
-            _log.warning("the posture page is off: %s", exc)
-        else:
-            app.add_url_rule("/", "index", _to_dashboard)
+        _mount_dashboard(app)
     app.after_request(_security_headers)
     if app.config["YOSAI_SIGHUP"]:
         from .signals import install_sighup
 
         install_sighup(ext)
     return app
+
+
+def _mount_dashboard(app: Flask) -> None:
+    """The posture page at /dashboard/ and ``GET /`` sent there; without Dash, a warning."""
+    try:
+        from .dashboard import init_dashboard
+
+        init_dashboard(app)
+    except ConfigurationError as exc:
+        _log.warning("the posture page is off: %s", exc)
+    else:
+        app.add_url_rule("/", "index", _to_dashboard)
 
 
 def _to_dashboard() -> ResponseReturnValue:

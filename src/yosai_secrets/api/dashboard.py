@@ -89,35 +89,6 @@ def _layout() -> Any:
     document = secrets_posture(current_extension(current_app))
     rows = document["secrets"]
     policy = document["policy_days"]
-    header = html.Tr(
-        [
-            html.Th(h, style=_CELL)
-            for h in ("secret", "required", "source", "state", "age (days)", "due in (days)")
-        ]
-    )
-    body = [
-        html.Tr(
-            [
-                html.Td(row["name"], className="secret-name", style=_CELL),
-                html.Td("yes" if row["required"] else "no", style=_CELL),
-                html.Td(row["where"] or row["source"], className="secret-source", style=_CELL),
-                html.Td(
-                    row["state"],
-                    className=f"secret-state state-{row['state']}",
-                    style={
-                        **_CELL,
-                        "color": _colour(row),
-                        "fontWeight": "600",
-                    },
-                ),
-                html.Td(_number(row["age_days"]), className="secret-age", style=_CELL),
-                html.Td(_due(row), style=_CELL),
-            ],
-            id=f"row-{row['name']}",
-            className="posture-row",
-        )
-        for row in rows
-    ]
     return html.Main(
         [
             html.H1("Secret posture", style={"marginBottom": "4px"}),
@@ -127,11 +98,7 @@ def _layout() -> Any:
                 id="posture-summary",
                 style={"color": "#475467", "marginTop": "0"},
             ),
-            html.Table(
-                [html.Thead(header), html.Tbody(body)],
-                id="posture-table",
-                style={"borderCollapse": "collapse", "marginBottom": "24px"},
-            ),
+            _table(rows),
             dcc.Graph(
                 id="age-chart",
                 figure=_age_figure(rows, policy),
@@ -139,6 +106,43 @@ def _layout() -> Any:
             ),
         ],
         style={"fontFamily": "system-ui, sans-serif", "margin": "24px 40px", "maxWidth": "1000px"},
+    )
+
+
+def _table(rows: list[dict[str, Any]]) -> Any:
+    """The posture table: a row per secret."""
+    from dash import html
+
+    header = html.Tr(
+        [
+            html.Th(h, style=_CELL)
+            for h in ("secret", "required", "source", "state", "age (days)", "due in (days)")
+        ]
+    )
+    return html.Table(
+        [html.Thead(header), html.Tbody([_table_row(row) for row in rows])],
+        id="posture-table",
+        style={"borderCollapse": "collapse", "marginBottom": "24px"},
+    )
+
+
+def _table_row(row: dict[str, Any]) -> Any:
+    from dash import html
+
+    state_style = {**_CELL, "color": _colour(row), "fontWeight": "600"}
+    return html.Tr(
+        [
+            html.Td(row["name"], className="secret-name", style=_CELL),
+            html.Td("yes" if row["required"] else "no", style=_CELL),
+            html.Td(row["where"] or row["source"], className="secret-source", style=_CELL),
+            html.Td(
+                row["state"], className=f"secret-state state-{row['state']}", style=state_style
+            ),
+            html.Td(_number(row["age_days"]), className="secret-age", style=_CELL),
+            html.Td(_due(row), style=_CELL),
+        ],
+        id=f"row-{row['name']}",
+        className="posture-row",
     )
 
 
@@ -162,17 +166,15 @@ def _due(row: dict[str, Any]) -> str:
 
 def _age_figure(rows: list[dict[str, Any]], policy: int) -> dict[str, Any]:
     """A bar per secret (its age in days; unknown ages drawn as 0) and the policy's line."""
-    names = [row["name"] for row in rows]
     ages = [row["age_days"] or 0 for row in rows]
-    colours = [_colour(row) for row in rows]
     top = max([policy * 1.15, *(a * 1.1 for a in ages)])
     return {
         "data": [
             {
                 "type": "bar",
-                "x": names,
+                "x": [row["name"] for row in rows],
                 "y": ages,
-                "marker": {"color": colours},
+                "marker": {"color": [_colour(row) for row in rows]},
                 "text": [
                     "unknown" if row["age_days"] is None else f"{row['age_days']:g} d"
                     for row in rows
@@ -184,30 +186,37 @@ def _age_figure(rows: list[dict[str, Any]], policy: int) -> dict[str, Any]:
         "layout": {
             "title": {"text": f"Age of each secret against the {policy}-day rotation policy"},
             "yaxis": {"title": {"text": "days since last rotation"}, "range": [0, top]},
-            "shapes": [
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "x0": 0,
-                    "x1": 1,
-                    "y0": policy,
-                    "y1": policy,
-                    "line": {"color": "#b42318", "dash": "dash", "width": 2},
-                }
-            ],
-            "annotations": [
-                {
-                    "xref": "paper",
-                    "x": 1,
-                    "y": policy,
-                    "text": f"{policy}-day policy",
-                    "showarrow": False,
-                    "yanchor": "bottom",
-                    "xanchor": "right",
-                    "font": {"color": "#b42318"},
-                }
-            ],
+            **_policy_line(policy),
             "margin": {"t": 60, "r": 20, "b": 60, "l": 60},
             "height": 380,
         },
+    }
+
+
+def _policy_line(policy: int) -> dict[str, Any]:
+    """The figure layout's dashed line at the policy's age, and its label."""
+    return {
+        "shapes": [
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "y0": policy,
+                "y1": policy,
+                "line": {"color": "#b42318", "dash": "dash", "width": 2},
+            }
+        ],
+        "annotations": [
+            {
+                "xref": "paper",
+                "x": 1,
+                "y": policy,
+                "text": f"{policy}-day policy",
+                "showarrow": False,
+                "yanchor": "bottom",
+                "xanchor": "right",
+                "font": {"color": "#b42318"},
+            }
+        ],
     }

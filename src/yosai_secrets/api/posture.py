@@ -32,6 +32,7 @@ from ..rotation_age import (
     RotationInfo,
     RotationInfoProvider,
     RotationRecords,
+    Verdict,
     file_rotation_info,
     max_age_days,
     rotated_keys,
@@ -122,8 +123,38 @@ def posture(
     required = set(required_secrets(environment))
     covered = set(rotated_keys(names))
     keys = _keys(names, lookups)
+    states = _reachability(manager, names, keys)
+    present = [name for name in names if states[name][0] != "missing"]
+    verdicts = {
+        v.key: v
+        for v in rotation_verdicts(
+            present, manager, rotation_info=rotation_info, max_days=max_age, now=moment
+        )
+    }
+    return [
+        _row(
+            manager,
+            name,
+            keys[name],
+            states[name],
+            verdicts.get(name),
+            required=name in required,
+            covered=name in covered,
+        )
+        for name in names
+    ]
+
+
+#: A secret's state before the rotation policy is asked, and why it is missing (if it is).
+_State = tuple[str, str | None]
+
+
+def _reachability(
+    manager: SecretManager, names: Sequence[str], keys: Mapping[str, str | None]
+) -> dict[str, _State]:
+    """Each name's state as reading it now shows: ``missing``, ``stale-served`` or ``ok``."""
     results = manager.get_many([k for k in keys.values() if k is not None])
-    states: dict[str, tuple[str, str | None]] = {}
+    states: dict[str, _State] = {}
     for name in names:
         key = keys[name]
         outcome = results.get(key) if key is not None else None
@@ -135,39 +166,39 @@ def posture(
             states[name] = ("stale-served", None)
         else:
             states[name] = ("ok", None)
-    present = [name for name in names if states[name][0] != "missing"]
-    verdicts = {
-        v.key: v
-        for v in rotation_verdicts(
-            present, manager, rotation_info=rotation_info, max_days=max_age, now=moment
-        )
-    }
-    rows = []
-    for name in names:
-        key = keys[name]
-        state, detail = states[name]
-        verdict = verdicts.get(name)
-        judged = verdict if name in covered else None
-        if judged is not None and state == "ok":
-            state = judged.state
-        last = verdict.rotated_at if verdict else None
-        rows.append(
-            SecretPosture(
-                name=name,
-                required=name in required,
-                source=_backend_of(manager, key) if key is not None else "config",
-                where=(_where(manager, key) if key else "configuration file")
-                if state != "missing"
-                else None,
-                state=state,
-                version=verdict.version if verdict else None,
-                last_rotated=last.isoformat(timespec="seconds") if last else None,
-                age_days=verdict.age_days if verdict else None,
-                days_until_due=judged.days_until_due if judged else None,
-                detail=detail,
-            )
-        )
-    return rows
+    return states
+
+
+def _row(
+    manager: SecretManager,
+    name: str,
+    key: str | None,
+    reached: _State,
+    verdict: Verdict | None,
+    *,
+    required: bool,
+    covered: bool,
+) -> SecretPosture:
+    """One secret's row; the policy's verdict replaces ``ok`` for the secrets it covers."""
+    state, detail = reached
+    judged = verdict if covered else None
+    if judged is not None and state == "ok":
+        state = judged.state
+    last = verdict.rotated_at if verdict else None
+    return SecretPosture(
+        name=name,
+        required=required,
+        source=_backend_of(manager, key) if key is not None else "config",
+        where=(_where(manager, key) if key else "configuration file")
+        if state != "missing"
+        else None,
+        state=state,
+        version=verdict.version if verdict else None,
+        last_rotated=last.isoformat(timespec="seconds") if last else None,
+        age_days=verdict.age_days if verdict else None,
+        days_until_due=judged.days_until_due if judged else None,
+        detail=detail,
+    )
 
 
 def _backend_of(manager: SecretManager, key: str) -> str:
