@@ -29,6 +29,7 @@ the backend and what to do, but never a secret value, a token or a password. A t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Final
 
 __all__ = [
     "BackendAuthError",
@@ -51,8 +52,27 @@ __all__ = [
 ]
 
 
+_BASE_CONTEXT: Final = BaseException.__dict__["__context__"]
+
+
 class YosaiSecretsError(Exception):
-    """Base of every error raised by Yōsai Secrets."""
+    """Base of every error raised by Yōsai Secrets.
+
+    It never keeps an implicit ``__context__``. Raised while another exception is handled,
+    Python links that one here even after ``raise ... from None``, and it may hold exactly what
+    the message left out: a file's bytes (``UnicodeDecodeError.object``), a configuration's
+    text, a server's error body with a token. Error reporters walk that link. The cause we chose
+    (``raise ... from scrubbed``) stays as ``__cause__``.
+    """
+
+    @property
+    def __context__(self) -> BaseException | None:
+        _BASE_CONTEXT.__set__(self, None)  # drop the link itself, not only hide it
+        return None
+
+    @__context__.setter
+    def __context__(self, value: BaseException | None) -> None:
+        _BASE_CONTEXT.__set__(self, None)
 
 
 class ConfigurationError(YosaiSecretsError):
