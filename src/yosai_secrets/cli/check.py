@@ -12,6 +12,7 @@ import os
 
 import click
 from rich.markup import escape
+from rich.table import Table
 
 from ..config import load_configuration
 from ..config.validate import validate_secrets
@@ -61,42 +62,21 @@ def check(env_name: str | None, as_json: bool) -> None:
     env = env_name or current_environment(os.environ)
     backend = os.environ.get("SECRET_BACKEND", "").strip() or "env"
     rows, problems = _check(env)
-    missing = [str(r["name"]) for r in rows if r["required"] and r["status"] == "missing"]
-    unreadable = [str(r["name"]) for r in rows if r["required"] and r["status"] == "error"]
+    missing = _required_in(rows, "missing")
+    unreadable = _required_in(rows, "error")
     ok = not missing and not unreadable and not problems
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "environment": env,
-                    "backend": backend,
-                    "ok": ok,
-                    "secrets": rows,
-                    "problems": problems,
-                },
-                indent=2,
-            )
-        )
+        document = {
+            "environment": env,
+            "backend": backend,
+            "ok": ok,
+            "secrets": rows,
+            "problems": problems,
+        }
+        click.echo(json.dumps(document, indent=2))
     else:
         out = console()
-        grid = table(
-            f"Secrets for {env} (backend: {backend})",
-            ["secret", "required", "status", "source"],
-        )
-        for r in rows:
-            status = str(r["status"])
-            style = {"found": "green", "missing": "red" if r["required"] else "yellow"}.get(
-                status, "red"
-            )
-            # The cause (and its hint) is printed once, below the table, for every key it stops.
-            shown = "cannot be read: see the problem below" if status == "error" else r["source"]
-            grid.add_row(
-                str(r["name"]),
-                "yes" if r["required"] else "no",
-                f"[{style}]{status}[/{style}]",
-                escape(str(shown or "-")),
-            )
-        out.print(grid)
+        out.print(_table(env, backend, rows))
         for problem in problems:
             out.print(f"[red]- {escape(problem)}[/red]")
         if missing:
@@ -107,6 +87,32 @@ def check(env_name: str | None, as_json: bool) -> None:
             out.print("[green]all required secrets are present[/green]")
     if not ok:
         raise SystemExit(1)
+
+
+def _required_in(rows: list[dict[str, object]], status: str) -> list[str]:
+    """The names of the required secrets whose status is ``status``."""
+    return [str(r["name"]) for r in rows if r["required"] and r["status"] == status]
+
+
+def _table(env: str, backend: str, rows: list[dict[str, object]]) -> Table:
+    grid = table(
+        f"Secrets for {env} (backend: {backend})",
+        ["secret", "required", "status", "source"],
+    )
+    for r in rows:
+        status = str(r["status"])
+        style = {"found": "green", "missing": "red" if r["required"] else "yellow"}.get(
+            status, "red"
+        )
+        # The cause (and its hint) is printed once, below the table, for every key it stops.
+        shown = "cannot be read: see the problem below" if status == "error" else r["source"]
+        grid.add_row(
+            str(r["name"]),
+            "yes" if r["required"] else "no",
+            f"[{style}]{status}[/{style}]",
+            escape(str(shown or "-")),
+        )
+    return grid
 
 
 @click.command("dev-secrets")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -74,18 +75,7 @@ def rotate(
     if kubectl reaches a cluster the manifest is applied server-side and the deployment restarted.
     Run again with --finish once the pods run the new values.
     """
-    chosen = [
-        name
-        for name, on in (
-            ("--finish", finish),
-            ("--abort", abort),
-            ("--restart", restart),
-            ("--dry-run", dry_run),
-        )
-        if on
-    ]
-    if len(chosen) > 1:
-        raise click.UsageError(f"{' and '.join(chosen)} cannot be combined")
+    _refuse_combinations(finish=finish, abort=abort, restart=restart, dry_run=dry_run)
     if restart and no_apply:
         raise click.UsageError("--restart and --no-apply cannot be combined")
     options = RotationOptions(
@@ -97,19 +87,38 @@ def rotate(
         db_users=_split(db_users),
         environ=os.environ,
     )
-    engine = RotationEngine(options)
-    if finish:
-        report = engine.finish()
-    elif abort:
-        report = engine.abort()
-    elif restart:
-        report = engine.restart()
-    else:
-        report = engine.rotate(dry_run=dry_run)
+    report = _run(
+        RotationEngine(options), finish=finish, abort=abort, restart=restart, dry_run=dry_run
+    )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print(report)
+
+
+def _refuse_combinations(*, finish: bool, abort: bool, restart: bool, dry_run: bool) -> None:
+    """At most one action per run: ``--finish``, ``--abort``, ``--restart`` or ``--dry-run``."""
+    flags = (
+        ("--finish", finish),
+        ("--abort", abort),
+        ("--restart", restart),
+        ("--dry-run", dry_run),
+    )
+    chosen = [name for name, on in flags if on]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} cannot be combined")
+
+
+def _run(
+    engine: RotationEngine, *, finish: bool, abort: bool, restart: bool, dry_run: bool
+) -> RotationReport:
+    if finish:
+        return engine.finish()
+    if abort:
+        return engine.abort()
+    if restart:
+        return engine.restart()
+    return engine.rotate(dry_run=dry_run)
 
 
 _HEADLINES = {
@@ -125,12 +134,26 @@ _HEADLINES = {
 
 
 def _print(report: RotationReport) -> None:
+    """The report for a person: what happened, what reached the cluster, what to do next."""
+    _print_resumption(report)
+    _print_changes(report)
+    for warning in report.warnings:
+        click.secho(f"WARNING: {warning}", fg="yellow")
+    _print_delivery(report)
+    _print_next(report)
+
+
+def _print_resumption(report: RotationReport) -> None:
     if report.created_manifest:
         click.echo(f"Created {report.manifest} from its example (mode 0600).")
     if report.resumed and report.action == "restart":
         click.echo(f"Continuing the rotation that waited for you (journal: {report.journal}).")
     elif report.resumed:
         click.echo(f"Resumed an interrupted {report.action} (journal: {report.journal}).")
+
+
+def _print_changes(report: RotationReport) -> None:
+    """The headline, then each key changed and where the new values went."""
     headline = _HEADLINES.get(report.outcome, report.outcome)
     click.secho(
         headline.format(keys=", ".join(report.keys) or "-", manifest=report.manifest),
@@ -147,8 +170,10 @@ def _print(report: RotationReport) -> None:
     if report.database:
         db = report.database
         click.echo(f"  database: {db['mode']} mode, role {db['role']} at {db['target']}")
-    for warning in report.warnings:
-        click.secho(f"WARNING: {warning}", fg="yellow")
+
+
+def _print_delivery(report: RotationReport) -> None:
+    """Whether the manifest was applied and the deployment restarted, and what is left to run."""
     if report.applied and report.restarted:
         click.echo(
             "The manifest was applied (server-side) and the deployment restarted "
@@ -159,18 +184,23 @@ def _print(report: RotationReport) -> None:
             "The manifest was applied (server-side); the deployment was NOT restarted.",
             fg="yellow",
         )
-        if report.commands_later:
-            click.echo("Once the role's password matches, run:")
-            for command in report.commands_later:
-                click.echo(f"  {command}")
+        _print_commands("Once the role's password matches, run:", report.commands_later)
     elif report.not_applied_reason and report.outcome != "nothing-to-do":
         click.secho(f"The manifest was not applied: {report.not_applied_reason}.", fg="yellow")
-        if report.commands_later:
-            click.echo(
-                "Run this later to apply it:" if report.outcome != "dry-run" else "It would run:"
-            )
-            for command in report.commands_later:
-                click.echo(f"  {command}")
+        _print_commands(
+            "Run this later to apply it:" if report.outcome != "dry-run" else "It would run:",
+            report.commands_later,
+        )
+
+
+def _print_commands(intro: str, commands: Sequence[str]) -> None:
+    if commands:
+        click.echo(intro)
+        for command in commands:
+            click.echo(f"  {command}")
+
+
+def _print_next(report: RotationReport) -> None:
     if report.outcome in ("rotated", "awaiting-operator") and report.journal:
         click.echo(f"Journal (mode 0600, holds old and new values until done): {report.journal}")
     if report.outcome == "rotated" and report.applied and not report.restarted:

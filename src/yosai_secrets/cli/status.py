@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.table import Table
 
 from ..environments import REQUIRED_SECRETS
 from ..manager import SecretManager
@@ -78,56 +80,65 @@ def status(manifest: Path, keys: str | None, max_days: int | None, as_json: bool
     wanted = [k.strip() for k in keys.split(",") if k.strip()] if keys else None
     verdicts = _verdicts(manifest, wanted, days)
     journal = Journal.load(journal_path(manifest))
-    failing = [v for v in verdicts if v.failing]
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "max_age_days": days,
-                    "ok": not failing,
-                    "open_rotation": journal.phase if journal else None,
-                    "secrets": [
-                        {
-                            "key": v.key,
-                            "source": v.source,
-                            "rotated_at": v.rotated_at.isoformat() if v.rotated_at else None,
-                            "age_days": v.age_days,
-                            "days_until_due": v.days_until_due,
-                            "state": v.state,
-                        }
-                        for v in verdicts
-                    ],
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(_document(verdicts, days, journal), indent=2))
     else:
-        out = console()
-        grid = table(
-            f"Rotation status (policy: at most {days} days)",
-            ["secret", "source", "last rotated", "age (days)", "due in (days)", "state"],
-        )
-        styles = {"ok": "green", "due-soon": "yellow"}
-        for v in verdicts:
-            style = styles.get(v.state, "red")
-            grid.add_row(
-                v.key,
-                v.source or "-",
-                v.rotated_at.strftime("%Y-%m-%d %H:%M UTC") if v.rotated_at else "never",
-                "-" if v.age_days is None else f"{v.age_days:g}",
-                "-" if v.days_until_due is None else str(v.days_until_due),
-                f"[{style}]{v.state}[/{style}]",
-            )
-        out.print(grid)
-        if journal is not None:
-            out.print(
-                f"[yellow]a rotation is open (phase {journal.phase}); "
-                "see `yosai-secrets rotate`[/yellow]"
-            )
-        if failing:
-            names = ", ".join(sorted({v.key for v in failing}))
-            out.print(f"[red]overdue or never rotated: {names}; run `yosai-secrets rotate`[/red]")
-        else:
-            out.print("[green]every secret is within the rotation policy[/green]")
-    if failing:
+        _print(verdicts, days, journal)
+    if any(v.failing for v in verdicts):
         raise SystemExit(1)
+
+
+def _document(verdicts: list[Verdict], days: int, journal: Journal | None) -> dict[str, Any]:
+    """The ``--json`` document."""
+    return {
+        "max_age_days": days,
+        "ok": not any(v.failing for v in verdicts),
+        "open_rotation": journal.phase if journal else None,
+        "secrets": [
+            {
+                "key": v.key,
+                "source": v.source,
+                "rotated_at": v.rotated_at.isoformat() if v.rotated_at else None,
+                "age_days": v.age_days,
+                "days_until_due": v.days_until_due,
+                "state": v.state,
+            }
+            for v in verdicts
+        ],
+    }
+
+
+def _print(verdicts: list[Verdict], days: int, journal: Journal | None) -> None:
+    """The table, then a line on an open rotation, then the conclusion."""
+    out = console()
+    out.print(_table(verdicts, days))
+    if journal is not None:
+        out.print(
+            f"[yellow]a rotation is open (phase {journal.phase}); "
+            "see `yosai-secrets rotate`[/yellow]"
+        )
+    failing = sorted({v.key for v in verdicts if v.failing})
+    if failing:
+        names = ", ".join(failing)
+        out.print(f"[red]overdue or never rotated: {names}; run `yosai-secrets rotate`[/red]")
+    else:
+        out.print("[green]every secret is within the rotation policy[/green]")
+
+
+def _table(verdicts: list[Verdict], days: int) -> Table:
+    grid = table(
+        f"Rotation status (policy: at most {days} days)",
+        ["secret", "source", "last rotated", "age (days)", "due in (days)", "state"],
+    )
+    styles = {"ok": "green", "due-soon": "yellow"}
+    for v in verdicts:
+        style = styles.get(v.state, "red")
+        grid.add_row(
+            v.key,
+            v.source or "-",
+            v.rotated_at.strftime("%Y-%m-%d %H:%M UTC") if v.rotated_at else "never",
+            "-" if v.age_days is None else f"{v.age_days:g}",
+            "-" if v.days_until_due is None else str(v.days_until_due),
+            f"[{style}]{v.state}[/{style}]",
+        )
+    return grid
