@@ -24,6 +24,8 @@ from .file import check_secret_name, read_secret_file
 __all__ = ["DEFAULT_SECRETS_DIR", "EnvBackend"]
 
 DEFAULT_SECRETS_DIR: Final = "/run/secrets"
+_DOCKER: Final = "Docker secret "
+_LOCAL: Final = "development secret file "
 
 
 class EnvBackend:
@@ -59,6 +61,8 @@ class EnvBackend:
             if local_secrets_dir is not None
             else self._environ.get("YOSAI_LOCAL_SECRETS_DIR") or "secrets"
         )
+        # Built once: file names are then a concatenation (names never hold a separator).
+        self._secrets_prefix = os.path.join(self._secrets_dir, "")
         self._file_memo: dict[str, tuple[tuple[str, str], ...]] = {}
         self._development = (
             development
@@ -94,21 +98,20 @@ class EnvBackend:
     # -- internals ---------------------------------------------------------------------------
 
     def _files(self, name: str) -> tuple[tuple[str, str], ...]:
-        """The Docker secret (and development) files for ``name``: (description, path), in order.
+        """The Docker secret (and development) files for ``name``: (kind, path), in order.
 
-        Memoised per name: they depend only on the directories, fixed at construction.
+        A place is described as ``kind + path``, when it is needed. Memoised per name: they
+        depend only on the directories, fixed at construction.
         """
         files = self._file_memo.get(name)
         if files is None:
             lower = name.lower()
-            paths = [os.path.join(self._secrets_dir, lower)]
+            files = ((_DOCKER, self._secrets_prefix + lower),)
             if name != lower:
-                paths.append(os.path.join(self._secrets_dir, name))
-            found = [(f"Docker secret {p}", p) for p in paths]
+                files += ((_DOCKER, self._secrets_prefix + name),)
             if self._development:
-                local = os.path.join(self._local_dir, f"{lower}.txt")
-                found.append((f"development secret file {local}", local))
-            files = self._file_memo[name] = tuple(found)
+                files += ((_LOCAL, os.path.join(self._local_dir, f"{lower}.txt")),)
+            self._file_memo[name] = files
         return files
 
     def _places(self, name: str) -> list[str]:
@@ -118,7 +121,7 @@ class EnvBackend:
         return [
             f"environment variable {name}",
             f"{file_var}={named}" if named else f"{file_var} (not set)",
-            *(place for place, _ in self._files(name)),
+            *(kind + path for kind, path in self._files(name)),
         ]
 
     def _find(self, name: str, *, read: bool = True) -> tuple[str, str] | None:
@@ -139,13 +142,14 @@ class EnvBackend:
                     f"{file_var} names {named}, which does not exist; fix the path or unset "
                     f"{file_var}"
                 ) from None
-        for place, path in self._files(name):
+        for kind, path in self._files(name):
             if not read:
                 if os.path.exists(path):
-                    return place, ""
+                    return kind + path, ""
                 continue
             try:
-                return place, read_secret_file(path)
+                value = read_secret_file(path)
             except SecretNotFoundError:
                 continue
+            return kind + path, value
         return None
