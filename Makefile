@@ -55,13 +55,16 @@ test: lint lint-deploy typecheck pytest
 test-fast: venv
 	$(BIN)/python -m pytest -m "not integration and not slow" -q
 
-# Each benchmark starts the servers it needs and prints ratios from one run.
+# Each benchmark starts the servers it needs, prints its table and ratios from one run, and
+# rewrites its own section of bench/RESULTS.md, the one place the figures are kept.
 bench: venv
+	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/vault.py
 	$(BIN)/python bench/aws.py
 	$(BIN)/python bench/config_load.py
 	$(BIN)/python bench/readyz.py
+	@echo "figures: bench/RESULTS.md"
 
 lock: $(UV)
 	$(UV) lock

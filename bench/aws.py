@@ -14,7 +14,8 @@ loopback port, creates 40 secrets, and measures in one run:
 4. **A reader when the cached value is due for refresh** and the backend is slow (0.3 s per
    call): how long one read takes, ours vs theirs.
 
-Ratios are printed, since absolute figures on a shared machine drift.
+Ratios are printed and written to bench/RESULTS.md, since absolute figures on a shared machine
+drift.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.aws_support import CallLog, slow_down
 from tests.servers.moto import MotoServer, start_moto, stop_moto
 
+from results import Report
 from yosai_secrets.backends.aws import AwsBackend
 from yosai_secrets.manager import SecretManager
 from yosai_secrets.testing import FakeClock
@@ -67,7 +69,7 @@ def _each(manager: SecretManager, names: list[str]) -> None:
         manager.get(name)
 
 
-def cold_reads(server: MotoServer, names: list[str]) -> None:
+def cold_reads(report: Report, server: MotoServer, names: list[str]) -> None:
     client = server.client()
     calls = CallLog(client)
     backend = AwsBackend(client)
@@ -83,22 +85,25 @@ def cold_reads(server: MotoServer, names: list[str]) -> None:
             else:
                 rows[label].append(timed(partial(manager.get_many, names)))
             counts[label] = calls.count() - before
-    print(f"1. cold read of {len(names)} secrets (median of {COLD_REPEATS} runs)")
-    print(f"   {'':<12}{'API calls':>10}{'wall ms':>10}{'client CPU ms':>15}")
+    report.print(f"1. cold read of {len(names)} secrets (median of {COLD_REPEATS} runs)")
+    report.print(f"   {'':<12}{'API calls':>10}{'wall ms':>10}{'client CPU ms':>15}")
     medians = {}
     for label, samples in rows.items():
         wall = statistics.median(s[0] for s in samples)
         cpu = statistics.median(s[1] for s in samples)
         medians[label] = (wall, cpu)
-        print(f"   {label:<12}{counts[label]:>10}{wall:>10.1f}{cpu:>15.1f}")
+        report.print(f"   {label:<12}{counts[label]:>10}{wall:>10.1f}{cpu:>15.1f}")
     one, batch = medians["one by one"], medians["batched"]
-    print(
+    report.print(
         f"   batched: {counts['one by one'] / counts['batched']:.0f}x fewer calls, "
         f"{one[0] / batch[0]:.1f}x less wall time, {one[1] / batch[1]:.1f}x less client CPU"
     )
+    calls_ratio = counts["one by one"] / counts["batched"]
+    report.ratio("cold 40: one-by-one / batched API calls", calls_ratio)
+    report.ratio("cold 40: one-by-one / batched client CPU", one[1] / batch[1])
 
 
-def cached_hits(server: MotoServer, names: list[str]) -> None:
+def cached_hits(report: Report, server: MotoServer, names: list[str]) -> None:
     from aws_secretsmanager_caching import SecretCache, SecretCacheConfig
 
     manager = SecretManager(AwsBackend(server.client()))
@@ -120,19 +125,21 @@ def cached_hits(server: MotoServer, names: list[str]) -> None:
             theirs.get_secret_string, cycle[: len(cycle) // 10]
         ),
     }
-    print(f"2. cached hit, over the same {len(names)} warm secrets (median ns per call)")
+    report.print(f"2. cached hit, over the same {len(names)} warm secrets (median ns per call)")
     for label, value in ns.items():
-        print(f"   {label:<28}{value:>10.0f} ns")
+        report.print(f"   {label:<28}{value:>10.0f} ns")
     ours_ns, theirs_ns, floor_ns = (
         ns["ours (SecretManager.get)"],
         ns["aws-secretsmanager-caching"],
         ns["floor (dict + monotonic)"],
     )
-    print(
+    report.print(
         f"   ours is {theirs_ns / ours_ns:.0f}x faster than the AWS caching client "
         f"(target >= 100x); ours = {ours_ns / floor_ns:.1f}x the floor, "
         f"theirs = {theirs_ns / floor_ns:.0f}x the floor"
     )
+    report.ratio("cached hit: AWS caching client / ours", theirs_ns / ours_ns, at_least=100)
+    report.ratio("cached hit: ours / floor", ours_ns / floor_ns)
 
 
 def _race(read: Callable[[], object]) -> None:
@@ -149,7 +156,7 @@ def _race(read: Callable[[], object]) -> None:
         thread.join()
 
 
-def one_cold_key(server: MotoServer) -> None:
+def one_cold_key(report: Report, server: MotoServer) -> None:
     from aws_secretsmanager_caching import SecretCache, SecretCacheConfig
 
     results = {}
@@ -165,12 +172,14 @@ def one_cold_key(server: MotoServer) -> None:
             cache = SecretCache(config=SecretCacheConfig(), client=client)
             _race(partial(cache.get_secret_string, name))
         results[label] = sorted(set(calls.operations)), calls.count()
-    print(f"3. {THREADS} threads on one cold key: API calls")
+    report.print(f"3. {THREADS} threads on one cold key: API calls")
     for label, (ops, count) in results.items():
-        print(f"   {label:<8}{count:>3}  ({', '.join(ops)})")
+        report.print(f"   {label:<8}{count:>3}  ({', '.join(ops)})")
+    ours_calls = results["ours"][1]
+    report.ratio("16 threads, 1 cold key: our API calls", ours_calls, at_most=1, unit="", digits=0)
 
 
-def refresh_due(server: MotoServer) -> None:
+def refresh_due(report: Report, server: MotoServer) -> None:
     from aws_secretsmanager_caching import SecretCache, SecretCacheConfig
 
     name = f"bench-refresh-{uuid.uuid4().hex[:8]}"
@@ -187,13 +196,18 @@ def refresh_due(server: MotoServer) -> None:
     time.sleep(1.5)  # their clock is the wall clock
     ours_ms = timed(lambda: manager.get(name))[0]
     theirs_ms = timed(lambda: theirs.get_secret_string(name))[0]
-    print("4. one read once the value is due for refresh, backend taking 0.3 s per call")
-    print(f"   ours {ours_ms:8.1f} ms (old value served, refreshed in the background)")
-    print(f"   theirs {theirs_ms:6.1f} ms (the reader waits for describe + get)")
+    report.print("4. one read once the value is due for refresh, backend taking 0.3 s per call")
+    report.print(
+        f"   ours {ours_ms:8.1f} ms (waits for the refresh at most refresh_wait_seconds, 50 ms, "
+        "then serves the old value)"
+    )
+    report.print(f"   theirs {theirs_ms:6.1f} ms (the reader waits for describe + get)")
+    report.ratio("read due for refresh: theirs / ours, wall", theirs_ms / ours_ms)
     time.sleep(0.5)  # let our background refresh finish before the server stops
 
 
 def main() -> None:
+    report = Report("aws", "AWS Secrets Manager against moto's server (bench/aws.py)")
     server = start_moto()
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     try:
@@ -201,13 +215,14 @@ def main() -> None:
         names = [f"{prefix}/S{i:02d}" for i in range(SECRETS)]
         for name in names:
             client.create_secret(Name=name, SecretString=f"value-of-{name}")
-        print(f"moto_server {server.endpoint_url}, Python {sys.version.split()[0]}\n")
-        cold_reads(server, names)
-        cached_hits(server, names)
-        one_cold_key(server)
-        refresh_due(server)
+        report.print(f"moto_server on loopback, Python {sys.version.split()[0]}\n")
+        cold_reads(report, server, names)
+        cached_hits(report, server, names)
+        one_cold_key(report, server)
+        refresh_due(report, server)
     finally:
         stop_moto(server)
+    report.save()
 
 
 if __name__ == "__main__":

@@ -22,16 +22,12 @@ Figures are medians of several runs and printed as ratios from this one run.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.servers.openbao import start_openbao, stop_openbao  # noqa: E402
 
+from delay_proxy import ProxyHandle, proxy  # noqa: E402
+from results import Report  # noqa: E402
 from yosai_secrets.config import SecureConfigManager  # noqa: E402
 from yosai_secrets.environments import REQUIRED_SECRETS  # noqa: E402
 
@@ -48,110 +46,6 @@ PATHS = 10
 FIELDS = 5
 ROUNDS = 15
 STRONG_KEY = "bench-" + "k3Y9xQ2mW7pL5vN8rT1zB4cD6fG0hJ"
-_METHODS = (b"GET", b"POST", b"PUT", b"LIST", b"DELETE", b"PATCH", b"HEAD")
-
-
-class DelayProxy:
-    """A loopback TCP relay that counts HTTP requests and delays each by ``delay_seconds``.
-
-    Each client connection gets its own upstream connection and two relay threads, so concurrent
-    requests are delayed concurrently, as on a real network. It runs in its own process (see
-    :func:`proxy`) so that its threads do not compete with the client for the GIL.
-    """
-
-    def __init__(self, upstream_port: int, delay_seconds: float, counter: Any, reads: Any) -> None:
-        self.upstream_port = upstream_port
-        self.delay_seconds = delay_seconds
-        self.counter = counter
-        self.reads = reads
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-
-    def serve_forever(self) -> None:
-        """Accept connections until the process is terminated."""
-        while True:
-            client, _ = self.listener.accept()
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-        for sock in (client, upstream):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
-        self._pipe(client, upstream, True)
-
-    def _pipe(self, src: socket.socket, dst: socket.socket, requests: bool) -> None:
-        try:
-            while data := src.recv(65536):
-                if requests and data.split(b" ", 1)[0] in _METHODS:
-                    with self.counter.get_lock():
-                        self.counter.value += 1
-                    if data.startswith(b"GET /v1/secret/data/"):
-                        with self.reads.get_lock():
-                            self.reads.value += 1
-                    if self.delay_seconds:
-                        time.sleep(self.delay_seconds)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-
-
-def _run_proxy(
-    upstream_port: int, delay_seconds: float, counter: Any, reads: Any, ports: Any
-) -> None:
-    relay = DelayProxy(upstream_port, delay_seconds, counter, reads)
-    ports.put(relay.port)
-    relay.serve_forever()
-
-
-class ProxyHandle:
-    """The client side of a proxy process: its address and its counters."""
-
-    def __init__(self, port: int, counter: Any, reads: Any) -> None:
-        self.addr = f"http://127.0.0.1:{port}"
-        self._counter = counter
-        self._reads = reads
-
-    @property
-    def requests(self) -> int:
-        """HTTP requests relayed since the last reset."""
-        return int(self._counter.value)
-
-    @property
-    def reads(self) -> int:
-        """KV v2 reads (GET secret/data/...) among them."""
-        return int(self._reads.value)
-
-    def reset(self) -> None:
-        """Set the counters to zero."""
-        for value in (self._counter, self._reads):
-            with value.get_lock():
-                value.value = 0
-
-
-@contextmanager
-def proxy(upstream_port: int, delay_seconds: float) -> Iterator[ProxyHandle]:
-    """A :class:`DelayProxy` in a child process, stopped by its process id afterwards."""
-    context = multiprocessing.get_context("fork")
-    counter = context.Value("i", 0)
-    reads = context.Value("i", 0)
-    ports = context.Queue()
-    child = context.Process(
-        target=_run_proxy,
-        args=(upstream_port, delay_seconds, counter, reads, ports),
-        daemon=True,
-    )
-    child.start()
-    try:
-        yield ProxyHandle(ports.get(timeout=10), counter, reads)
-    finally:
-        child.terminate()
-        child.join(5)
 
 
 @dataclass(frozen=True)
@@ -263,7 +157,7 @@ def naive_hvac(addr: str, token: str) -> Callable[[], int]:
     return run
 
 
-def part_one() -> None:
+def part_one(report: Report) -> None:
     """Run the 50-reference load on loopback and with 5 ms added per request."""
     server = start_openbao(kv_v1_mount=None)
     try:
@@ -281,18 +175,23 @@ def part_one() -> None:
                     results = {name: measure(fn, relay) for name, fn in contenders.items()}
                 base = results["SecureConfigManager"].wall_ms
                 title = "loopback" if not delay_ms else f"loopback + {delay_ms} ms per request"
-                print(f"\n50 references over {PATHS} Vault paths, {title} (median of {ROUNDS}):")
-                print(
-                    f"  {'':24}{'requests':>9}{'reads':>7}{'wall ms':>9}{'cpu ms':>8}{'x ours':>8}",
-                    end="",
+                report.print(
+                    f"\n50 references over {PATHS} Vault paths, {title} (median of {ROUNDS}):"
                 )
-                print(f"{'round trips':>13}" if delay_ms else "")
+                trips = f"{'round trips':>13}" if delay_ms else ""
+                report.print(
+                    f"  {'':24}{'requests':>9}{'reads':>7}{'wall ms':>9}{'cpu ms':>8}{'x ours':>8}"
+                    f"{trips}"
+                )
                 for name, r in results.items():
-                    trips = f"{r.wall_ms / delay_ms:13.1f}" if delay_ms else ""
-                    print(
+                    trip = f"{r.wall_ms / delay_ms:13.1f}" if delay_ms else ""
+                    report.print(
                         f"  {name:24}{r.requests:9d}{r.reads:7d}{r.wall_ms:9.1f}{r.cpu_ms:8.1f}"
-                        f"{r.wall_ms / base:8.2f}{trips}"
+                        f"{r.wall_ms / base:8.2f}{trip}"
                     )
+                where = f"+{delay_ms} ms" if delay_ms else "loopback"
+                for name in ("dynaconf Vault loader", "naive hvac loop"):
+                    report.ratio(f"{name} / ours, wall ({where})", results[name].wall_ms / base)
     finally:
         stop_openbao(server)
 
@@ -303,7 +202,7 @@ SIX = REQUIRED_SECRETS
 EXTRA = tuple(f"SETTING_{i:02d}" for i in range(44))
 
 
-def part_two() -> None:
+def part_two(report: Report) -> None:
     """The six secrets and 44 settings from variables and files, ours beside pydantic-settings."""
     from pydantic import create_model
     from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -321,12 +220,14 @@ def part_two() -> None:
             else:
                 os.environ[name] = value
         os.environ["SECRETS_DIR"] = str(secrets_dir)
+        # As a deployment runs: the environment named by YOSAI_ENV, not by an argument.
+        os.environ["YOSAI_ENV"] = "test"
         (conf / "test.yaml").write_text(
             "settings:\n" + "".join(f"  {n.lower()}: 'env:{n}'\n" for n in EXTRA)
         )
 
         def ours_load() -> int:
-            cfg = SecureConfigManager(conf, env="test")
+            cfg = SecureConfigManager(conf)
             return sum(1 for v in cfg.sources().values() if v != "missing") + len(cfg["settings"])
 
         fields: dict[str, Any] = {name.lower(): (str, ...) for name in names}
@@ -351,37 +252,52 @@ def part_two() -> None:
                 values[name] = value
             return len(values)
 
-        results = {
-            "SecureConfigManager": measure_many(ours_load),
-            "pydantic-settings": measure_many(pydantic_load),
-            "hand-written loop": measure_many(floor),
-        }
+        results = measure_many(
+            {
+                "SecureConfigManager": ours_load,
+                "pydantic-settings": pydantic_load,
+                "hand-written loop": floor,
+            }
+        )
         base = results["SecureConfigManager"]
-        print("\n50 settings (6 secrets + 44) from env vars and secret files (median per load):")
-        print(f"  {'':24}{'ms':>9}{'x ours':>9}")
+        report.print(
+            "\n50 settings (6 secrets + 44) from env vars and secret files (median per load, "
+            "YOSAI_ENV=test):"
+        )
+        report.print(f"  {'':24}{'ms':>9}{'x ours':>9}")
         for name, wall in results.items():
-            print(f"  {name:24}{wall:9.3f}{wall / base:9.2f}")
-        for name in names:
+            report.print(f"  {name:24}{wall:9.3f}{wall / base:9.2f}")
+        report.ratio(
+            "env/files: pydantic-settings / ours", results["pydantic-settings"] / base, at_least=5
+        )
+        report.ratio("env/files: ours / hand-written loop", base / results["hand-written loop"])
+        for name in (*names, "SECRETS_DIR", "YOSAI_ENV"):
             os.environ.pop(name, None)
 
 
-def measure_many(fn: Callable[[], int], loops: int = 200) -> float:
-    """Median over 7 rounds of the mean ms per call of ``fn`` (which must load 50 values)."""
-    assert fn() == 50, fn()
-    rounds = []
-    for _ in range(7):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        rounds.append((time.perf_counter() - start) * 1000 / loops)
-    return statistics.median(rounds)
+def measure_many(contenders: dict[str, Callable[[], int]], loops: int = 100) -> dict[str, float]:
+    """{name: median over 9 rounds of the mean ms per call}, the contenders interleaved by round.
+
+    Each function must load 50 values.
+    """
+    rounds: dict[str, list[float]] = {name: [] for name in contenders}
+    for fn in contenders.values():
+        assert fn() == 50, fn()
+    for _ in range(9):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            for _ in range(loops):
+                fn()
+            rounds[name].append((time.perf_counter() - start) * 1000 / loops)
+    return {name: statistics.median(samples) for name, samples in rounds.items()}
 
 
 def main() -> None:
     """Run both parts."""
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    part_one()
-    part_two()
+    report = Report("config_load", "Loading a configuration (bench/config_load.py)")
+    part_one(report)
+    part_two(report)
+    report.save()
 
 
 if __name__ == "__main__":

@@ -20,14 +20,19 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from results import Report
+
 N = 2000
+
+
+def _p50(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e6
 
 
 def _percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
-    p50 = statistics.median(ordered) * 1e6
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1e6
-    return f"p50 {p50:8.1f} µs   p99 {p99:8.1f} µs"
+    return f"p50 {_p50(ordered):8.1f} µs   p99 {p99:8.1f} µs"
 
 
 def _time(call: Callable[[], object], n: int = N) -> list[float]:
@@ -69,12 +74,14 @@ def main() -> None:
     app = create_app({"YOSAI_SIGHUP": False, "YOSAI_DASHBOARD": False})
     ext = current_extension(app)
     names = list(required_secrets("production"))
-    print(f"GET /readyz, production, 6 required secrets from env, warm cache, {N} requests")
+    report = Report("readyz", "GET /readyz with a warm cache (bench/readyz.py)")
+    report.print(f"GET /readyz, production, 6 required secrets from env, warm cache, {N} requests")
     check = _time(lambda: unresolvable(ext.manager, names))
-    print(f"  readiness check alone      {_percentiles(check)}")
+    report.print(f"  readiness check alone      {_percentiles(check)}")
     client = app.test_client()
     assert client.get("/readyz").status_code == 200
-    print(f"  Flask test client          {_percentiles(_time(lambda: client.get('/readyz')))}")
+    flask = _time(lambda: client.get("/readyz"))
+    report.print(f"  Flask test client          {_percentiles(flask)}")
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -114,10 +121,16 @@ def main() -> None:
             response.read()
             assert response.status == 200
 
-        print(f"  HTTP, gunicorn, keep-alive {_percentiles(_time(over_http))}")
+        over_http_samples = _time(over_http)
+        report.print(f"  HTTP, gunicorn, keep-alive {_percentiles(over_http_samples)}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+    check_p50 = _p50(check)
+    for label, samples in (("Flask test client", flask), ("HTTP, gunicorn", over_http_samples)):
+        share = 100 * check_p50 / _p50(samples)
+        report.ratio(f"the check's share of a request, p50 ({label})", share, unit="%", digits=0)
+    report.save()
 
 
 if __name__ == "__main__":
