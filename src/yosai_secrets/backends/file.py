@@ -36,50 +36,63 @@ def read_secret_file(path: str | Path, *, what: str = "secret file") -> str:
         SecretFileError: it is a directory, too large, unreadable or not UTF-8 (the message names
             the file, never its content).
     """
+    text = _decode(_read_bounded(path, what), path, what)
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
+
+
+def _read_bounded(path: str | Path, what: str) -> bytes:
+    """The file's bytes, refused when it is a directory or larger than the limit."""
     # One open, one fstat, one read: a configuration load reads dozens of these.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise SecretNotFoundError(str(path), [f"{what} {path}"]) from exc
     except OSError as exc:
-        raise SecretFileError(
-            f"{what} {path} cannot be read ({exc.strerror}); check its permissions"
-        ) from None
+        raise _unreadable(path, what, exc) from None
     try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise SecretFileError(
-                f"{what} {path} is a directory, not a file; point it at the file holding the secret"
-            )
-        if info.st_size > MAX_SECRET_FILE_BYTES:
-            raise SecretFileError(
-                f"{what} {path} is {info.st_size} bytes, more than the "
-                f"{MAX_SECRET_FILE_BYTES}-byte limit for a secret; is this the right file?"
-            )
+        _check_kind_and_size(os.fstat(fd), path, what)
         data = os.read(fd, MAX_SECRET_FILE_BYTES + 1)
     except OSError as exc:
-        raise SecretFileError(
-            f"{what} {path} cannot be read ({exc.strerror}); check its permissions"
-        ) from None
+        raise _unreadable(path, what, exc) from None
     finally:
         os.close(fd)
+    # fstat's size can be wrong: the file grew since, or it is a pipe or a /proc file (size 0).
     if len(data) > MAX_SECRET_FILE_BYTES:
         raise SecretFileError(
             f"{what} {path} is larger than the {MAX_SECRET_FILE_BYTES}-byte limit for a secret"
         )
+    return data
+
+
+def _check_kind_and_size(info: os.stat_result, path: str | Path, what: str) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise SecretFileError(
+            f"{what} {path} is a directory, not a file; point it at the file holding the secret"
+        )
+    if info.st_size > MAX_SECRET_FILE_BYTES:
+        raise SecretFileError(
+            f"{what} {path} is {info.st_size} bytes, more than the "
+            f"{MAX_SECRET_FILE_BYTES}-byte limit for a secret; is this the right file?"
+        )
+
+
+def _unreadable(path: str | Path, what: str, exc: OSError) -> SecretFileError:
+    return SecretFileError(f"{what} {path} cannot be read ({exc.strerror}); check its permissions")
+
+
+def _decode(data: bytes, path: str | Path, what: str) -> str:
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         # No `from exc`: the decode error's repr carries the file's bytes.
         raise SecretFileError(
             f"{what} {path} is not UTF-8 text; secret files must hold UTF-8 "
             "(base64-encode binary secrets)"
         ) from None
-    if text.endswith("\r\n"):
-        return text[:-2]
-    if text.endswith("\n"):
-        return text[:-1]
-    return text
 
 
 class FileBackend:
