@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from ..errors import ConfigurationError, RotationError
+from ..rotation_age import rotated_keys
 from .generate import FALLBACKS_KEY, format_fallbacks, generate_value, parse_fallbacks
 from .kubectl import DEFAULT_DEPLOYMENT, Kubectl
 from .manifest import SecretManifest
@@ -119,10 +120,7 @@ def ensure_manifest(manifest: Path) -> bool:
 
 def default_keys(manifest: SecretManifest) -> list[str]:
     """``SECRET_KEY`` and every key ending in ``PASSWORD`` that the manifest holds."""
-    keys = manifest.keys()
-    chosen = [k for k in keys if k == "SECRET_KEY"]
-    chosen += [k for k in keys if k.upper().endswith("PASSWORD") and k not in chosen]
-    return chosen
+    return rotated_keys(manifest.keys())
 
 
 def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store) -> RotationState:
@@ -132,16 +130,12 @@ def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store)
         ConfigurationError: a key is missing, or the database settings do not fit the manifest.
     """
     keys = _chosen_keys(options, manifest)
-    old = {k: manifest.get(k) for k in keys}
-    new = {k: generate_value() for k in keys}
-    if "SECRET_KEY" in keys:
-        previous = manifest.get(FALLBACKS_KEY) if manifest.has(FALLBACKS_KEY) else ""
-        old[FALLBACKS_KEY] = previous
-        new[FALLBACKS_KEY] = format_fallbacks([old["SECRET_KEY"], *parse_fallbacks(previous)])
+    old, new = _old_and_new_values(keys, manifest)
     db: DatabasePlan | None = None
     roles = options.roles()
     if DB_PASSWORD_KEY in keys and roles is not None:
         db = _db_plan(options, manifest, roles, old, new)
+    # The passwords whose database this rotation does not change itself.
     unmanaged = [
         k
         for k in keys
@@ -182,6 +176,19 @@ def _chosen_keys(options: RotationOptions, manifest: SecretManifest) -> list[str
     if FALLBACKS_KEY in keys:
         raise ConfigurationError(f"{FALLBACKS_KEY} is not rotated itself; rotate SECRET_KEY")
     return keys
+
+
+def _old_and_new_values(
+    keys: list[str], manifest: SecretManifest
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each key's value now and a new one; a new SECRET_KEY moves the old one to the fallbacks."""
+    old = {k: manifest.get(k) for k in keys}
+    new = {k: generate_value() for k in keys}
+    if "SECRET_KEY" in keys:
+        previous = manifest.get(FALLBACKS_KEY) if manifest.has(FALLBACKS_KEY) else ""
+        old[FALLBACKS_KEY] = previous
+        new[FALLBACKS_KEY] = format_fallbacks([old["SECRET_KEY"], *parse_fallbacks(previous)])
+    return old, new
 
 
 def _stamp(now: datetime) -> str:

@@ -68,14 +68,7 @@ def dry_run_report(
     report = RotationReport("rotate", manifest=str(options.manifest), outcome=Outcome.DRY_RUN)
     report.store = store.name
     if journal is not None:
-        done: list[str] = list(journal.done_steps())
-        report.keys = list(journal.state.keys)
-        report.steps = done
-        report.journal = str(journal.path)
-        report.warnings.append(
-            f"a rotation is in progress (phase {journal.phase}, done: {', '.join(done)}); "
-            "rotate would resume it, --abort would roll it back"
-        )
+        _describe_resumption(report, journal)
         return report
     path = options.manifest
     source = path if path.exists() else example_for(path)
@@ -84,32 +77,54 @@ def dry_run_report(
     manifest = SecretManifest(source)
     keys = list(options.keys) if options.keys else default_keys(manifest)
     report.keys = keys
-    bits = DEFAULT_NBYTES * 8
-    for key in keys:
-        report.changes.append(
-            {"key": key, "old": MASK, "new": f"{MASK} (new random value, {bits} bits)"}
-        )
-    if "SECRET_KEY" in keys:
-        report.changes.append(
-            {"key": FALLBACKS_KEY, "old": MASK, "new": f"{MASK} (+ the previous SECRET_KEY)"}
-        )
-    roles = options.roles()
-    if DB_PASSWORD_KEY in keys:
-        if roles is None:
-            report.warnings.append(
-                f"{DB_PASSWORD_KEY}: no database connection is configured; the role's password "
-                "would NOT be changed and the restart would be left to you (--restart)"
-            )
-        else:
-            pair = options.alternating_users()
-            mode = "alternating" if pair else "single"
-            report.database = {"mode": mode, "role": "(from DB_USER)", "target": roles.target}
+    report.changes = _masked_changes(keys)
+    _describe_database(report, options, keys)
     report.commands_later = later_commands(
         Path(path), options.deployment_name(), manifest.namespace()
     )
     if not options.apply:
         report.not_applied_reason = "--no-apply was given"
     return report
+
+
+def _describe_resumption(report: RotationReport, journal: Journal) -> None:
+    """A rotation is open: ``rotate`` would resume it rather than start another."""
+    done: list[str] = list(journal.done_steps())
+    report.keys = list(journal.state.keys)
+    report.steps = done
+    report.journal = str(journal.path)
+    report.warnings.append(
+        f"a rotation is in progress (phase {journal.phase}, done: {', '.join(done)}); "
+        "rotate would resume it, --abort would roll it back"
+    )
+
+
+def _masked_changes(keys: list[str]) -> list[dict[str, str]]:
+    bits = DEFAULT_NBYTES * 8
+    changes = [
+        {"key": key, "old": MASK, "new": f"{MASK} (new random value, {bits} bits)"} for key in keys
+    ]
+    if "SECRET_KEY" in keys:
+        changes.append(
+            {"key": FALLBACKS_KEY, "old": MASK, "new": f"{MASK} (+ the previous SECRET_KEY)"}
+        )
+    return changes
+
+
+def _describe_database(report: RotationReport, options: RotationOptions, keys: list[str]) -> None:
+    """Which role's password would change, or a warning that none would."""
+    # Read whatever the keys: a bad database URL fails the dry run as it fails the rotation.
+    roles = options.roles()
+    if DB_PASSWORD_KEY not in keys:
+        return
+    if roles is None:
+        report.warnings.append(
+            f"{DB_PASSWORD_KEY}: no database connection is configured; the role's password "
+            "would NOT be changed and the restart would be left to you (--restart)"
+        )
+    else:
+        mode = "alternating" if options.alternating_users() else "single"
+        report.database = {"mode": mode, "role": "(from DB_USER)", "target": roles.target}
 
 
 def hold_warnings(unmanaged: list[str]) -> list[str]:
