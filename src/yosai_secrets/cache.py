@@ -21,27 +21,23 @@ one backend call. Design choices, each for a reason:
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 from .errors import BackendUnavailableError, ConfigurationError
 
 __all__ = ["CacheEntry", "CacheStats", "SecretCache"]
 
-_log = logging.getLogger("yosai_secrets.cache")
 
 V = TypeVar("V")
 
 _NEVER: Final = float("-inf")
 
 
-@dataclass(frozen=True, slots=True)
-class CacheStats:
-    """Counters since the cache was created."""
+class CacheStats(NamedTuple):
+    """Counters since the cache was created (immutable; fields by name)."""
 
     hits: int
     misses: int
@@ -52,16 +48,36 @@ class CacheStats:
     size: int
 
 
-@dataclass(slots=True, eq=False)
 class CacheEntry(Generic[V]):
-    """One cached value and its timing (all times from the cache's clock, in seconds)."""
+    """One cached value and its timing (all times from the cache's clock, in seconds).
 
-    value: V = field(repr=False)
-    fetched_at: float
-    expires_at: float
-    stale_until: float
-    retry_at: float = _NEVER
-    failing: bool = False
+    A plain class rather than a dataclass: importing ``dataclasses`` costs a few milliseconds at
+    start-up (it imports ``inspect``), which every ``import yosai_secrets`` would pay.
+    """
+
+    __slots__ = ("expires_at", "failing", "fetched_at", "retry_at", "stale_until", "value")
+
+    def __init__(
+        self,
+        value: V,
+        fetched_at: float,
+        expires_at: float,
+        stale_until: float,
+        retry_at: float = _NEVER,
+        failing: bool = False,
+    ) -> None:
+        self.value = value
+        self.fetched_at = fetched_at
+        self.expires_at = expires_at
+        self.stale_until = stale_until
+        self.retry_at = retry_at
+        self.failing = failing
+
+    def __repr__(self) -> str:  # never the value
+        return (
+            f"CacheEntry(fetched_at={self.fetched_at}, expires_at={self.expires_at}, "
+            f"stale_until={self.stale_until}, failing={self.failing})"
+        )
 
 
 class _Done:
@@ -399,7 +415,9 @@ class SecretCache(Generic[V]):
         with self._lock:
             if previous is not None and now < previous.stale_until:
                 if not previous.failing:
-                    _log.warning(
+                    import logging  # only on this rare path: start-up need not load logging
+
+                    logging.getLogger("yosai_secrets.cache").warning(
                         "serving the cached value of %s (fetched %.0f s ago) because its backend "
                         "failed: %s; it will be served for at most %.0f s more unless the backend "
                         "recovers",

@@ -6,7 +6,6 @@ functions turn a path's answer into the key's value, and word "not found" for th
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .backends import Backend, Fetched, Location
@@ -58,6 +57,8 @@ def select_field(key: str, where: str, field: str | None, raw: Fetched) -> str:
         )
     if isinstance(raw, str | bytes):
         try:
+            import json  # here, not at start-up: most values are plain strings
+
             data = json.loads(raw)
         except ValueError:
             data = None
@@ -73,6 +74,8 @@ def select_field(key: str, where: str, field: str | None, raw: Fetched) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list):
+        import json
+
         return json.dumps(value)
     if value is None:
         raise SecretNotFoundError(key, [f"{where} field {field!r} (null)"])

@@ -16,15 +16,12 @@ nothing on the hot path (no ``os.getpid()`` check per read).
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import weakref
 from typing import Protocol
 
 __all__ = ["ForkAware", "forks_seen", "register"]
-
-_log = logging.getLogger("yosai_secrets.forksafe")
 
 
 class ForkAware(Protocol):
@@ -68,7 +65,9 @@ def _after_fork_in_child() -> None:
         try:
             obj.after_fork_in_child()
         except Exception as exc:  # one object's failure must not leave the others shared
-            _log.warning(
+            import logging
+
+            logging.getLogger("yosai_secrets.forksafe").warning(
                 "resetting %s after fork failed (%s); it will not be used safely in this process",
                 type(obj).__name__,
                 type(exc).__name__,

@@ -14,7 +14,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from . import forksafe
@@ -364,6 +363,9 @@ class SecretManager:
             for job in jobs:
                 job()
         elif jobs:
+            # Imported here: concurrent.futures costs start-up time a get_secret() never needs.
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=min(max_workers, len(jobs))) as pool:
                 for future in [pool.submit(job) for job in jobs]:
                     future.result()

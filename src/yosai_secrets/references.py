@@ -13,8 +13,7 @@ default backend; it may still carry ``#field``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from .errors import InvalidReferenceError
 
@@ -29,9 +28,11 @@ BACKEND_OF_SCHEME: Final[dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """One parsed reference: the scheme (``None`` for a plain key), the name and the field."""
+class Reference(NamedTuple):
+    """One parsed reference: the scheme (``None`` for a plain key), the name and the field.
+
+    Immutable, compared by value; a named tuple (no ``dataclasses`` import at start-up).
+    """
 
     scheme: str | None
     name: str

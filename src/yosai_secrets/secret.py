@@ -7,11 +7,14 @@ explicit way out. :class:`RedactingFilter` replaces every value that a manager h
 
 from __future__ import annotations
 
-import logging
+import functools
 import os
 import threading
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = [
     "MASK",
@@ -142,7 +145,7 @@ def _redact_arg(arg: object) -> object:
     return redacted if redacted != text else arg
 
 
-class RedactingFilter(logging.Filter):
+class RedactingFilter:
     """A logging filter that masks every value a secret manager has handed out.
 
     It rewrites the record's message, arguments and exception text in place, so every handler and
@@ -151,6 +154,7 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; always keep it (return True)."""
         if not _REGISTRY.values():
             return True
         # The rendered line, not its pieces: a value logged in parts ("%s%s", v[:10], v[10:]) or
@@ -162,12 +166,14 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(rendered)
         record.args = ()
         for name, value in list(vars(record).items()):
-            if name not in _STANDARD_RECORD_FIELDS:  # extra={...} fields, however formatted
+            if name not in _standard_record_fields():  # extra={...} fields, however formatted
                 masked = _redact_arg(value)
                 if masked is not value:
                     setattr(record, name, masked)
         if record.exc_info and record.exc_info[0] is not None:
             # Format the traceback now, masked, and drop exc_info so no formatter re-renders it.
+            import logging
+
             text = logging.Formatter().formatException(record.exc_info)
             record.exc_text = redact(text)
             record.exc_info = None
@@ -178,10 +184,13 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-# The attributes every LogRecord has; anything else came from ``extra=``.
-_STANDARD_RECORD_FIELDS: Final = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
-)
+@functools.cache
+def _standard_record_fields() -> frozenset[str]:
+    """The attributes every LogRecord has; anything else came from ``extra=``."""
+    import logging
+
+    blank = logging.LogRecord("", 0, "", 0, "", (), None)
+    return frozenset(vars(blank).keys() | {"message", "asctime", "taskName"})
 
 
 def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
@@ -192,6 +201,8 @@ def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
     :data:`logging.lastResort`, which no filter can reach. Returns the filter, which may be added
     to handlers created later.
     """
+    import logging
+
     target = logger if logger is not None else logging.getLogger()
     found = next(
         (f for h in target.handlers for f in h.filters if isinstance(f, RedactingFilter)), None
