@@ -41,12 +41,18 @@ def rotate_then_read(environ: dict[str, str], old: str = "old-pw") -> tuple[str,
     """Rotate DB_PASSWORD through the store rotation opens; return (new value, value read)."""
     new = "rotated-" + uuid.uuid4().hex
     store = open_store(environ)
-    state: dict[str, Any] = {}
-    store.prepare(state, {"DB_PASSWORD": old})
-    store.stage(state, {"DB_PASSWORD": new})
-    store.promote(state, {"DB_PASSWORD": new}, "2026-11-29T00:00:00Z")
-    read = SecretManager(environ=environ, ttl_seconds=0).get("DB_PASSWORD")
-    return new, read
+    manager = SecretManager(environ=environ, ttl_seconds=0)
+    try:
+        state: dict[str, Any] = {}
+        store.prepare(state, {"DB_PASSWORD": old})
+        store.stage(state, {"DB_PASSWORD": new})
+        store.promote(state, {"DB_PASSWORD": new}, "2026-11-29T00:00:00Z")
+        return new, manager.get("DB_PASSWORD")
+    finally:  # no renewer thread may outlive the test (and its warning filters)
+        manager.close()
+        close = getattr(getattr(store, "backend", None), "close", None)
+        if callable(close):
+            close()
 
 
 def vault_environ(server: OpenBaoServer, **extra: str) -> dict[str, str]:
@@ -272,13 +278,17 @@ def test_vault_with_a_client_certificate(
     """VAULT_CLIENT_CERT/KEY (mutual TLS): refused without them, read and rotated with them."""
     server, _, mtls_addr, files = tls_server
     base = vault_environ(server, VAULT_ADDR=mtls_addr, VAULT_CACERT=str(files["ca"]))
+    refused = SecretManager(environ=base)
     with pytest.raises(BackendTLSError, match="VAULT_CLIENT_CERT"):
-        SecretManager(environ=base).get("DB_PASSWORD")
+        refused.get("DB_PASSWORD")
+    refused.close()
     environ = {
         **base,
         "VAULT_CLIENT_CERT": str(files["client"]),
         "VAULT_CLIENT_KEY": str(files["client_key"]),
     }
-    assert SecretManager(environ=environ).get("DB_PASSWORD") == "old-pw"
+    manager = SecretManager(environ=environ)
+    assert manager.get("DB_PASSWORD") == "old-pw"
+    manager.close()
     new, read = rotate_then_read(environ)
     assert read == new

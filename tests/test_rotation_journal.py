@@ -61,7 +61,7 @@ def _state(**overrides: Any) -> RotationState:
         "annotations": {"SECRET_KEY": None, "DB_PASSWORD": "2024-01-01T00:00:00Z"},
         "deployment": "yosai-api",
         "namespace": None,
-        "store": {"backend": "aws", "entries": {"SECRET_KEY": {"token": "t-1"}}},
+        "store": {"backend": "aws", "entries": {"SECRET_KEY": {"token": "tok-4f9c2e71"}}},
         "db": DatabasePlan(DbMode.ALTERNATING, "app_b", "app_a", "127.0.0.1:5432/app", "SCRAM$x"),
         "plain": ["DB_USER"],
     }
@@ -115,7 +115,7 @@ def test_repr_of_state_and_journal_shows_no_value(tmp_path: Path) -> None:
     state = _state()
     journal = Journal(tmp_path / "j.journal.json", state)
     shown = repr(state) + repr(journal) + repr(state.db)
-    for value in ("old-key", "new-key", "old-pw", "new-pw", "SCRAM$x", "t-1"):
+    for value in ("old-key", "new-key", "old-pw", "new-pw", "SCRAM$x", "tok-4f9c2e71"):
         assert value not in shown
 
 

@@ -242,6 +242,18 @@ class SecretManager:
         entry = self._cache.peek((backend.name, location.path))
         return entry is not None and entry.failing
 
+    def close(self) -> None:
+        """Stop the backends' background work (token renewal) and close their connections.
+
+        The manager may still be used afterwards: connections open again on demand.
+        """
+        with self._lock:
+            backends = list(self._backends.values())
+        for backend in backends:
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
+
     def after_fork_in_child(self) -> None:
         """In a forked child: new locks and no in-flight reads; cached values are kept.
 

@@ -173,9 +173,12 @@ class TokenKeeper:
             )
             self._thread.start()
 
-    def stop(self) -> None:
-        """Stop the background renewer, if any."""
+    def stop(self, timeout_seconds: float = 5.0) -> None:
+        """Stop the background renewer, if any, waiting up to ``timeout_seconds`` for it to end."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_seconds)
 
     def after_fork_in_child(self) -> None:
         """In a forked child: fresh locks and no renewer (the parent's thread is not here).
