@@ -80,6 +80,8 @@ def isolated_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     # No test may read the machine's real Docker secrets directory by accident.
     monkeypatch.setenv("SECRETS_DIR", str(tmp_path / "run-secrets"))
     reset_default_manager()
+    # Values another test handed out would be masked in this test's messages ("value" -> ****).
+    secret_module._REGISTRY.clear()
     yield
     reset_default_manager()
 
