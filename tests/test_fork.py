@@ -304,7 +304,7 @@ def test_a_vault_mount_answer_for_another_path_is_ignored(openbao: OpenBaoServer
     path = f"kv/{unique()}"
     openbao.api("PUT", path, {"v": "one"})
     assert backend.fetch(backend.locate(f"{path}#v").path) == {"v": "one"}
-    assert "elsewhere/" not in backend._mounts
+    assert "elsewhere/" not in backend.mounts.mount_paths()
 
 
 _PRELOADED_APP = '''

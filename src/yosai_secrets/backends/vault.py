@@ -22,7 +22,6 @@ in :mod:`.vault_auth`; token renewal in :mod:`.vault_token`; the variables in
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,6 @@ from ..errors import (
     BackendAuthError,
     BackendError,
     BackendPermissionError,
-    BackendUnavailableError,
     ConfigurationError,
     InvalidReferenceError,
     MissingDependencyError,
@@ -42,7 +40,9 @@ from ..errors import (
 )
 from .base import Fetched, Location
 from .vault_auth import AuthMethod, StaticTokenAuth
-from .vault_http import Endpoint, HvacEndpoint, PoolEndpoint, VaultStatusError, VaultTransport
+from .vault_endpoints import Endpoint, HvacEndpoint, PoolEndpoint
+from .vault_http import VaultStatusError, VaultTransport
+from .vault_mounts import KV2, MountTable, looks_kv2
 from .vault_settings import VaultSettings
 from .vault_token import TokenKeeper
 
@@ -54,9 +54,6 @@ _log = logging.getLogger("yosai_secrets.backends.vault")
 POOL_SIZE: Final = 16
 #: Threads of one fetch_many: on 2 cores more only adds GIL hand-offs; latency is what overlaps.
 BATCH_THREADS: Final = 8
-
-# Mount version markers: KV v1, KV v2, or not a KV engine / not known.
-_KV1, _KV2, _OTHER = 1, 2, 0
 
 
 def _require_urllib3() -> None:
@@ -149,9 +146,7 @@ class VaultBackend:
         self.keeper = TokenKeeper(method, clock=clock, defer_lookup=True)
         self._background_wanted = renew_in_background
         self._renew_in_background = renew_in_background
-        self._mounts: dict[str, int] = {}
-        self._canonical: dict[str, str] = {}
-        self._mount_lock = threading.Lock()
+        self.mounts = MountTable(self._ask_mount)
         #: Paths a fetch_many could not read (each error is that path's result too).
         self.batch_failures = 0
         forksafe.register(self)
@@ -177,7 +172,7 @@ class VaultBackend:
         self.transport.reset()
         self.keeper.after_fork_in_child()
         self._renew_in_background = self._background_wanted
-        self._mount_lock = threading.Lock()
+        self.mounts.after_fork_in_child()
 
     # -- the Backend protocol -----------------------------------------------------------------
 
@@ -201,8 +196,8 @@ class VaultBackend:
                     f"VAULT_SECRETS_PATH ({self.settings.secrets_path}); to pick a field of "
                     "another path, write the path: secret/data/app#field"
                 )
-            return Location(self._canonical_path(self.settings.secrets_path), path)
-        return Location(self._canonical_path(path), field.strip() or None)
+            return Location(self.mounts.canonical_path(self.settings.secrets_path), path)
+        return Location(self.mounts.canonical_path(path), field.strip() or None)
 
     def fetch(self, path: str) -> Mapping[str, Any]:
         """Read ``path`` and return its fields (KV v2: the current version's data).
@@ -249,8 +244,8 @@ class VaultBackend:
     def _fields(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """The fields in a read's JSON answer: KV v2's ``data.data``, or KV v1's ``data``."""
         data = body.get("data")
-        version = self._kv_version(path)
-        if version == _KV2 or (version is None and _looks_kv2(data)):
+        version = self.mounts.kv_version(path)
+        if version == KV2 or (version is None and looks_kv2(data)):
             assert isinstance(data, dict)
             inner = data.get("data")
             if inner is None:
@@ -290,6 +285,10 @@ class VaultBackend:
         }
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _ask_mount(self, path: str) -> dict[str, Any]:
+        """The server's answer about the mount holding ``path`` (for the mount table)."""
+        return self._request("GET", f"sys/internal/ui/mounts/{path}")
 
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None, token: str | None
@@ -386,8 +385,8 @@ class VaultBackend:
     def _not_found_hint(self, path: str) -> str:
         # A raw path is read without asking for its mount first; a miss may ask now (an error
         # path: one request to give the right command is worth it).
-        mount = self._mount_of_known(path) or self._look_up_mount(path)
-        if mount and self._mounts.get(mount) == _KV2:
+        mount = self.mounts.known_mount(path) or self.mounts.look_up(path)
+        if mount and self.mounts.version_of(mount) == KV2:
             name = path[len(mount) :].removeprefix("data/")
             return (
                 f"write it with: bao kv put -mount={mount.rstrip('/')} {name} <field>=<value> "
@@ -396,79 +395,6 @@ class VaultBackend:
         if mount is None and "/data/" not in f"/{path}":
             return "if its mount is KV v2, the raw API path has data/ after the mount name"
         return ""
-
-    # -- mounts and canonical paths -------------------------------------------------------------
-
-    def _canonical_path(self, path: str) -> str:
-        found = self._canonical.get(path)
-        if found is not None:
-            return found
-        mount = self._mount_of_known(path)
-        if mount is None:
-            if _is_raw_kv2(path):
-                return path  # read as written: the answer's shape tells the KV version
-            mount = self._look_up_mount(path)
-        canonical = path
-        if mount is not None and self._mounts.get(mount) == _KV2:
-            rest = path[len(mount) :]
-            if not rest.startswith(("data/", "metadata/")):
-                canonical = f"{mount}data/{rest}"
-        if mount is not None:
-            if len(self._canonical) > 4096:
-                self._canonical.clear()
-            self._canonical[path] = canonical
-        return canonical
-
-    def _mount_of_known(self, path: str) -> str | None:
-        probe = path + "/"
-        best = None
-        for mount in self._mounts:  # replaced, never mutated: safe to walk without the lock
-            if probe.startswith(mount) and (best is None or len(mount) > len(best)):
-                best = mount
-        return best
-
-    def _look_up_mount(self, path: str) -> str | None:
-        """Ask the server which mount holds ``path`` and its KV version; remember it.
-
-        Returns None (and remembers nothing) when the server cannot say now; the path is then
-        read as given, and the answer's shape tells KV v2 from v1.
-        """
-        with self._mount_lock:
-            known = self._mount_of_known(path)
-            if known is not None:
-                return known
-            try:
-                body = self._request("GET", f"sys/internal/ui/mounts/{path}")
-            except VaultStatusError:
-                # 403: this token may not see the mount table for the path; read the path as
-                # given (and do not ask again for it): the read will tell.
-                self._canonical[path] = path
-                return None
-            except (BackendUnavailableError, BackendAuthError):
-                return None
-            data = body.get("data") or {}
-            mount = str(data.get("path") or path.split("/", 1)[0] + "/")
-            if not (path + "/").startswith(mount):
-                # Defence in depth: an answer about another path is never taken for this one.
-                _log.debug("vault answered the mount look-up of %s with %s; ignored", path, mount)
-                return None
-            kind = data.get("type")
-            options = data.get("options") or {}
-            version = _OTHER
-            if kind in ("kv", "generic"):
-                version = _KV2 if str(options.get("version", "1")) == "2" else _KV1
-            self._mounts = {**self._mounts, mount: version}
-            _log.debug("vault mount %s is %s", mount, {1: "KV v1", 2: "KV v2"}.get(version, kind))
-            return mount
-
-    def _kv_version(self, path: str) -> int | None:
-        mount = self._mount_of_known(path)
-        if mount is None:
-            return None
-        version = self._mounts[mount]
-        if version == _KV2 and not path[len(mount) :].startswith("data/"):
-            return _OTHER
-        return version if version != _OTHER else None
 
 
 def _client_token(client: Any | None) -> AuthMethod:
@@ -500,18 +426,3 @@ def _check_segments(key: str, path: str) -> None:
                 f"vault key {key!r} has a '.' or '..' path segment (perhaps percent-encoded); "
                 "write the path without them"
             )
-
-
-def _is_raw_kv2(path: str) -> bool:
-    """``<mount>/data/<name>`` (or ``metadata/``): a KV v2 API path, right as written."""
-    parts = path.split("/", 2)
-    return len(parts) == 3 and parts[1] in ("data", "metadata") and bool(parts[2])
-
-
-def _looks_kv2(data: Any) -> bool:
-    return (
-        isinstance(data, dict)
-        and set(data) == {"data", "metadata"}
-        and isinstance(data["metadata"], dict)
-        and "version" in data["metadata"]
-    )

@@ -7,12 +7,9 @@ after a full round without an answer it waits (exponential backoff with jitter, 
 server's ``Retry-After``) before the next round, for at most ``1 + max_retries`` rounds.
 A TLS failure is not retried: a certificate does not fix itself.
 
-Each address is an :class:`Endpoint`. The backend's own are :class:`PoolEndpoint`: a urllib3
-``PoolManager`` (or ``ProxyManager``) with the TLS settings of ``VAULT_CACERT``, ``VAULT_CAPATH``,
-``VAULT_CLIENT_CERT``/``VAULT_CLIENT_KEY`` and ``VAULT_SKIP_VERIFY``, used through urllib3's public
-API only. An ``hvac.Client`` handed in ready-made is an :class:`HvacEndpoint` and goes through
-hvac's public adapter. Each attempt has a deadline for the whole answer (``VAULT_TIMEOUT``), not
-only per socket read: a server that sends its body a byte at a time is cut off.
+Each address is an :class:`~.vault_endpoints.Endpoint` (see :mod:`.vault_endpoints`: a urllib3
+pool of our own, or a given ``hvac.Client``). Each attempt has a deadline for the whole answer
+(``VAULT_TIMEOUT``), not only per socket read.
 
 Other answers (403, 404, 400) are returned to the caller as :class:`VaultStatusError`, which the
 backend turns into a precise error naming the path. No message carries a token or a value: the
@@ -26,22 +23,13 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, NamedTuple, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from ..errors import BackendError, BackendTLSError, BackendUnavailableError
+from .vault_endpoints import Answer, Endpoint, TLSFailure, Unreachable, scrub
 
-__all__ = [
-    "RETRYABLE_STATUSES",
-    "Answer",
-    "Endpoint",
-    "HvacEndpoint",
-    "PoolEndpoint",
-    "TLSFailure",
-    "Unreachable",
-    "VaultStatusError",
-    "VaultTransport",
-]
+__all__ = ["RETRYABLE_STATUSES", "VaultStatusError", "VaultTransport"]
 
 _log = logging.getLogger("yosai_secrets.backends.vault")
 
@@ -49,58 +37,6 @@ _log = logging.getLogger("yosai_secrets.backends.vault")
 RETRYABLE_STATUSES: Final = frozenset({412, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS: Final = 10.0
 _MIN_RATE_LIMIT_WAIT_SECONDS: Final = 0.5
-#: The largest answer read (a KV secret is at most about 1 MiB in Vault's default limits).
-MAX_BODY_BYTES: Final = 16 * 1024 * 1024
-_CHUNK_BYTES: Final = 64 * 1024
-
-
-class Answer(NamedTuple):
-    """One HTTP answer: status, headers and the whole body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-class Unreachable(Exception):
-    """An address gave no (complete) answer: ``kind`` says how. Holds no request or token."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
-class TLSFailure(Exception):
-    """The certificate of an address could not be verified; ``reason`` is a short phrase."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Endpoint(Protocol):
-    """One Vault address and the way requests reach it."""
-
-    addr: str
-
-    def request(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
-    ) -> Answer:
-        """Send one request to ``/v1/<path>`` and read the whole answer by ``deadline``.
-
-        Raises:
-            Unreachable: no connection, or no complete answer by the deadline.
-            TLSFailure: the certificate could not be verified.
-        """
-        ...
-
-    def reset(self) -> None:
-        """Forget every connection (after a fork: the parent's are not ours to use)."""
-        ...
-
-    def close(self) -> None:
-        """Close every connection."""
-        ...
 
 
 class VaultStatusError(BackendError):
@@ -255,9 +191,7 @@ class VaultTransport:
             parsed = _json(answer.body)
             if 200 <= answer.status < 300:
                 return parsed, 0.0
-            errors = [
-                _scrub(str(e), (token,)) for e in parsed.get("errors") or [] if str(e).strip()
-            ]
+            errors = [scrub(str(e), (token,)) for e in parsed.get("errors") or [] if str(e).strip()]
             raise VaultStatusError(
                 answer.status, addr=endpoint.addr, path=path, errors=errors, body=parsed
             )
@@ -282,187 +216,6 @@ class VaultTransport:
                 self.addresses[index],
             )
         self._preferred = index
-
-
-class PoolEndpoint:
-    """An address reached through a urllib3 pool of keep-alive connections (public API only).
-
-    Args:
-        addr: ``https://vault.example.com:8200``.
-        pool_size: connections kept (concurrent reads beyond it open extra ones, not kept).
-        ca_cert, ca_path, client_cert, client_key, skip_verify: TLS, as the Vault CLI's variables.
-        proxy: an HTTP proxy to go through, or None.
-        clock: a monotonic clock in seconds, for the deadline.
-    """
-
-    def __init__(
-        self,
-        addr: str,
-        *,
-        pool_size: int = 16,
-        ca_cert: str | None = None,
-        ca_path: str | None = None,
-        client_cert: str | None = None,
-        client_key: str | None = None,
-        skip_verify: bool = False,
-        proxy: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.addr = addr.rstrip("/")
-        self._options: dict[str, Any] = {"maxsize": pool_size, "block": False}
-        if self.addr.startswith("https://"):
-            self._options.update(
-                cert_reqs="CERT_NONE" if skip_verify else "CERT_REQUIRED",
-                ca_certs=ca_cert,
-                ca_cert_dir=ca_path,
-                cert_file=client_cert,
-                key_file=client_key,
-            )
-        self._proxy = proxy
-        self._clock = clock
-        self._manager: Any = None
-
-    def __repr__(self) -> str:
-        return f"PoolEndpoint({self.addr!r}{', proxied' if self._proxy else ''})"
-
-    def request(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
-    ) -> Answer:
-        """Send one request and read the whole answer by ``deadline`` (see :class:`Endpoint`)."""
-        import urllib3
-
-        remaining = deadline - self._clock()
-        if remaining <= 0:
-            raise Unreachable("timed out")
-        manager = self._manager or self._build()
-        try:
-            response = manager.request(
-                method,
-                f"{self.addr}/v1/{path}",
-                body=body,
-                headers=headers,
-                retries=False,
-                redirect=False,
-                timeout=urllib3.Timeout(connect=remaining, read=remaining),
-                preload_content=False,
-            )
-        except urllib3.exceptions.SSLError as exc:
-            raise TLSFailure(_ssl_reason(exc)) from None
-        except urllib3.exceptions.NewConnectionError:  # a subclass of the timeout error
-            raise Unreachable("connection failed") from None
-        except urllib3.exceptions.TimeoutError:
-            raise Unreachable("timed out") from None
-        except (urllib3.exceptions.HTTPError, OSError):
-            raise Unreachable("connection failed") from None
-        return Answer(response.status, dict(response.headers), self._read(response, deadline))
-
-    def _read(self, response: Any, deadline: float) -> bytes:
-        """The whole body, unless the deadline passes or it grows past the limit."""
-        import urllib3
-
-        parts: list[bytes] = []
-        size = 0
-        complete = False
-        try:
-            while True:
-                chunk = response.read1(_CHUNK_BYTES)
-                if not chunk:
-                    complete = True
-                    break
-                parts.append(chunk)
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise Unreachable(f"answer larger than {MAX_BODY_BYTES} bytes")
-                if self._clock() > deadline:
-                    raise Unreachable("timed out reading the answer")
-        except urllib3.exceptions.TimeoutError:
-            raise Unreachable("timed out reading the answer") from None
-        except (urllib3.exceptions.HTTPError, OSError):
-            raise Unreachable("connection lost while reading the answer") from None
-        finally:
-            if not complete:
-                response.close()  # a half-read connection must never serve another request
-            response.release_conn()
-        return b"".join(parts)
-
-    def _build(self) -> Any:
-        import urllib3
-
-        manager: urllib3.PoolManager
-        if self._proxy:
-            manager = urllib3.ProxyManager(self._proxy, num_pools=2, **self._options)
-        else:
-            manager = urllib3.PoolManager(num_pools=2, **self._options)
-        self._manager = manager
-        return manager
-
-    def reset(self) -> None:
-        """Drop the pool without touching its sockets (the parent may still be using them)."""
-        self._manager = None
-
-    def close(self) -> None:
-        """Close the pool's connections."""
-        manager, self._manager = self._manager, None
-        if manager is not None:
-            manager.clear()
-
-
-class HvacEndpoint:
-    """An address reached through a ready-made ``hvac.Client`` (its public adapter).
-
-    The client's own settings (TLS, proxies, timeout) apply; the deadline is its timeout.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.addr = str(client.url).rstrip("/")
-
-    def __repr__(self) -> str:
-        return f"HvacEndpoint({self.addr!r})"
-
-    def request(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
-    ) -> Answer:
-        """Send one request through hvac's adapter (see :class:`Endpoint`)."""
-        import requests
-
-        adapter = self.client.adapter
-        token = headers.get("X-Vault-Token")
-        if token is not None and adapter.token != token:
-            adapter.token = token
-        kwargs: dict[str, Any] = {"raise_exception": False}
-        if body is not None:
-            kwargs["json"] = json.loads(body)
-        try:
-            response = adapter.request(method, f"v1/{path}", **kwargs)
-        except requests.exceptions.SSLError as exc:
-            raise TLSFailure(_ssl_reason(exc)) from None
-        except requests.exceptions.Timeout:
-            raise Unreachable("timed out") from None
-        except requests.exceptions.RequestException:
-            raise Unreachable("connection failed") from None
-        if isinstance(response, dict):  # hvac's JSONAdapter hands back parsed 2xx bodies
-            return Answer(200, {}, json.dumps(response).encode("utf-8"))
-        return Answer(int(response.status_code), dict(response.headers), response.content)
-
-    def reset(self) -> None:
-        """Close the client's session in this process; it opens new connections on next use."""
-        self.client.adapter.close()
-
-    def close(self) -> None:
-        """Close the client's session."""
-        self.client.adapter.close()
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def _scrub(text: str, secrets: Sequence[str | None]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    # Server messages can be long multi-line lists ("1 error occurred:\n\t* ..."); one line.
-    return " ".join(text.split())[:300]
 
 
 def _json(body: bytes) -> dict[str, Any]:
@@ -490,7 +243,7 @@ def _retry_wait(answer: Answer) -> float:
 
 def _describe_status(answer: Answer, token: str | None) -> str:
     errors = _json(answer.body).get("errors") or []
-    detail = _scrub("; ".join(str(e) for e in errors), (token,))
+    detail = scrub("; ".join(str(e) for e in errors), (token,))
     meaning = {
         412: "standby not caught up",
         429: "rate limited or standby busy",
@@ -511,20 +264,3 @@ def _tls_error(addr: str, path: str, reason: str) -> BackendTLSError:
         backend="vault",
         path=path,
     )
-
-
-def _ssl_reason(exc: BaseException) -> str:
-    text = str(exc)
-    lowered = text.lower()
-    for marker in (
-        "certificate_verify_failed",
-        "certificate verify failed",
-        "hostname mismatch",
-        "certificate required",
-        "unknown ca",
-        "bad certificate",
-    ):
-        if marker in lowered:
-            tail = text[lowered.index(marker) :]
-            return _scrub(tail.split("'")[0].split(")")[0], ())
-    return "TLS handshake failed"
