@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +83,76 @@ def applied_manifests(log: Path) -> list[str]:
         if "manifest" in record and "--dry-run=server" not in record["argv"]:
             out.append(record["manifest"])
     return out
+
+
+def install_stateful_kubectl_stub(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str = "reachable",
+    *,
+    deployments: tuple[str, ...] = ("yosai-api",),
+    namespace: str = "default",
+    secrets: tuple[dict[str, object], ...] = (),
+) -> tuple[Path, Path]:
+    """The kubectl stand-in with a "cluster" in a state file; return (call log, state file).
+
+    The cluster holds ``deployments`` (2 replicas each, rolled out) in ``namespace`` and the given
+    live Secret entries (see :func:`live_secret`).
+    """
+    log = install_kubectl_stub(tmp_path, monkeypatch, mode)
+    state = tmp_path / "kubectl-state.json"
+    cluster: dict[str, dict[str, object]] = {"secrets": {}, "deployments": {}}
+    for name in deployments:
+        cluster["deployments"][f"{namespace}/{name}"] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "generation": 1},
+            "spec": {"replicas": 2, "template": {"metadata": {}}},
+            "status": {
+                "observedGeneration": 1,
+                "replicas": 2,
+                "updatedReplicas": 2,
+                "readyReplicas": 2,
+                "availableReplicas": 2,
+            },
+        }
+    for entry in secrets:
+        obj = entry["object"]
+        assert isinstance(obj, dict)
+        meta = obj["metadata"]
+        cluster["secrets"][f"{meta.get('namespace', namespace)}/{meta['name']}"] = entry
+    state.write_text(json.dumps(cluster, indent=2), encoding="utf-8")
+    monkeypatch.setenv("KUBECTL_STUB_STATE", str(state))
+    return log, state
+
+
+def live_secret(
+    name: str,
+    values: dict[str, str],
+    *,
+    namespace: str = "default",
+    annotations: dict[str, str] | None = None,
+    manager: str = "kubectl-client-side-apply",
+) -> dict[str, object]:
+    """A live Secret entry for the stand-in's state: its object and its data keys' field manager."""
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
+    return {
+        "object": {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "annotations": dict(annotations or {}),
+            },
+            "type": "Opaque",
+            "data": data,
+        },
+        "owners": dict.fromkeys(values, manager),
+    }
+
+
+def stub_state(state: Path) -> dict[str, Any]:
+    """The stand-in cluster's current state."""
+    loaded: dict[str, Any] = json.loads(state.read_text(encoding="utf-8"))
+    return loaded

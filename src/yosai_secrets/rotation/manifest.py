@@ -128,6 +128,17 @@ class SecretManifest:
         ns = meta.get("namespace")
         return str(ns) if ns else None
 
+    def secret_names(self) -> list[tuple[str, str | None]]:
+        """Each Secret's name and namespace (None when the file sets none), in file order."""
+        out: list[tuple[str, str | None]] = []
+        for doc in self._secrets:
+            meta = doc.get("metadata") or {}
+            if meta.get("name"):
+                out.append(
+                    (str(meta["name"]), str(meta["namespace"]) if meta.get("namespace") else None)
+                )
+        return out
+
     def annotation(self, key: str) -> str | None:
         """The rotation-time annotation of ``key``, if any."""
         doc = self._doc_for_annotation(key)
