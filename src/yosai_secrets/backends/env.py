@@ -26,6 +26,7 @@ __all__ = ["DEFAULT_SECRETS_DIR", "EnvBackend"]
 DEFAULT_SECRETS_DIR: Final = "/run/secrets"
 _DOCKER: Final = "Docker secret "
 _LOCAL: Final = "development secret file "
+_MAX_MEMO: Final = 1024
 
 
 class EnvBackend:
@@ -111,6 +112,8 @@ class EnvBackend:
                 files += ((_DOCKER, self._secrets_prefix + name),)
             if self._development:
                 files += ((_LOCAL, os.path.join(self._local_dir, f"{lower}.txt")),)
+            if len(self._file_memo) >= _MAX_MEMO:
+                self._file_memo.clear()  # names may come from anywhere: keep the memo bounded
             self._file_memo[name] = files
         return files
 
@@ -120,7 +123,7 @@ class EnvBackend:
         named = self._environ.get(file_var)
         return [
             f"environment variable {name}",
-            f"{file_var}={named}" if named else f"{file_var} (not set)",
+            f"{file_var}={_shown_path(named)}" if named else f"{file_var} (not set)",
             *(kind + path for kind, path in self._files(name)),
         ]
 
@@ -132,15 +135,15 @@ class EnvBackend:
         file_var = f"{name}_FILE"
         named = self._environ.get(file_var)
         if named:
-            place = f"{file_var}={named}"
+            place = f"{file_var}={_shown_path(named)}"
             if not read:
                 return place, ""
             try:
-                return place, read_secret_file(named, what=f"file named by {file_var}")
+                return place, read_secret_file(named, what=f"the file named by {file_var}")
             except SecretNotFoundError:
                 raise SecretFileError(
-                    f"{file_var} names {named}, which does not exist; fix the path or unset "
-                    f"{file_var}"
+                    f"{file_var} names {_shown_path(named)}, which does not exist; fix the path "
+                    f"or unset {file_var}"
                 ) from None
         for kind, path in self._files(name):
             if not read:
@@ -148,8 +151,18 @@ class EnvBackend:
                     return kind + path, ""
                 continue
             try:
-                value = read_secret_file(path)
+                value = read_secret_file(path, within=self._within(kind))
             except SecretNotFoundError:
                 continue
             return kind + path, value
         return None
+
+    def _within(self, kind: str) -> str:
+        return self._secrets_dir if kind == _DOCKER else self._local_dir
+
+
+def _shown_path(named: str) -> str:
+    """``named`` when it looks like a path; otherwise not shown (it may be the secret itself)."""
+    if os.path.isabs(named) and os.path.isdir(os.path.dirname(named)):
+        return named
+    return "a file (the value is not shown: it may be the secret itself, set by mistake)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -28,31 +29,68 @@ def check_secret_name(name: str) -> None:
         )
 
 
-def read_secret_file(path: str | Path, *, what: str = "secret file") -> str:
-    """Read a secret file: UTF-8, at most 64 KiB, one trailing newline stripped.
+def read_secret_file(
+    path: str | Path, *, what: str = "secret file", within: str | None = None
+) -> str:
+    """Read a secret file: UTF-8, at most 64 KiB, one trailing newline (and a BOM) stripped.
+
+    Only a regular file is read: a FIFO, a device (``/dev/zero``) or a socket is refused without
+    blocking. With ``within`` (a directory), a symbolic link is followed only when its target
+    stays inside that directory (as Kubernetes' ``..data`` links do).
 
     Raises:
         SecretNotFoundError: the file does not exist.
-        SecretFileError: it is a directory, too large, unreadable or not UTF-8 (the message names
-            the file, never its content).
+        SecretFileError: it is not a regular file, a link leaving ``within``, empty, too large,
+            unreadable or not UTF-8 (the message names the file, never its content).
     """
-    text = _decode(_read_bounded(path, what), path, what)
+    text = _decode(_read_bounded(path, what, within), path, what)
+    if text.startswith("\ufeff"):
+        text = text[1:]  # a UTF-8 byte order mark is not part of the secret
     if text.endswith("\r\n"):
-        return text[:-2]
-    if text.endswith("\n"):
-        return text[:-1]
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text.strip():
+        raise SecretFileError(
+            f"{what} {path} is empty (or holds only blanks); write the secret into it, or "
+            "remove the file"
+        )
     return text
 
 
-def _read_bounded(path: str | Path, what: str) -> bytes:
-    """The file's bytes, refused when it is a directory or larger than the limit."""
-    # One open, one fstat, one read: a configuration load reads dozens of these.
+# O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused after fstat).
+_FLAGS: Final = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def _open(path: str | Path, what: str, within: str | None) -> int:
+    """Open ``path`` for reading; with ``within``, a link must stay inside that directory."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        if within is None:
+            return os.open(path, _FLAGS)
+        try:
+            return os.open(path, _FLAGS | os.O_NOFOLLOW)  # the common case: a plain file
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+        real, root = os.path.realpath(path), os.path.realpath(within)
+        if os.path.commonpath([real, root]) != root:
+            raise SecretFileError(
+                f"{what} {path} is a symbolic link to a file outside {within}; secret files "
+                "must stay in their directory"
+            )
+        return os.open(real, _FLAGS)
     except FileNotFoundError as exc:
         raise SecretNotFoundError(str(path), [f"{what} {path}"]) from exc
+    except ValueError:  # a NUL byte in the path
+        raise SecretFileError(f"{what} path holds a NUL byte; it cannot name a file") from None
     except OSError as exc:
         raise _unreadable(path, what, exc) from None
+
+
+def _read_bounded(path: str | Path, what: str, within: str | None = None) -> bytes:
+    """The file's bytes, refused when it is not a regular file or larger than the limit."""
+    # One open, one fstat, one read: a configuration load reads dozens of these.
+    fd = _open(path, what, within)
     try:
         _check_kind_and_size(os.fstat(fd), path, what)
         data = os.read(fd, MAX_SECRET_FILE_BYTES + 1)
@@ -72,6 +110,11 @@ def _check_kind_and_size(info: os.stat_result, path: str | Path, what: str) -> N
     if stat.S_ISDIR(info.st_mode):
         raise SecretFileError(
             f"{what} {path} is a directory, not a file; point it at the file holding the secret"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+        raise SecretFileError(
+            f"{what} {path} is {kind}, not a regular file; point it at the file holding the secret"
         )
     if info.st_size > MAX_SECRET_FILE_BYTES:
         raise SecretFileError(
