@@ -659,3 +659,30 @@ def test_plain_http_to_another_host_is_warned_outside_development(
     with caplog.at_level(logging.WARNING, logger="yosai_secrets.backends.vault"):
         VaultSettings.from_environ({"VAULT_ADDR": addr, "VAULT_TOKEN": "t", "YOSAI_ENV": env})
     assert any("unencrypted" in r.getMessage() for r in caplog.records) is warned
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "secret/data/%2e%2e/%2e%2e/auth/token/lookup-self#id",
+        "secret/data/%2E%2E/%2E%2E/%2E%2E/sys/mounts#x",
+        "secret/data/../../sys/mounts#x",
+        "secret/data/./x#y",
+        "secret/data/%2e/x#y",
+        "secret//data/x#y",
+        "secret/data/a%2f..%2f..%2fsys#y",
+        "secret/data/a%5c..#y",
+        "secret/data/%20..%20/x#y",
+    ],
+)
+def test_references_cannot_leave_their_mount(key: str) -> None:
+    """Dot, empty and encoded-separator segments are refused before any request is sent."""
+    backend = VaultBackend(
+        settings=VaultSettings.from_environ(
+            {"VAULT_ADDR": "http://127.0.0.1:1", "VAULT_TOKEN": "t"}
+        )
+    )
+    with pytest.raises(InvalidReferenceError):
+        backend.locate(key)
+    with pytest.raises(InvalidReferenceError):
+        SecretManager(backend).get(key)

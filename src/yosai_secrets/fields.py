@@ -60,7 +60,7 @@ def select_field(key: str, where: str, field: str | None, raw: Fetched) -> str:
             import json  # here, not at start-up: most values are plain strings
 
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             data = None
         if not isinstance(data, dict):
             raise ConfigurationError(

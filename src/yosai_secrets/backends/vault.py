@@ -419,10 +419,20 @@ def _silence_insecure_warnings() -> None:
 
 
 def _check_segments(key: str, path: str) -> None:
-    """Refuse ``.`` and ``..`` segments, percent-encoded or not: Vault would resolve them."""
+    """Refuse ``.``, ``..`` and empty segments, percent-encoded or not: Vault would resolve them.
+
+    Resolved, they could leave the mount the key names (``secret/data/%2e%2e/%2e%2e/sys/mounts``).
+    """
     for segment in path.split("/"):
-        if urllib.parse.unquote(segment).strip() in (".", ".."):
+        decoded = urllib.parse.unquote(segment)
+        if decoded.strip() in ("", ".", "..") or "/" in decoded or "\\" in decoded:
             raise InvalidReferenceError(
-                f"vault key {key!r} has a '.' or '..' path segment (perhaps percent-encoded); "
-                "write the path without them"
+                f"vault key {_shown(key)} has an empty, '.' or '..' path segment, or an encoded "
+                "separator (perhaps percent-encoded); write the path without them"
             )
+
+
+def _shown(key: str) -> str:
+    """A key for a message: at most 120 characters, printable."""
+    text = key if len(key) <= 120 else key[:117] + "..."
+    return repr(text)
