@@ -40,11 +40,12 @@ def _backend(server: MotoServer, **settings: Any) -> tuple[AwsBackend, CallLog]:
 def test_done_when_get_secret_prints_the_emulators_value(moto_server: MotoServer) -> None:
     """SECRET_BACKEND=aws + AWS_ENDPOINT_URL: get_secret("DB_PASSWORD") prints the stored value."""
     value = f"db-password-{_uid()}"
+    pair = json.dumps({"username": "app", "password": value})
     client = moto_server.client()
     try:
-        client.create_secret(Name="DB_PASSWORD", SecretString=value)
+        client.create_secret(Name="DB_CREDENTIALS", SecretString=pair)
     except client.exceptions.ResourceExistsException:
-        client.put_secret_value(SecretId="DB_PASSWORD", SecretString=value)
+        client.put_secret_value(SecretId="DB_CREDENTIALS", SecretString=pair)
     env = dict(
         os.environ,
         SECRET_BACKEND="aws",
@@ -78,21 +79,42 @@ def test_plain_secret_by_name(aws_env: MotoServer) -> None:
 
 
 def test_prefix_is_prepended_once(aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SECRET_NAME_PREFIX makes DB_PASSWORD read prod/DB_PASSWORD; a prefixed name is kept."""
+    """SECRET_NAME_PREFIX makes SECRET_KEY read prod/SECRET_KEY; a prefixed name is kept."""
     prefix = f"{_uid()}/"
     monkeypatch.setenv("SECRET_NAME_PREFIX", prefix)
-    aws_env.client().create_secret(Name=f"{prefix}DB_PASSWORD", SecretString="prefixed-value")
+    aws_env.client().create_secret(Name=f"{prefix}SECRET_KEY", SecretString="prefixed-value")
     manager = SecretManager()
-    assert manager.get("DB_PASSWORD") == "prefixed-value"
-    assert manager.get(f"{prefix}DB_PASSWORD") == "prefixed-value"
+    assert manager.get("SECRET_KEY") == "prefixed-value"
+    assert manager.get(f"{prefix}SECRET_KEY") == "prefixed-value"
     assert manager.stats().backend_calls == 1  # both keys are one cache entry
-    assert manager.describe("DB_PASSWORD") == f"aws {prefix}DB_PASSWORD (us-east-1)"
+    assert manager.describe("SECRET_KEY") == f"aws {prefix}SECRET_KEY (us-east-1)"
+
+
+def test_db_user_and_password_are_one_json_secret(
+    aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DB_USER and DB_PASSWORD are keys of prefix+DB_CREDENTIALS, read in one call as one pair."""
+    prefix = f"{_uid()}/"
+    monkeypatch.setenv("SECRET_NAME_PREFIX", prefix)
+    pair = {"username": "app_b", "password": "pw-of-app-b"}
+    aws_env.client().create_secret(Name=f"{prefix}DB_CREDENTIALS", SecretString=json.dumps(pair))
+    manager = SecretManager()
+    assert manager.get_many(["DB_USER", "DB_PASSWORD", "secret:DB_USER"]) == {
+        "DB_USER": "app_b",
+        "DB_PASSWORD": "pw-of-app-b",
+        "secret:DB_USER": "app_b",
+    }
+    assert manager.stats().backend_calls == 1
+    assert manager.describe("DB_PASSWORD") == f"aws {prefix}DB_CREDENTIALS (us-east-1)#password"
 
 
 def test_locate_maps_names_fields_and_arns() -> None:
     """locate(): prefix, #key, ARNs unprefixed; an empty name or key is refused."""
     backend = AwsBackend(client=None, settings=AwsSettings(name_prefix="prod/"))
-    assert backend.locate("DB_PASSWORD").path == "prod/DB_PASSWORD"
+    assert backend.locate("SECRET_KEY").path == "prod/SECRET_KEY"
+    assert backend.locate("DB_PASSWORD") == ("prod/DB_CREDENTIALS", "password")
+    assert backend.locate("DB_USER") == ("prod/DB_CREDENTIALS", "username")
+    assert backend.locate("DB_PASSWORD#x") == ("prod/DB_PASSWORD", "x")  # explicit: as written
     assert backend.locate("prod/db#password") == backend.locate("db#password")
     assert backend.locate("db#password").field == "password"
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"

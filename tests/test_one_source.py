@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import shutil
 import subprocess
 import uuid
@@ -69,7 +70,7 @@ def vault_environ(server: OpenBaoServer, **extra: str) -> dict[str, str]:
 
 
 def test_aws_with_a_name_prefix(moto_server: MotoServer) -> None:
-    """SECRET_NAME_PREFIX=prod-x/: rotation writes prod-x/DB_PASSWORD, which reading reads."""
+    """SECRET_NAME_PREFIX=prod-x/: rotation writes prod-x/DB_CREDENTIALS, which reading reads."""
     prefix = f"{unique()}/"
     environ = {
         "SECRET_BACKEND": "aws",
@@ -80,11 +81,27 @@ def test_aws_with_a_name_prefix(moto_server: MotoServer) -> None:
         "AWS_DEFAULT_REGION": moto_server.region,
     }
     client = moto_server.client()
-    client.create_secret(Name=prefix + "DB_PASSWORD", SecretString="old-pw")
+    pair = {"username": "app", "password": "old-pw"}
+    client.create_secret(Name=prefix + "DB_CREDENTIALS", SecretString=json.dumps(pair))
     new, read = rotate_then_read(environ)
     assert read == new
-    current = client.get_secret_value(SecretId=prefix + "DB_PASSWORD", VersionStage="AWSCURRENT")
-    assert current["SecretString"] == new
+    current = client.get_secret_value(SecretId=prefix + "DB_CREDENTIALS", VersionStage="AWSCURRENT")
+    assert json.loads(current["SecretString"]) == {"username": "app", "password": new}
+
+
+def test_aws_without_the_credentials_secret(moto_server: MotoServer) -> None:
+    """No DB_CREDENTIALS yet: rotation creates it where reading reads, then promotes the new one."""
+    prefix = f"{unique()}/"
+    environ = {
+        "SECRET_BACKEND": "aws",
+        "SECRET_NAME_PREFIX": prefix,
+        "AWS_ENDPOINT_URL": moto_server.endpoint_url,
+        "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+        "AWS_DEFAULT_REGION": moto_server.region,
+    }
+    new, read = rotate_then_read(environ)
+    assert read == new
 
 
 def test_vault_with_a_dead_first_address(openbao: OpenBaoServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -218,14 +219,11 @@ def test_aws_rotation_end_to_end_with_a_held_password(
 
 
 def _aws_values(client: Any, prefix: str, keys: list[str], stage: str) -> dict[str, str]:
-    out = {}
-    for key in keys:
-        try:
-            got = client.get_secret_value(SecretId=prefix + key, VersionStage=stage)
-        except client.exceptions.ResourceNotFoundException:
-            continue
-        out[key] = str(got["SecretString"])
-    return out
+    """Each key's value at ``stage``, read as the application reads it (absent keys left out)."""
+    backend = AwsBackend(client, name_prefix=prefix, version_stage=stage)
+    manager = SecretManager(backend, environ={}, ttl_seconds=0)
+    found = {key: manager.get(key, default=None) for key in keys}
+    return {key: value for key, value in found.items() if value is not None}
 
 
 @pytest.mark.integration
@@ -240,8 +238,10 @@ def test_aws_and_alternating_postgres_end_to_end(
     prefix = f"t{uuid.uuid4().hex[:8]}/"
     before = values(path)
     keys = ["SECRET_KEY", "SECRET_KEY_FALLBACKS", "DB_USER", "DB_PASSWORD"]
-    for key in keys:
+    for key in keys[:2]:
         sm_client.create_secret(Name=prefix + key, SecretString=before[key])
+    pair_now = {"username": before["DB_USER"], "password": before["DB_PASSWORD"]}
+    sm_client.create_secret(Name=prefix + "DB_CREDENTIALS", SecretString=json.dumps(pair_now))
 
     def options(**kw: Any) -> RotationOptions:
         return RotationOptions(
@@ -263,8 +263,8 @@ def test_aws_and_alternating_postgres_end_to_end(
     assert _aws_values(sm_client, prefix, keys, "AWSPREVIOUS") == {k: before[k] for k in keys}
     assert now["DB_USER"] == role_b and can_login(postgres, role_b, now["DB_PASSWORD"])
     assert can_login(postgres, role_a, pw_a)  # until finish
-    for key in keys:  # no duplicate versions from the re-run
-        versions = sm_client.list_secret_version_ids(SecretId=prefix + key)["Versions"]
+    for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DB_CREDENTIALS"):  # no duplicates
+        versions = sm_client.list_secret_version_ids(SecretId=prefix + name)["Versions"]
         assert len(versions) == 2
 
     assert RotationEngine(options()).finish().outcome == "finished"
@@ -272,3 +272,108 @@ def test_aws_and_alternating_postgres_end_to_end(
     current = _aws_values(sm_client, prefix, keys, "AWSCURRENT")
     assert parse_fallbacks(current["SECRET_KEY_FALLBACKS"]) == []
     assert not can_login(postgres, role_a, pw_a)
+
+
+# -- per-key rotation stamps and the database credential pair ---------------------------------
+
+STAMP = "2026-11-29T10:00:00Z"
+
+
+def _aws_store(client: Any, prefix: str) -> AwsStore:
+    return AwsStore(AwsBackend(client, name_prefix=prefix))
+
+
+@pytest.mark.integration
+def test_vault_stamps_are_per_key_and_abort_puts_them_back(
+    vault_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only stamped keys have a rotation time; a fresh version does not make others look fresh."""
+    from yosai_secrets.rotation.stores import open_store
+
+    name = "stamp-" + uuid.uuid4().hex[:10]
+    monkeypatch.setenv("VAULT_SECRETS_PATH", f"secret/data/{name}")
+    monkeypatch.setenv("SECRET_BACKEND", "vault")
+    client = vault_env.client()
+    old = {"SECRET_KEY": OLD_KEY, "DB_PASSWORD": "old-db-password"}
+    client.secrets.kv.v2.create_or_update_secret(name, secret=old, mount_point="secret")
+    client.secrets.kv.v2.update_metadata(
+        name,
+        mount_point="secret",
+        custom_metadata={"rotated_at_DB_PASSWORD": "2026-01-01T00:00:00Z"},
+    )
+    store = open_store(os.environ)
+    assert store.rotated_at("SECRET_KEY") is None  # written just now, but never stamped
+    state: dict[str, Any] = {}
+    new = {"SECRET_KEY": "new-signing-key-" + "n" * 40}
+    store.prepare(state, {"SECRET_KEY": OLD_KEY})
+    store.stage(state, new)
+    store.promote(state, new, STAMP)
+    rotated = store.rotated_at("SECRET_KEY")
+    assert rotated is not None and rotated.isoformat() == "2026-11-29T10:00:00+00:00"
+    before = store.rotated_at("DB_PASSWORD")
+    assert before is not None and before.year == 2026 and before.month == 1
+    store.abort(state, {"SECRET_KEY": OLD_KEY}, new)
+    assert store.rotated_at("SECRET_KEY") is None
+    assert store.rotated_at("DB_PASSWORD") == before
+    assert _version(client, name)["SECRET_KEY"] == OLD_KEY
+
+
+@pytest.mark.integration
+def test_aws_db_user_and_password_change_in_one_version(sm_client: Any) -> None:
+    """DB_USER and DB_PASSWORD are one JSON version: readers see the old pair, then the new one."""
+    prefix = f"pair-{uuid.uuid4().hex[:8]}/"
+    secret_id = prefix + "DB_CREDENTIALS"
+    old_pair = {"username": "app_a", "password": "pw-a", "host": "db.internal"}
+    sm_client.create_secret(Name=secret_id, SecretString=json.dumps(old_pair))
+    store, state = _aws_store(sm_client, prefix), {"backend": "aws"}
+    old = {"DB_USER": "app_a", "DB_PASSWORD": "pw-a"}
+    new = {"DB_USER": "app_b", "DB_PASSWORD": "pw-b"}
+    store.prepare(state, old)
+    store.stage(state, new)
+    store.stage(state, new)  # idempotent: one request token for the pair
+    keys = ["DB_USER", "DB_PASSWORD"]
+    assert _aws_values(sm_client, prefix, keys, "AWSCURRENT") == old
+    assert _aws_values(sm_client, prefix, keys, "AWSPENDING") == new
+    store.promote(state, new, STAMP)
+    assert _aws_values(sm_client, prefix, keys, "AWSCURRENT") == new
+    assert _aws_values(sm_client, prefix, keys, "AWSPREVIOUS") == old
+    current = json.loads(_current(sm_client, secret_id))
+    assert current == {"username": "app_b", "password": "pw-b", "host": "db.internal"}
+    assert len(sm_client.list_secret_version_ids(SecretId=secret_id)["Versions"]) == 2
+    assert store.rotated_at("DB_USER") == store.rotated_at("DB_PASSWORD") is not None
+
+
+@pytest.mark.integration
+def test_aws_stamp_is_a_tag_and_abort_removes_it(sm_client: Any) -> None:
+    """rotated-at is written at promote; an untagged secret is unknown; abort restores the tag."""
+    prefix = f"tag-{uuid.uuid4().hex[:8]}/"
+    sm_client.create_secret(Name=prefix + "SECRET_KEY", SecretString=OLD_KEY)
+    store, state = _aws_store(sm_client, prefix), {"backend": "aws"}
+    assert store.rotated_at("SECRET_KEY") is None  # a fresh version, but no stamp: unknown
+    new = {"SECRET_KEY": "new-signing-key-" + "t" * 40}
+    store.prepare(state, {"SECRET_KEY": OLD_KEY})
+    store.stage(state, new)
+    assert store.rotated_at("SECRET_KEY") is None  # staged, not promoted
+    store.promote(state, new, STAMP)
+    tags = sm_client.describe_secret(SecretId=prefix + "SECRET_KEY").get("Tags") or []
+    assert {"Key": "rotated-at", "Value": STAMP} in tags
+    rotated = store.rotated_at("SECRET_KEY")
+    assert rotated is not None and rotated.isoformat() == "2026-11-29T10:00:00+00:00"
+    store.abort(state, {"SECRET_KEY": OLD_KEY}, new)
+    assert store.rotated_at("SECRET_KEY") is None
+    assert _current(sm_client, prefix + "SECRET_KEY") == OLD_KEY
+
+
+@pytest.mark.integration
+def test_aws_credentials_that_are_not_json_are_a_clear_error(sm_client: Any) -> None:
+    """A DB_CREDENTIALS that is not a JSON object stops the rotation, naming it, not its value."""
+    from yosai_secrets.errors import RotationError
+
+    prefix = f"bad-{uuid.uuid4().hex[:8]}/"
+    sm_client.create_secret(Name=prefix + "DB_CREDENTIALS", SecretString="plain-old-password")
+    store, state = _aws_store(sm_client, prefix), {"backend": "aws"}
+    store.prepare(state, {"DB_PASSWORD": "plain-old-password"})
+    with pytest.raises(RotationError, match="DB_CREDENTIALS is not a JSON object") as info:
+        store.stage(state, {"DB_PASSWORD": "new-password"})
+    assert '"password": ...' in str(info.value)
+    assert "plain-old-password" not in str(info.value)

@@ -2,7 +2,9 @@
 
 Names, as the operator guide writes them::
 
-    DB_PASSWORD          the secret named SECRET_NAME_PREFIX + "DB_PASSWORD" (prefix e.g. "prod/")
+    SECRET_KEY           the secret named SECRET_NAME_PREFIX + "SECRET_KEY" (prefix e.g. "prod/")
+    DB_PASSWORD          the key "password" of the JSON secret SECRET_NAME_PREFIX + "DB_CREDENTIALS"
+                         (DB_USER: its "username"; one secret, so the pair changes in one step)
     prod/db#password     the key "password" of the JSON SecretString of the secret "prod/db"
     arn:aws:...:secret:x a secret by ARN (never prefixed)
 
@@ -39,7 +41,13 @@ from .aws_errors import (
     translate,
     translate_code,
 )
-from .aws_settings import AwsSettings, build_client, guard_botocore_logs, import_boto3
+from .aws_settings import (
+    JSON_SECRET_KEYS,
+    AwsSettings,
+    build_client,
+    guard_botocore_logs,
+    import_boto3,
+)
 from .base import Fetched, Location
 
 __all__ = ["BATCH_LIMIT", "AwsBackend", "AwsSettings"]
@@ -164,7 +172,10 @@ class AwsBackend:
     # -- the Backend protocol ----------------------------------------------------------------
 
     def locate(self, key: str) -> Location:
-        """Map ``DB_PASSWORD`` or ``prod/db#password`` to a secret name and a JSON key.
+        """Map ``SECRET_KEY`` or ``prod/db#password`` to a secret name and a JSON key.
+
+        The bare names of :data:`~.aws_settings.JSON_SECRET_KEYS` are keys of one JSON secret:
+        ``DB_USER`` is ``DB_CREDENTIALS#username``, ``DB_PASSWORD`` ``DB_CREDENTIALS#password``.
 
         Raises:
             InvalidReferenceError: an empty name or an empty ``#field``.
@@ -175,6 +186,9 @@ class AwsBackend:
             raise InvalidReferenceError(f"AWS secret reference {key!r} names no secret")
         if sep and not json_key.strip():
             raise InvalidReferenceError(f"AWS secret reference {key!r} has an empty '#key'")
+        if not sep and name in JSON_SECRET_KEYS:
+            name, json_key = JSON_SECRET_KEYS[name]
+            sep = "#"
         prefix = self.settings.name_prefix
         if prefix and not name.startswith((prefix, "arn:")):
             name = prefix + name

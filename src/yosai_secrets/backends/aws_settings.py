@@ -13,6 +13,11 @@ instance roles, SSO), so the backend behaves as boto3 users expect. The variable
 ``AWS_SECRET_VERSION_STAGE``        the staging label read (default ``AWSCURRENT``)
 ``AWS_SECRET_VERSION_ID``           a version id to read instead of a stage
 ==================================  ==========================================================
+
+:data:`JSON_SECRET_KEYS` is where the bare names that must change together live: ``DB_USER`` and
+``DB_PASSWORD`` are the ``username`` and ``password`` of one JSON secret, ``DB_CREDENTIALS`` (under
+the prefix), so that one version holds a matching pair. Reading (``AwsBackend.locate``) and the
+rotation store (``AwsStore``) both use this one mapping.
 """
 
 from __future__ import annotations
@@ -20,12 +25,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from ..envvars import env_int
 from ..errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["AwsSettings", "build_client", "guard_botocore_logs", "import_boto3"]
+__all__ = [
+    "JSON_SECRET_KEYS",
+    "AwsSettings",
+    "build_client",
+    "guard_botocore_logs",
+    "import_boto3",
+]
+
+#: Bare names read from a key of a JSON secret: name -> (secret name before the prefix, JSON key).
+#: A database user and its password are one secret, so readers never see an old user with a new
+#: password, and a rotation promotes both in one step.
+JSON_SECRET_KEYS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
+    {
+        "DB_USER": ("DB_CREDENTIALS", "username"),
+        "DB_PASSWORD": ("DB_CREDENTIALS", "password"),
+    }
+)
 
 _PURPOSE: Final = "the AWS Secrets Manager backend (SECRET_BACKEND=aws, aws-secrets: references)"
 # botocore loggers whose DEBUG lines carry response bodies (secret values), request dumps and

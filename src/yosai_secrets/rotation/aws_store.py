@@ -1,30 +1,63 @@
-"""AWS Secrets Manager as a rotation store: one secret per key, rotated with staging labels.
+"""AWS Secrets Manager as a rotation store: rotated with staging labels, stamped with a tag.
 
 The store works through the very :class:`~yosai_secrets.backends.aws.AwsBackend` that reading
-uses: the same boto3 client settings and the same names (``SECRET_NAME_PREFIX`` + key, the prefix
-never added twice), so what rotation writes is what ``get_secret("DB_PASSWORD")`` reads. The new
-value is put under ``AWSPENDING``, then promoted to ``AWSCURRENT``; the old version keeps
-``AWSPREVIOUS`` until ``finish`` removes the label. Request tokens come from the journal, so a
-re-run never creates a second version.
+uses: the same boto3 client settings and the same names (``AwsBackend.locate``), so what rotation
+writes is what ``get_secret(KEY)`` reads. Most keys are one secret each (``SECRET_NAME_PREFIX`` +
+key). ``DB_USER`` and ``DB_PASSWORD`` are the ``username`` and ``password`` of one JSON secret,
+``DB_CREDENTIALS`` (:data:`~yosai_secrets.backends.aws_settings.JSON_SECRET_KEYS`): the keys of one
+secret are written as one new version and promoted in one step, so no reader ever gets a new user
+with an old password. The new version is put under ``AWSPENDING``, then promoted to
+``AWSCURRENT``; the old version keeps ``AWSPREVIOUS`` until ``finish`` removes the label. Request
+tokens come from the journal, so a re-run never creates a second version.
+
+Each secret carries its rotation time in the tag ``rotated-at`` (written when it is promoted,
+put back as it was by ``abort``): ``status`` reads that, never a version's creation date, which
+any write would refresh.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final, NamedTuple
 
 from ..backends.aws import AwsBackend
-from ..errors import RotationError
+from ..errors import RotationError, YosaiSecretsError
+from .policy import parse_time
 
-__all__ = ["AwsStore"]
+__all__ = ["ROTATED_AT_TAG", "AwsStore"]
 
 Changes = Mapping[str, str]
 
+#: The tag that records when a secret was last rotated (UTC, ISO 8601).
+ROTATED_AT_TAG: Final = "rotated-at"
+
+
+class _Secret(NamedTuple):
+    """One AWS secret a rotation writes.
+
+    ``entry`` names it in the journal (the key for a one-key secret, the secret's name for a JSON
+    one); ``fields`` maps each key it holds to its JSON key, or to None when the whole secret
+    string is that key's value.
+    """
+
+    entry: str
+    secret_id: str
+    fields: dict[str, str | None]
+
+    @property
+    def plain(self) -> str | None:
+        """The key whose value is the whole secret string, or None for a JSON secret."""
+        if len(self.fields) == 1:
+            key, json_key = next(iter(self.fields.items()))
+            return key if json_key is None else None
+        return None
+
 
 class AwsStore:
-    """One AWS secret per key, rotated with the ``AWSPENDING``/``AWSCURRENT`` stages."""
+    """AWS secrets rotated with the ``AWSPENDING``/``AWSCURRENT`` stages, one step per secret."""
 
     name = "aws"
 
@@ -40,121 +73,196 @@ class AwsStore:
     def _client(self) -> Any:
         return self.backend.client
 
-    def _id(self, key: str) -> str:
-        # The name reading uses for the key: SECRET_NAME_PREFIX + key ("prod/DB_PASSWORD").
-        return self.backend.locate(key).path
+    def _secrets(self, keys: Iterable[str]) -> list[_Secret]:
+        """The secrets that hold ``keys``, as reading locates them; one per JSON secret."""
+        found: dict[str, _Secret] = {}
+        for key in keys:
+            where = self.backend.locate(key)
+            if where.field is None:
+                found[key] = _Secret(key, where.path, {key: None})
+            else:
+                found.setdefault(where.path, _Secret(where.path, where.path, {}))
+                found[where.path].fields[key] = where.field
+        return list(found.values())
 
-    def _stages(self, name: str) -> dict[str, list[str]]:
+    def _id_of(self, entry: str, recorded: Mapping[str, Any]) -> str:
+        return str(recorded.get("secret_id") or self.backend.locate(entry).path)
+
+    # -- reading the store ----------------------------------------------------------------------
+
+    def _describe(self, secret_id: str) -> dict[str, Any] | None:
+        """``DescribeSecret``, or None when the secret does not exist."""
         try:
-            described = self._client.describe_secret(SecretId=self._id(name))
+            return dict(self._client.describe_secret(SecretId=secret_id))
         except Exception as exc:
             if _aws_code(exc) == "ResourceNotFoundException":
-                return {}
-            raise _aws_error("describe", self._id(name), exc) from None
+                return None
+            raise _aws_error("describe", secret_id, exc) from None
+
+    def _stages(self, secret_id: str) -> dict[str, list[str]]:
+        described = self._describe(secret_id) or {}
         return dict(described.get("VersionIdsToStages") or {})
 
-    def _holder(self, name: str, stage: str) -> str | None:
-        for version, stages in self._stages(name).items():
+    def _holder(self, secret_id: str, stage: str) -> str | None:
+        for version, stages in self._stages(secret_id).items():
             if stage in stages:
                 return version
         return None
 
+    def _read(self, secret: _Secret, *, version_id: str | None = None) -> dict[str, Any]:
+        """The JSON object of one version of ``secret`` (default: ``AWSCURRENT``)."""
+        try:
+            if version_id:
+                text = self.backend.fetch_version(secret.secret_id, version_id=version_id)
+            else:
+                text = self.backend.fetch_version(secret.secret_id, stage="AWSCURRENT")
+        except YosaiSecretsError as exc:
+            # Our backend's messages name the secret and the region, never a value.
+            raise RotationError(
+                f"could not read aws-secrets:{secret.secret_id} ({exc}); check the AWS "
+                "credentials and permissions, then run rotate again to resume"
+            ) from None
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            shape = ", ".join(f'"{j}": ...' for j in secret.fields.values() if j)
+            raise RotationError(
+                f"aws-secrets:{secret.secret_id} is not a JSON object, but it holds "
+                f"{', '.join(secret.fields)}: write it as {{{shape}}}, then run rotate again"
+            )
+        return document
+
+    def _value(self, secret: _Secret, values: Changes, base: dict[str, Any] | None) -> str:
+        """The secret string of a new version: the key's value, or ``base`` with the new keys."""
+        plain = secret.plain
+        if plain is not None:
+            return values[plain]
+        document = dict(base or {})
+        for key, json_key in secret.fields.items():
+            if key in values and json_key is not None:
+                document[json_key] = values[key]
+        return json.dumps(document)
+
+    def _stamp_of(self, described: Mapping[str, Any] | None) -> str | None:
+        for tag in (described or {}).get("Tags") or []:
+            if tag.get("Key") == ROTATED_AT_TAG:
+                return str(tag.get("Value"))
+        return None
+
+    # -- the Store protocol ---------------------------------------------------------------------
+
     def prepare(self, state: dict[str, Any], old: Changes) -> None:
-        """Record each secret's current version and the request token of its new one."""
+        """Record each secret's current version, rotation stamp and the token of its new one."""
         entries = state.setdefault("entries", {})
-        for name, value in old.items():
-            entry = entries.setdefault(name, {"token": str(uuid.uuid4())})
+        for secret in self._secrets(old):
+            entry = entries.setdefault(secret.entry, {"token": str(uuid.uuid4())})
+            entry.setdefault("secret_id", secret.secret_id)
             if entry.get("old_version"):
                 continue
-            current = self._holder(name, "AWSCURRENT")
+            described = self._describe(secret.secret_id)
+            current = None
+            for version, stages in ((described or {}).get("VersionIdsToStages") or {}).items():
+                if "AWSCURRENT" in stages:
+                    current = version
             if current is None:
-                # A key the store lacks gets its old value first, so that it has an old version.
-                try:
-                    made = self._client.create_secret(
-                        Name=self._id(name),
-                        SecretString=value or ("[]" if name.endswith("FALLBACKS") else "-"),
-                        ClientRequestToken=str(uuid.uuid4()),
-                    )
-                except Exception as exc:
-                    raise _aws_error("create", self._id(name), exc) from None
-                current = str(made["VersionId"])
+                current = self._create(secret, old)
+            entry["stamp_before"] = self._stamp_of(described)
             entry["old_version"] = current
 
+    def _create(self, secret: _Secret, old: Changes) -> str:
+        """Create a secret the store lacks with its old values, so that it has an old version."""
+        plain = secret.plain
+        if plain is not None:
+            value = old[plain] or ("[]" if plain.endswith("FALLBACKS") else "-")
+        else:
+            value = self._value(secret, old, None)
+        try:
+            made = self._client.create_secret(
+                Name=secret.secret_id, SecretString=value, ClientRequestToken=str(uuid.uuid4())
+            )
+        except Exception as exc:
+            raise _aws_error("create", secret.secret_id, exc) from None
+        return str(made["VersionId"])
+
     def stage(self, state: dict[str, Any], new: Changes) -> None:
-        """``PutSecretValue`` under ``AWSPENDING`` (idempotent: the token is the journal's)."""
-        for name, value in new.items():
-            entry = state["entries"][name]
-            stages = self._stages(name).get(entry["token"])
-            if stages is not None:
+        """``PutSecretValue`` under ``AWSPENDING`` (idempotent: the token is the journal's).
+
+        A JSON secret's new version is its old version with the new keys, all of them at once.
+        """
+        for secret in self._secrets(new):
+            entry = state["entries"][secret.entry]
+            if entry["token"] in self._stages(secret.secret_id):
                 continue  # this version exists already (a re-run)
-            try:
-                self._client.put_secret_value(
-                    SecretId=self._id(name),
-                    ClientRequestToken=entry["token"],
-                    SecretString=value,
-                    VersionStages=["AWSPENDING"],
-                )
-            except Exception as exc:
-                raise _aws_error("put the pending version of", self._id(name), exc) from None
+            base = None
+            if secret.plain is None:
+                base = self._read(secret, version_id=entry["old_version"])
+            self._put(secret, entry["token"], self._value(secret, new, base), "pending")
+
+    def _put(self, secret: _Secret, token: str, value: str, what: str) -> None:
+        try:
+            self._client.put_secret_value(
+                SecretId=secret.secret_id,
+                ClientRequestToken=token,
+                SecretString=value,
+                VersionStages=["AWSPENDING"],
+            )
+        except Exception as exc:
+            raise _aws_error(f"put the {what} version of", secret.secret_id, exc) from None
 
     def promote(self, state: dict[str, Any], new: Changes, rotated_at: str) -> None:
-        """Move ``AWSCURRENT`` to the pending version; the old one gets ``AWSPREVIOUS``."""
-        for name in new:
-            token = state["entries"][name]["token"]
-            self._move(name, "AWSCURRENT", token)
-            self._drop_label(name, "AWSPENDING")
+        """Move ``AWSCURRENT`` to the pending version (the old one gets ``AWSPREVIOUS``); stamp.
+
+        The stamp follows the move: a crash between them leaves the secret looking older than it
+        is, never fresher.
+        """
+        for secret in self._secrets(new):
+            token = state["entries"][secret.entry]["token"]
+            self._move(secret.secret_id, "AWSCURRENT", token)
+            self._drop_label(secret.secret_id, "AWSPENDING")
+            self._tag(secret.secret_id, rotated_at)
 
     def finish(self, state: dict[str, Any], new: Changes) -> None:
         """Put the dropped fallbacks as current, then remove every ``AWSPREVIOUS`` label."""
-        for name, value in new.items():
-            entry = state["entries"].setdefault(name, {})
+        entries = state.setdefault("entries", {})
+        for secret in self._secrets(new):
+            entry = entries.setdefault(secret.entry, {"secret_id": secret.secret_id})
             token = entry.setdefault("finish_token", str(uuid.uuid4()))
-            if token not in self._stages(name):
-                try:
-                    self._client.put_secret_value(
-                        SecretId=self._id(name),
-                        ClientRequestToken=token,
-                        SecretString=value,
-                        VersionStages=["AWSPENDING"],
-                    )
-                except Exception as exc:
-                    raise _aws_error("put the finished value of", self._id(name), exc) from None
+            if token not in self._stages(secret.secret_id):
+                base = self._read(secret) if secret.plain is None else None
+                self._put(secret, token, self._value(secret, new, base), "finished")
             # Moved explicitly: a put with VersionStages=[AWSPENDING] never moves AWSCURRENT (AWS
             # API reference, PutSecretValue); the move is the rotation's own "finishSecret" step.
-            self._move(name, "AWSCURRENT", token)
-            self._drop_label(name, "AWSPENDING")
-        for name in state.get("entries", {}):
-            self._drop_label(name, "AWSPREVIOUS")
+            self._move(secret.secret_id, "AWSCURRENT", token)
+            self._drop_label(secret.secret_id, "AWSPENDING")
+        for name, entry in entries.items():
+            self._drop_label(self._id_of(name, entry), "AWSPREVIOUS")
 
     def abort(self, state: dict[str, Any], old: Changes, new: Changes) -> None:
-        """Move ``AWSCURRENT`` back to the old version and drop the pending label."""
-        for name in old:
-            entry = state.get("entries", {}).get(name) or {}
+        """Move ``AWSCURRENT`` back to the old version, drop the pending label, restore stamps."""
+        entries = state.get("entries", {})
+        for secret in self._secrets(old):
+            entry = entries.get(secret.entry) or {}
             if entry.get("old_version"):
-                self._move(name, "AWSCURRENT", entry["old_version"])
-            self._drop_label(name, "AWSPENDING")
+                self._move(secret.secret_id, "AWSCURRENT", entry["old_version"])
+            self._drop_label(secret.secret_id, "AWSPENDING")
+            if "stamp_before" in entry:
+                self._restore_stamp(secret.secret_id, entry["stamp_before"])
 
     def rotated_at(self, key: str) -> datetime | None:
-        """The creation date of the version labelled ``AWSCURRENT``."""
-        try:
-            listed = self._client.list_secret_version_ids(SecretId=self._id(key))
-        except Exception as exc:
-            if _aws_code(exc) == "ResourceNotFoundException":
-                return None
-            raise _aws_error("list the versions of", self._id(key), exc) from None
-        for version in listed.get("Versions", []):
-            if "AWSCURRENT" in (version.get("VersionStages") or []):
-                created = version.get("CreatedDate")
-                if isinstance(created, datetime):
-                    return created if created.tzinfo else created.replace(tzinfo=UTC)
-        return None
+        """The ``rotated-at`` tag of the secret holding ``key``; None when it has none."""
+        stamp = self._stamp_of(self._describe(self.backend.locate(key).path))
+        return parse_time(stamp) if stamp else None
 
-    def _move(self, name: str, stage: str, to_version: str) -> None:
-        holder = self._holder(name, stage)
+    # -- labels and tags ------------------------------------------------------------------------
+
+    def _move(self, secret_id: str, stage: str, to_version: str) -> None:
+        holder = self._holder(secret_id, stage)
         if holder == to_version:
             return
         kwargs: dict[str, Any] = {
-            "SecretId": self._id(name),
+            "SecretId": secret_id,
             "VersionStage": stage,
             "MoveToVersionId": to_version,
         }
@@ -163,18 +271,37 @@ class AwsStore:
         try:
             self._client.update_secret_version_stage(**kwargs)
         except Exception as exc:
-            raise _aws_error(f"move {stage} on", self._id(name), exc) from None
+            raise _aws_error(f"move {stage} on", secret_id, exc) from None
 
-    def _drop_label(self, name: str, stage: str) -> None:
-        holder = self._holder(name, stage)
+    def _drop_label(self, secret_id: str, stage: str) -> None:
+        holder = self._holder(secret_id, stage)
         if holder is None:
             return
         try:
             self._client.update_secret_version_stage(
-                SecretId=self._id(name), VersionStage=stage, RemoveFromVersionId=holder
+                SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=holder
             )
         except Exception as exc:
-            raise _aws_error(f"remove {stage} from", self._id(name), exc) from None
+            raise _aws_error(f"remove {stage} from", secret_id, exc) from None
+
+    def _tag(self, secret_id: str, rotated_at: str) -> None:
+        try:
+            self._client.tag_resource(
+                SecretId=secret_id, Tags=[{"Key": ROTATED_AT_TAG, "Value": rotated_at}]
+            )
+        except Exception as exc:
+            raise _aws_error("record the rotation time on", secret_id, exc) from None
+
+    def _restore_stamp(self, secret_id: str, stamp: str | None) -> None:
+        if self._stamp_of(self._describe(secret_id)) == stamp:
+            return
+        if stamp is not None:
+            self._tag(secret_id, stamp)
+            return
+        try:
+            self._client.untag_resource(SecretId=secret_id, TagKeys=[ROTATED_AT_TAG])
+        except Exception as exc:
+            raise _aws_error("remove the rotation time from", secret_id, exc) from None
 
 
 def _aws_code(exc: Exception) -> str:

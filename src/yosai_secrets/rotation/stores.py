@@ -4,9 +4,17 @@ Each store keeps the old value readable until the rotation is finished:
 
 * Vault KV v2: the new values are a new version of the path (``VAULT_SECRETS_PATH``, default
   ``secret/data/yosai``, one field per key); the old version remains until ``finish`` destroys it.
-* AWS: one secret per key, named as reading names it (``SECRET_NAME_PREFIX`` + the key). The new
-  value is put under ``AWSPENDING``, then promoted to ``AWSCURRENT``; the old version keeps
-  ``AWSPREVIOUS`` until ``finish`` removes it.
+  Each key's rotation time is its own custom metadata entry (``rotated_at_<KEY>``).
+* AWS: each key in the secret reading reads it from (``AwsBackend.locate``): most keys one secret
+  each (``SECRET_NAME_PREFIX`` + the key), ``DB_USER`` and ``DB_PASSWORD`` the ``username`` and
+  ``password`` of the JSON secret ``DB_CREDENTIALS``, written and promoted together. The new
+  version is put under ``AWSPENDING``, then promoted to ``AWSCURRENT``; the old version keeps
+  ``AWSPREVIOUS`` until ``finish`` removes it. Each secret's rotation time is its ``rotated-at``
+  tag.
+
+The shipped ``config/production.yaml`` reads these very places (``secret:NAME`` references, the
+default backend's ``NAME``); ``tests/test_shipped_config.py`` logs in to PostgreSQL with what it
+resolves after each kind of rotation.
 
 Every step is idempotent: it looks at the store before acting, so a re-run after a crash does the
 right thing. A store's state (versions, request tokens) lives in the journal's ``store`` dict.
@@ -52,7 +60,7 @@ class Store(Protocol):
         ...
 
     def rotated_at(self, key: str) -> datetime | None:
-        """When ``key``'s current value was written, if the store knows."""
+        """When ``key`` was last rotated, from its own stamp; None when it has none."""
         ...
 
 

@@ -5,7 +5,10 @@ uses (the same ``VAULT_*`` settings: every address of ``VAULT_ADDR``, TLS, token
 Kubernetes auth), at the path bare names are read from (``VAULT_SECRETS_PATH``, default
 ``secret/data/yosai``): what rotation writes is what ``get_secret("DB_PASSWORD")`` reads. The new
 values are a new version of that path; the old version remains readable until ``finish`` destroys
-it. Each key's rotation time is recorded in the path's custom metadata (``rotated_at_<KEY>``).
+it. Each key's rotation time is recorded in the path's custom metadata (``rotated_at_<KEY>``), and
+only there: the path is shared by every key, so the creation time of its current version says
+nothing about any one key (a key never stamped is "unknown" to ``status``). ``abort`` puts the
+stamps back as they were.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ def _split_kv2(path: str) -> tuple[str, str]:
     if not rest:
         raise ConfigurationError(f"VAULT_SECRETS_PATH={path!r} names no secret under a mount")
     return mount, rest
+
+
+def _stamp_key(key: str) -> str:
+    """The custom metadata entry that records when ``key`` was last rotated."""
+    return f"rotated_at_{key}"
 
 
 class VaultStore:
@@ -105,9 +113,12 @@ class VaultStore:
     # -- the Store protocol ---------------------------------------------------------------------
 
     def prepare(self, state: dict[str, Any], old: Changes) -> None:
-        """Record the version the rotation starts from."""
+        """Record the version the rotation starts from, and each key's rotation stamp."""
         if "old_version" not in state:
-            state["old_version"] = self._read()[0]
+            current, _, meta = self._read()
+            custom = meta.get("custom_metadata") or {}
+            state["stamps_before"] = {k: custom.get(_stamp_key(k)) for k in old}
+            state["old_version"] = current
 
     def stage(self, state: dict[str, Any], new: Changes) -> None:
         """KV v2 has no pending stage: the journal holds the new values until promotion."""
@@ -138,22 +149,33 @@ class VaultStore:
         promoted = state.get("new_version")
         if promoted and promoted not in (current, state.get("old_version")):
             self._destroy("destroy the rotated version of", [promoted])
+        if "stamps_before" in state:
+            self._restore_stamps(state["stamps_before"])
 
     def rotated_at(self, key: str) -> datetime | None:
-        """The key's recorded rotation time, else the creation time of the current version."""
-        current, fields, meta = self._read()
-        if not meta or key not in fields:
-            return None
-        custom = meta.get("custom_metadata") or {}
-        stamp = custom.get(f"rotated_at_{key}")
-        if not stamp:
-            stamp = ((meta.get("versions") or {}).get(str(current)) or {}).get("created_time")
-        return parse_time(stamp) if stamp else None
+        """The key's recorded rotation time (custom metadata); None when it was never stamped.
+
+        Only metadata is read: no value leaves the store to answer this.
+        """
+        answer = self._api("read the metadata of", "GET", "metadata")
+        custom = ((answer or {}).get("data") or {}).get("custom_metadata") or {}
+        stamp = custom.get(_stamp_key(key))
+        return parse_time(stamp) if isinstance(stamp, str) and stamp else None
 
     def _stamp(self, keys: list[str], rotated_at: str) -> None:
+        self._write_stamps({_stamp_key(k): rotated_at for k in keys})
+
+    def _restore_stamps(self, before: Mapping[str, str | None]) -> None:
+        self._write_stamps({_stamp_key(k): v for k, v in before.items()})
+
+    def _write_stamps(self, stamps: Mapping[str, str | None]) -> None:
+        """Set (or, for None, remove) custom metadata entries, keeping the others."""
         _, _, meta = self._read()
-        custom = dict(meta.get("custom_metadata") or {})
-        custom.update({f"rotated_at_{k}": rotated_at for k in keys})
+        was = dict(meta.get("custom_metadata") or {})
+        custom = {k: v for k, v in was.items() if stamps.get(k, v) is not None}
+        custom.update({k: v for k, v in stamps.items() if v is not None})
+        if custom == was:
+            return
         body = {
             "custom_metadata": custom,
             "delete_version_after": meta.get("delete_version_after") or "0s",
