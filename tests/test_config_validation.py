@@ -128,36 +128,83 @@ def test_root_config_package_reexports() -> None:
     ]
 
 
-def test_repository_production_yaml_references_vault_and_aws() -> None:
-    """production.yaml shows a vault: reference and the aws-secrets: example, as documented."""
+def test_repository_production_yaml_reads_the_default_backend() -> None:
+    """production.yaml reads secret:NAME references and documents each backend's layout."""
     text = (REPO_ROOT / "config" / "production.yaml").read_text()
-    assert "password: vault:secret/data/db#password" in text
-    assert "# password: aws-secrets:prod/db_password" in text
+    assert "  password: secret:DB_PASSWORD\n" in text
+    assert "  user: secret:DB_USER\n" in text
+    for documented in ("VAULT_SECRETS_PATH", "DB_CREDENTIALS", "SECRET_NAME_PREFIX", "SECRETS_DIR"):
+        assert documented in text
 
 
-def test_repository_production_yaml_resolves_with_vault(tmp_path: Path) -> None:
-    """The shipped production.yaml works with Vault holding the documented paths and fields."""
+def test_repository_production_yaml_resolves_from_the_default_backend(tmp_path: Path) -> None:
+    """The shipped production.yaml reads each secret and DB_USER from SECRET_BACKEND's store."""
     env = env_of(tmp_path, YOSAI_ENV="production")
-    manager = SecretManager("env", environ=env)
-    fields = {k: v for k, v in PRODUCTION.items() if k != "DB_PASSWORD"}
-    vault = MemoryBackend(
-        {"secret/data/db": {"password": "db-pw-xyz"}, "secret/data/yosai": fields}, name="vault"
+    store = MemoryBackend({**PRODUCTION, "DB_USER": "app_b"}, name="vault")
+    cfg = SecureConfigManager(
+        REPO_ROOT / "config", environ=env, manager=SecretManager(store, environ=env)
     )
-    manager.add_backend(vault)
-    cfg = SecureConfigManager(REPO_ROOT / "config", environ=env, manager=manager)
-    assert vault.calls == 2
-    assert cfg.get("database.password") == "db-pw-xyz"
-    assert cfg.sources()["SECRET_KEY"] == "vault secret/data/yosai#SECRET_KEY"
-    del vault.data["secret/data/db"]
+    assert cfg.get("database.password") == "db-password-123"
+    assert cfg.get("database.user") == "app_b"
+    assert cfg.sources()["SECRET_KEY"] == "vault SECRET_KEY"
+    del store.data["DB_PASSWORD"]
     with pytest.raises(ValidationError, match="DB_PASSWORD"):
-        _fresh(env, vault)
+        _fresh(env, store)
 
 
-def _fresh(env: dict[str, str], vault: MemoryBackend) -> SecureConfigManager:
-    """Load the repository's configuration with a new manager over ``vault``."""
-    manager = SecretManager("env", environ=env)
-    manager.add_backend(vault)
-    return SecureConfigManager(REPO_ROOT / "config", environ=env, manager=manager)
+def test_db_user_follows_its_variable_like_the_password(tmp_path: Path) -> None:
+    """DB_USER in the environment overrides the store, as DB_PASSWORD does: one pair, one place."""
+    env = env_of(tmp_path, YOSAI_ENV="production", DB_USER="app_env", DB_PASSWORD="pw-env")
+    store = MemoryBackend({**PRODUCTION, "DB_USER": "app_store"}, name="vault")
+    cfg = SecureConfigManager(
+        REPO_ROOT / "config", environ=env, manager=SecretManager(store, environ=env)
+    )
+    assert (cfg.get("database.user"), cfg.get("database.password")) == ("app_env", "pw-env")
+
+
+def test_a_plain_configuration_manager_resolves_db_user_too(tmp_path: Path) -> None:
+    """ConfigManager leaves references as text, but DB_USER is resolved with the six secrets."""
+    env = env_of(tmp_path, YOSAI_ENV="production")
+    store = MemoryBackend({**PRODUCTION, "DB_USER": "app_b"}, name="vault")
+    cfg = ConfigManager(
+        REPO_ROOT / "config", environ=env, manager=SecretManager(store, environ=env)
+    )
+    assert cfg.get("database.user") == "app_b"
+
+
+def test_secret_references_wait_for_a_broken_default_backend(tmp_path: Path) -> None:
+    """SECRET_BACKEND=vault without VAULT_ADDR: one problem; secret: is never read from env."""
+    env = env_of(
+        tmp_path, YOSAI_ENV="production", SECRET_BACKEND="vault", DB_USER="x", **PRODUCTION
+    )
+    del env["DB_PASSWORD"]
+    with pytest.raises(ValidationError) as info:
+        SecureConfigManager(REPO_ROOT / "config", environ=env)
+    message = str(info.value)
+    assert "VAULT_ADDR" in message
+    assert "(backend env)" not in message
+
+
+def _fresh(env: dict[str, str], store: MemoryBackend) -> SecureConfigManager:
+    """Load the repository's configuration with a new manager over ``store``."""
+    return SecureConfigManager(
+        REPO_ROOT / "config", environ=env, manager=SecretManager(store, environ=env)
+    )
+
+
+def test_placeholders_are_not_set_in_production(tmp_path: Path) -> None:
+    """The example's replace-me-* values are refused in production, named, never shown."""
+    values = {**PRODUCTION, "AUTH0_CLIENT_SECRET": "replace-me-auth0-client-secret"}
+    values["SECRET_KEY"] = "Replace-Me-secret-key-" + "q" * 40
+    env = env_of(tmp_path, YOSAI_ENV="production", DB_USER="app", **values)
+    with pytest.raises(ValidationError) as info:
+        SecureConfigManager(REPO_ROOT / "config", environ=env)
+    message = str(info.value)
+    assert "AUTH0_CLIENT_SECRET is required in production but is not set" in message
+    assert "SECRET_KEY is required in production but is not set" in message
+    assert "placeholder" in message
+    assert "replace-me-auth0" not in message.lower() and "q" * 40 not in message
+    assert "too weak" not in message  # one problem per key
 
 
 def test_repository_development_yaml_loads(tmp_path: Path) -> None:

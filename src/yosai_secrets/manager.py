@@ -288,7 +288,8 @@ class SecretManager:
         if sep and scheme in BACKEND_OF_SCHEME:
             if not rest:
                 raise ConfigurationError(f"secret reference {key!r} names no secret")
-            backend = self.backend_for(BACKEND_OF_SCHEME[scheme])
+            named = BACKEND_OF_SCHEME[scheme]  # None: secret:NAME, the default backend's NAME
+            backend = self._default if named is None else self.backend_for(named)
             return backend, backend.locate(rest)
         return self._default, self._default.locate(key)
 

@@ -2,13 +2,17 @@
 
 A reference names one secret in one source::
 
+    secret:DB_PASSWORD                the key DB_PASSWORD of the default backend (SECRET_BACKEND)
     vault:secret/data/db#password     a field of a Vault/OpenBao path
     aws-secrets:prod/db_password      an AWS Secrets Manager secret (``#key`` picks a JSON key)
     env:DB_PASSWORD                   an environment variable (or its _FILE / Docker secret)
     file:/run/secrets/db_password     a file's content
 
-A string without one of these schemes is a plain key (``DB_PASSWORD``), read from the configured
-default backend; it may still carry ``#field``.
+``secret:NAME`` is backend-neutral: it reads exactly what ``get_secret("NAME")`` reads (with
+``env``, the variable or Docker secret ``NAME``; with ``vault``, the field ``NAME`` of
+``VAULT_SECRETS_PATH``; with ``aws``, the secret ``SECRET_NAME_PREFIX`` + ``NAME``), so one
+configuration file serves every backend. A string without a scheme is a plain key
+(``DB_PASSWORD``), read from the default backend too; it may still carry ``#field``.
 """
 
 from __future__ import annotations
@@ -17,10 +21,21 @@ from typing import Final, NamedTuple
 
 from .errors import InvalidReferenceError
 
-__all__ = ["BACKEND_OF_SCHEME", "Reference", "is_reference", "parse_reference"]
+__all__ = [
+    "BACKEND_OF_SCHEME",
+    "DEFAULT_SCHEME",
+    "Reference",
+    "is_reference",
+    "parse_reference",
+    "reads_default_backend",
+]
 
-# Scheme as written in configuration -> backend name in the registry.
-BACKEND_OF_SCHEME: Final[dict[str, str]] = {
+#: The scheme of a backend-neutral reference: ``secret:NAME`` reads NAME from the default backend.
+DEFAULT_SCHEME: Final = "secret"
+
+# Scheme as written in configuration -> backend name in the registry; None: the default backend.
+BACKEND_OF_SCHEME: Final[dict[str, str | None]] = {
+    DEFAULT_SCHEME: None,
     "vault": "vault",
     "aws-secrets": "aws",
     "env": "env",
@@ -56,6 +71,11 @@ def is_reference(text: object) -> bool:
     return bool(sep) and scheme in BACKEND_OF_SCHEME
 
 
+def reads_default_backend(text: object) -> bool:
+    """Tell whether ``text`` is a ``secret:NAME`` reference (read from the default backend)."""
+    return isinstance(text, str) and text.partition(":")[0] == DEFAULT_SCHEME and ":" in text
+
+
 def parse_reference(text: str) -> Reference:
     """Parse ``text`` into a :class:`Reference`.
 
@@ -86,7 +106,7 @@ def parse_reference(text: str) -> Reference:
             )
     if not name:
         raise InvalidReferenceError(
-            f"secret reference {text!r} names no secret; expected e.g. "
+            f"secret reference {text!r} names no secret; expected e.g. 'secret:DB_PASSWORD', "
             "'vault:secret/data/db#password' or 'aws-secrets:prod/db_password'"
         )
     return Reference(scheme, name, field)

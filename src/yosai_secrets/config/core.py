@@ -211,11 +211,12 @@ class ConfigManager(Mapping[str, Any]):
 class SecureConfigManager(ConfigManager):
     """A :class:`ConfigManager` that also resolves references and decrypts encrypted values.
 
-    Every string that is a reference (``vault:PATH#FIELD``, ``aws-secrets:NAME[#FIELD]``,
-    ``env:NAME``, ``file:PATH``) is resolved in one pass, each backend path read once, paths
-    concurrently; every Fernet token (or ``enc:`` value) is decrypted with ``FERNET_KEY``. All
-    failures are reported together in one :class:`~yosai_secrets.errors.ValidationError`, which
-    names each key, reference, backend and cause, never a value.
+    Every string that is a reference (``secret:NAME`` from the default backend,
+    ``vault:PATH#FIELD``, ``aws-secrets:NAME[#FIELD]``, ``env:NAME``, ``file:PATH``) is resolved
+    in one pass, each backend path read once, paths concurrently; every Fernet token (or ``enc:``
+    value) is decrypted with ``FERNET_KEY``. All failures are reported together in one
+    :class:`~yosai_secrets.errors.ValidationError`, which names each key, reference, backend and
+    cause, never a value.
     """
 
     _resolve_references: ClassVar[bool] = True

@@ -1,7 +1,10 @@
 """Which configuration keys hold secrets.
 
 The six required secrets each have a configuration key and an environment variable name; any
-other key whose name says it holds a credential is masked too.
+other key whose name says it holds a credential is masked too. A companion setting belongs with
+one of them (the database user of ``DB_PASSWORD``) and is obtained the same way, so that the pair
+always comes from one place: its variable overrides the file, and its reference is always
+resolved. It is neither required nor reported among the six.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["SECRET_SETTINGS", "dotted", "looks_secret_key"]
+__all__ = ["COMPANION_SETTINGS", "SECRET_SETTINGS", "dotted", "looks_secret_key"]
 
 #: Secret name (environment variable, backend key) -> its configuration key, in report order.
 SECRET_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
@@ -19,6 +22,11 @@ SECRET_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
     "AUTH0_CLIENT_SECRET": ("auth0", "client_secret"),
     "AUTH0_DOMAIN": ("auth0", "domain"),
     "AUTH0_AUDIENCE": ("auth0", "audience"),
+}
+
+#: Setting name (environment variable, backend key) -> its configuration key.
+COMPANION_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
+    "DB_USER": ("database", "user"),
 }
 
 # Key names that hold credentials by convention (matched on the last key, case-insensitively).

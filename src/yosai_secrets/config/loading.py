@@ -20,9 +20,9 @@ from ..crypto import looks_encrypted
 from ..environments import ENVIRONMENTS, current_environment
 from ..errors import ConfigurationError, UnknownBackendError
 from ..manager import SecretManager
-from ..references import is_reference
+from ..references import is_reference, reads_default_backend
 from ..secret import redact, register_secret_value
-from .keys import SECRET_SETTINGS, dotted
+from .keys import COMPANION_SETTINGS, SECRET_SETTINGS, dotted
 from .loader import deep_merge, find_config_files, load_yaml_file
 from .resolve import (
     KeyPath,
@@ -41,6 +41,7 @@ __all__ = ["LoadedConfiguration", "load_configuration"]
 
 _log = logging.getLogger("yosai_secrets.config")
 _SECRET_PATHS: Final = frozenset(SECRET_SETTINGS.values())
+_COMPANION_PATHS: Final = frozenset(COMPANION_SETTINGS.values())
 
 #: Each configuration file with its data as parsed, lowest precedence first.
 _Layers = list[tuple[Path, dict[str, Any]]]
@@ -66,7 +67,8 @@ class LoadedConfiguration:
 
 
 _LABELS: Final[dict[KeyPath, str]] = {
-    key: f"{dotted(key)} ({name})" for name, key in SECRET_SETTINGS.items()
+    key: f"{dotted(key)} ({name})"
+    for name, key in (*SECRET_SETTINGS.items(), *COMPANION_SETTINGS.items())
 }
 
 
@@ -200,9 +202,11 @@ def _obtain_values(
     Returns:
         Each secret's state, the requests made, and the key paths whose value was obtained.
     """
-    secrets, requests = _plan_secrets(data, layers, environ, "; ".join(group_problems(findings)))
+    backend_broken = "; ".join(group_problems(findings))
+    secrets, requests = _plan_secrets(data, layers, environ, backend_broken)
+    requests.extend(_plan_companions(data, layers, environ, backend_broken))
     if resolve_references:
-        requests.extend(_reference_requests(data, layers))
+        requests.extend(_reference_requests(data, layers, backend_broken))
     outcomes = resolve_requests(requests, manager, environ)
     resolved_paths = _apply_outcomes(data, requests, outcomes, findings)
     _record_secret_outcomes(secrets, outcomes)
@@ -253,6 +257,9 @@ def _plan_written_secret(
         return Request(key, "fill", name, _label(key), described=True)
     text = written if isinstance(written, str) else str(written)
     origin = f"config file {_origin(layers, key)}"
+    if backend_broken and reads_default_backend(text):
+        # secret:NAME means the configured default backend, never the env fallback used here.
+        return SecretState(name, "error", "error", detail=backend_broken)
     # The six secrets are always obtained, references and encrypted values included: a
     # secret is never validated (or handed out) as the text of its reference.
     if is_reference(text):
@@ -263,12 +270,52 @@ def _plan_written_secret(
     return SecretState(name, "found", origin, text)
 
 
-def _reference_requests(data: dict[str, Any], layers: _Layers) -> list[Request]:
-    """A request for every other reference or encrypted value in ``data``."""
+def _plan_companions(
+    data: dict[str, Any], layers: _Layers, environ: Mapping[str, str], backend_broken: str
+) -> list[Request]:
+    """A request for each companion setting (``database.user``) that is a reference or encrypted.
+
+    As for the six: its variable (``DB_USER``) overrides the file, and its reference is resolved
+    even by a :class:`~yosai_secrets.config.ConfigManager`, so that a user and its password always
+    come from the same place.
+    """
+    requests: list[Request] = []
+    for name, key in COMPANION_SETTINGS.items():
+        text = environ.get(name, "")
+        origin = f"env {name}"
+        if text:
+            set_path(data, key, text)
+        else:
+            try:
+                written = get_path(data, key)
+            except KeyError:
+                continue
+            if not isinstance(written, str):
+                continue
+            text, origin = written, f"config file {_origin(layers, key)}"
+            if is_reference(text):
+                if not (backend_broken and reads_default_backend(text)):
+                    requests.append(Request(key, "reference", text, _label(key)))
+                continue
+        if looks_encrypted(text):
+            requests.append(Request(key, "encrypted", text, _label(key), origin))
+    return requests
+
+
+def _reference_requests(
+    data: dict[str, Any], layers: _Layers, backend_broken: str = ""
+) -> list[Request]:
+    """A request for every other reference or encrypted value in ``data``.
+
+    With a default backend that could not be built (``backend_broken``), ``secret:`` references
+    are left unresolved: that failure is reported once, and the fallback must not answer them.
+    """
     requests = []
     for key_path, text in iter_resolvable(data):
-        if key_path in _SECRET_PATHS:
+        if key_path in _SECRET_PATHS or key_path in _COMPANION_PATHS:
             continue  # planned with the six secrets (or overridden by the environment)
+        if backend_broken and reads_default_backend(text):
+            continue
         kind: Kind = "reference" if is_reference(text) else "encrypted"
         # Only encrypted values report the file they were written in.
         origin = f"config file {_origin(layers, key_path)}" if kind == "encrypted" else ""

@@ -1,11 +1,11 @@
 """Resolve a configuration's references and encrypted values in one pass.
 
-Every reference (``vault:``, ``aws-secrets:``, ``env:``, ``file:``) and every secret filled from
-the default backend is handed to :meth:`SecretManager.get_many` at once, which groups them by
-backend and path, reads each path once (concurrently across paths, batched where the backend has a
-batch API) and picks the fields. Encrypted values written directly in the YAML are decrypted with
-``FERNET_KEY``. Nothing is raised here: every failure becomes a problem naming the key, the
-reference, the backend and the cause, so the caller reports all of them together;
+Every reference (``secret:``, ``vault:``, ``aws-secrets:``, ``env:``, ``file:``) and every secret
+filled from the default backend is handed to :meth:`SecretManager.get_many` at once, which groups
+them by backend and path, reads each path once (concurrently across paths, batched where the
+backend has a batch API) and picks the fields. Encrypted values written directly in the YAML are
+decrypted with ``FERNET_KEY``. Nothing is raised here: every failure becomes a problem naming the
+key, the reference, the backend and the cause, so the caller reports all of them together;
 :func:`group_problems` turns problems with one cause (six references to a Vault that is not
 configured) into one line naming every key, so that each hint is printed once.
 """

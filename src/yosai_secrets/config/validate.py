@@ -2,6 +2,7 @@
 
 Every rule is checked and every problem returned, so an operator fixes them all in one go. No
 message contains a value: a weak key is described by its length or by being a known placeholder.
+A required secret that still holds the example's placeholder (``replace-me-...``) is not set.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ..environments import REQUIRED_SECRETS, required_secrets
+from ..placeholders import is_placeholder
 from .keys import SECRET_SETTINGS, dotted
 
 __all__ = [
@@ -126,10 +128,21 @@ def validate_secrets(
             problems.append(
                 f"{name} is required in {env} but was not found{looked}; set the environment "
                 f"variable {name}, or set {dotted(SECRET_SETTINGS[name])} in {where} "
-                "(e.g. to a vault: or aws-secrets: reference)"
+                f"(e.g. to secret:{name}, a vault: or an aws-secrets: reference)"
+            )
+        elif is_placeholder(state.value):
+            problems.append(
+                f"{name} is required in {env} but is not set: {state.source} holds the example's "
+                "placeholder; replace it with the real value"
             )
     key = states.get("SECRET_KEY")
-    if env == "production" and key is not None and key.status == "found" and key.value:
+    if (
+        env == "production"
+        and key is not None
+        and key.status == "found"
+        and key.value
+        and not is_placeholder(key.value)
+    ):
         weakness = secret_key_weakness(key.value)
         if weakness is not None:
             problems.append(
