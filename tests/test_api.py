@@ -489,15 +489,20 @@ def test_werkzeug_log_lines_lose_their_colour_codes(root_logger_capture: list[st
 
 
 @pytest.mark.integration
-def test_rotation_times_come_from_vault_metadata(openbao: Any) -> None:
-    """With SECRET_BACKEND=vault the last rotation is read from the KV v2 metadata (OpenBao)."""
+def test_rotation_times_come_from_each_keys_vault_stamp(openbao: Any) -> None:
+    """With SECRET_BACKEND=vault a key's last rotation is its own stamp, never the version time."""
     import uuid
 
     from yosai_secrets.api.posture import StoreRotationInfo
 
     path = f"yosai-{uuid.uuid4().hex[:8]}"
-    openbao.client().secrets.kv.v2.create_or_update_secret(
-        path=path, secret={"SECRET_KEY": "v" * 40}, mount_point="secret"
+    kv = openbao.client().secrets.kv.v2
+    kv.create_or_update_secret(
+        path=path, secret={"SECRET_KEY": "v" * 40, "DB_PASSWORD": "p" * 20}, mount_point="secret"
+    )
+    stamp = "2026-11-01T08:00:00Z"
+    kv.update_metadata(
+        path=path, mount_point="secret", custom_metadata={"rotated_at_SECRET_KEY": stamp}
     )
     provider = StoreRotationInfo(
         {
@@ -509,9 +514,38 @@ def test_rotation_times_come_from_vault_metadata(openbao: Any) -> None:
     )
     manager = SecretManager(MemoryBackend())
     info = provider("SECRET_KEY", manager)
-    assert info is not None and info.last_rotated is not None
-    assert abs((datetime.now(UTC) - info.last_rotated).total_seconds()) < 120
-    assert provider("DB_PASSWORD", manager) is None  # not in the store, no file: unknown
+    assert info is not None and info.last_rotated == datetime(2026, 11, 1, 8, tzinfo=UTC)
+    assert info.source == "vault"
+    # Written just now in the same version, but never stamped: unknown, not fresh.
+    assert provider("DB_PASSWORD", manager) is None
+
+
+def test_placeholders_are_missing_on_the_posture_page(
+    env: pytest.MonkeyPatch, tenant: Tenant
+) -> None:
+    """The example's replace-me-* values are 'missing' (not set) on the page, never shown."""
+    env.setenv("AUTH0_CLIENT_ID", "replace-me-auth0-client-id")
+    env.setenv("DB_PASSWORD", "REPLACE-ME-db-password")
+    rows = _rows(_app().test_client(), tenant)
+    for name in ("AUTH0_CLIENT_ID", "DB_PASSWORD"):
+        assert (rows[name]["state"], rows[name]["where"]) == ("missing", None)
+        assert rows[name]["detail"] == "not set (it holds the example's placeholder)"
+    assert "replace-me" not in json.dumps(rows).lower()
+
+
+def test_posture_of_the_shipped_production_configuration(
+    env: pytest.MonkeyPatch, tenant: Tenant, canary: str
+) -> None:
+    """secret:NAME references of config/production.yaml are shown as the default backend's."""
+    _production(env, canary)
+    env.setenv("DB_USER", "yosai_app")
+    env.setenv("YOSAI_CONFIG_DIR", str(REPO_ROOT / "config"))
+    rows = _rows(_app().test_client(), tenant)
+    assert (rows["DB_PASSWORD"]["source"], rows["DB_PASSWORD"]["where"]) == (
+        "env",
+        "env DB_PASSWORD",
+    )
+    assert rows["AUTH0_CLIENT_SECRET"]["state"] == "unknown"  # judged, with no record anywhere
 
 
 @pytest.mark.integration  # gunicorn in a subprocess
@@ -523,7 +557,8 @@ def test_hup_to_the_gunicorn_master_makes_every_worker_read_afresh(
     # A Docker secret that disappears (a *_FILE naming a missing file would stop start-up).
     secrets_dir = tmp_path / "run-secrets"
     secrets_dir.mkdir()
-    secret_file = secrets_dir / "auth0_client_secret"
+    # AUTH0_CLIENT_ID: present or missing, never judged for age (its file's time does not matter).
+    secret_file = secrets_dir / "auth0_client_id"
     secret_file.write_text("c" * 40)
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith(("SECRET", "YOSAI_", "AUTH0_"))
@@ -553,7 +588,7 @@ def test_hup_to_the_gunicorn_master_makes_every_worker_read_afresh(
         )
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             rows = json.loads(response.read())["secrets"]
-        return str(next(r["state"] for r in rows if r["name"] == "AUTH0_CLIENT_SECRET"))
+        return str(next(r["state"] for r in rows if r["name"] == "AUTH0_CLIENT_ID"))
 
     try:
         _wait_for(f"http://127.0.0.1:{port}/healthz", process)

@@ -162,3 +162,42 @@ def test_env_option_turns_on_development_files(
     runner.invoke(cli, ["dev-secrets"])
     result = runner.invoke(cli, ["check", "--env", "development", "--json"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_check_reports_placeholders_as_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """replace-me-* values are 'missing' (not set) in check, refused in production, never shown."""
+    monkeypatch.setenv("SECRET_KEY", "a-real-key-" + "k" * 40)
+    monkeypatch.setenv("DB_PASSWORD", "replace-me-db-password")
+    monkeypatch.setenv("AUTH0_CLIENT_SECRET", "Replace-Me-auth0-client-secret")
+    result = CliRunner().invoke(cli, ["check", "--env", "production", "--json"])
+    assert result.exit_code == 1
+    document = json.loads(result.output)
+    rows = {row["name"]: row for row in document["secrets"]}
+    for name in ("DB_PASSWORD", "AUTH0_CLIENT_SECRET"):
+        assert rows[name]["status"] == "missing"
+        assert rows[name]["note"] == "not set (it holds the example's placeholder)"
+        assert rows[name]["source"] == f"env {name}"
+    assert any(
+        "DB_PASSWORD is required in production but is not set" in p for p in document["problems"]
+    )
+    assert "replace-me" not in result.output.lower()
+    table = CliRunner().invoke(cli, ["check", "--env", "production"])
+    assert "holds the example's placeholder" in table.output
+    assert "replace-me" not in table.output.lower()
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_check_development_refuses_a_placeholder_secret_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SECRET_KEY is required everywhere, so its placeholder fails check in development too."""
+    monkeypatch.setenv("SECRET_KEY", "replace-me-secret-key")
+    monkeypatch.setenv("DB_PASSWORD", "replace-me-db-password")  # not required here: a row only
+    result = CliRunner().invoke(cli, ["check", "--env", "development", "--json"])
+    assert result.exit_code == 1
+    document = json.loads(result.output)
+    assert [p for p in document["problems"] if "placeholder" in p] == [
+        "SECRET_KEY is required in development but is not set: env SECRET_KEY holds the "
+        "example's placeholder; replace it with the real value"
+    ]

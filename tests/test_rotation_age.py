@@ -19,7 +19,7 @@ from yosai_secrets.api import posture as posture_module
 from yosai_secrets.cli import cli
 from yosai_secrets.errors import ConfigurationError
 from yosai_secrets.rotation import policy as rotation_policy
-from yosai_secrets.rotation_age import judge, max_age_days, rotated_keys
+from yosai_secrets.rotation_age import aged_keys, judge, max_age_days, rotated_keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -68,12 +68,18 @@ def test_one_policy_default_and_reader() -> None:
 
 
 def test_the_policy_covers_the_keys_rotation_generates() -> None:
-    """SECRET_KEY and every *PASSWORD key are covered; the Auth0 settings are not."""
+    """rotate generates SECRET_KEY and every *PASSWORD key; the Auth0 settings are not generated."""
     assert rotated_keys(["AUTH0_CLIENT_SECRET", "DB_PASSWORD", "SECRET_KEY", "REDIS_PASSWORD"]) == [
         "SECRET_KEY",
         "DB_PASSWORD",
         "REDIS_PASSWORD",
     ]
+
+
+def test_the_policy_ages_the_auth0_client_secret_too() -> None:
+    """Ages are judged for the generated keys and AUTH0_CLIENT_SECRET, not the other Auth0 ones."""
+    names = ["AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "DB_PASSWORD", "SECRET_KEY", "AUTH0_DOMAIN"]
+    assert aged_keys(names) == ["SECRET_KEY", "DB_PASSWORD", "AUTH0_CLIENT_SECRET"]
 
 
 def test_the_posture_page_does_not_load_the_rotation_package() -> None:
@@ -144,7 +150,37 @@ def test_fresh_clone_status_reports_what_the_page_shows(fresh_clone: Path) -> No
     assert seen == [("SECRET_KEY", "file", "ok", 90), ("DB_PASSWORD", "file", "ok", 90)]
     rows = _page_rows()
     _agree(report, rows)
-    assert rows["AUTH0_CLIENT_SECRET"]["days_until_due"] is None  # issued by Auth0: not judged
+    # Not set in a fresh clone: missing on the page, and not a key status reports.
+    assert rows["AUTH0_CLIENT_SECRET"]["state"] == "missing"
+    assert rows["AUTH0_CLIENT_SECRET"]["days_until_due"] is None
+
+
+def test_a_set_auth0_client_secret_is_judged_by_both(
+    fresh_clone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once AUTH0_CLIENT_SECRET is set, status and the page both judge it (unknown: no record)."""
+    monkeypatch.setenv("AUTH0_CLIENT_SECRET", "a-real-client-secret-" + "z" * 24)
+    code, report = _status()
+    assert code == 1
+    by_key = {s["key"]: s for s in report["secrets"]}
+    assert by_key["AUTH0_CLIENT_SECRET"]["state"] == "unknown"
+    row = _page_rows()["AUTH0_CLIENT_SECRET"]
+    assert (row["state"], row["age_days"], row["days_until_due"]) == ("unknown", None, None)
+
+
+def test_a_placeholder_auth0_client_secret_is_not_set(
+    fresh_clone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example's replace-me value is not set: missing on the page, not judged by status."""
+    monkeypatch.setenv("AUTH0_CLIENT_SECRET", "replace-me-auth0-client-secret")
+    code, report = _status()
+    assert code == 0, report
+    assert "AUTH0_CLIENT_SECRET" not in {s["key"] for s in report["secrets"]}
+    row = _page_rows()["AUTH0_CLIENT_SECRET"]
+    assert (row["state"], row["detail"]) == (
+        "missing",
+        "not set (it holds the example's placeholder)",
+    )
 
 
 def test_an_old_file_is_overdue_in_both(fresh_clone: Path) -> None:
@@ -189,7 +225,7 @@ def _texts(node: Any, out: list[str]) -> list[str]:
 def test_the_page_shows_due_dates_only_where_the_policy_applies(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """On the page a fresh SECRET_KEY is due in 90; an Auth0 secret's age has no due date ("-")."""
+    """On the page fresh SECRET_KEY and AUTH0_CLIENT_SECRET are due in 90; a client id has "-"."""
     pytest.importorskip("dash")
     from yosai_secrets.api import create_app
     from yosai_secrets.api.posture import RotationInfo
@@ -198,14 +234,18 @@ def test_the_page_shows_due_dates_only_where_the_policy_applies(
     monkeypatch.setenv("YOSAI_CONFIG_DIR", str(tmp_path / "no-config"))
     monkeypatch.setenv("SECRET_KEY", "k" * 48)
     monkeypatch.setenv("AUTH0_CLIENT_SECRET", "a" * 32)
+    monkeypatch.setenv("AUTH0_CLIENT_ID", "client-" + "i" * 16)
     rotated = datetime.now(UTC)
 
     def info(name: str, manager: object) -> RotationInfo | None:
-        return RotationInfo(last_rotated=rotated) if name.endswith(("KEY", "SECRET")) else None
+        wanted = ("KEY", "SECRET", "CLIENT_ID")
+        return RotationInfo(last_rotated=rotated) if name.endswith(wanted) else None
 
     app = create_app({"YOSAI_SIGHUP": False, "YOSAI_ROTATION_INFO": info})
     texts = _texts(app.test_client().get("/dashboard/_dash-layout").get_json(), [])
     key = texts.index("SECRET_KEY")
     auth0 = texts.index("AUTH0_CLIENT_SECRET")
+    client_id = texts.index("AUTH0_CLIENT_ID")
     assert texts[key + 3 : key + 6] == ["ok", "0", "90"]
-    assert texts[auth0 + 3 : auth0 + 6] == ["ok", "0", "-"]
+    assert texts[auth0 + 3 : auth0 + 6] == ["ok", "0", "90"]
+    assert texts[client_id + 3 : client_id + 6] == ["ok", "0", "-"]

@@ -5,14 +5,17 @@ ages with :func:`rotation_verdicts` and the same provider (:class:`RotationRecor
 secret gets the same age, the same days until due and the same verdict in both.
 
 **The policy.** ``ROTATION_MAX_AGE_DAYS`` (a whole number of days, default
-:data:`DEFAULT_MAX_AGE_DAYS`, 90) is the most a rotated secret may age. It covers the secrets
-``yosai-secrets rotate`` generates (:func:`rotated_keys`: ``SECRET_KEY`` and every key ending in
-``PASSWORD``); others (the Auth0 settings, issued elsewhere) have their age shown but no verdict.
+:data:`DEFAULT_MAX_AGE_DAYS`, 90) is the most a secret may age. It covers (:func:`aged_keys`) the
+secrets ``yosai-secrets rotate`` generates (:func:`rotated_keys`: ``SECRET_KEY`` and every key
+ending in ``PASSWORD``) and the credentials issued elsewhere that must be rotated there too
+(:data:`ISSUED_KEYS`: ``AUTH0_CLIENT_SECRET``, rotated in Auth0); the other settings (the Auth0
+client id, domain and audience) have their age shown but no verdict.
 
 **Where a last rotation comes from**, the first that knows:
 
-1. the secret store ``SECRET_BACKEND`` names, as rotation records it (Vault KV v2 metadata, the
-   creation date of AWS's ``AWSCURRENT`` version);
+1. the secret store ``SECRET_BACKEND`` names, as rotation records it per key (Vault KV v2 custom
+   metadata ``rotated_at_<KEY>``, AWS's ``rotated-at`` tag); never a version's creation time,
+   which any write refreshes;
 2. the modification time of the file the secret is read from (Docker secret, ``NAME_FILE``, the
    development file ``secrets/<name>.txt``);
 3. the ``rotation.yosai.io/<KEY>`` annotation of the Kubernetes Secret manifest, when one is given
@@ -49,11 +52,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_AGE_DAYS",
+    "ISSUED_KEYS",
     "MAX_AGE_VARIABLE",
     "RotationInfo",
     "RotationInfoProvider",
     "RotationRecords",
     "Verdict",
+    "aged_keys",
     "file_rotation_info",
     "judge",
     "max_age_days",
@@ -68,6 +73,8 @@ _log = logging.getLogger("yosai_secrets.rotation_age")
 DEFAULT_MAX_AGE_DAYS: Final = 90
 #: The variable that changes it.
 MAX_AGE_VARIABLE: Final = "ROTATION_MAX_AGE_DAYS"
+#: Credentials issued elsewhere (``rotate`` does not generate them) whose age the policy judges.
+ISSUED_KEYS: Final = ("AUTH0_CLIENT_SECRET",)
 
 # The last tenth of the policy is "due soon".
 _DUE_SOON_FRACTION: Final = 0.9
@@ -98,6 +105,17 @@ def rotated_keys(names: Iterable[str]) -> list[str]:
     chosen = [k for k in listed if k == "SECRET_KEY"]
     chosen += [k for k in listed if k.upper().endswith("PASSWORD") and k not in chosen]
     return chosen
+
+
+def aged_keys(names: Iterable[str]) -> list[str]:
+    """The keys among ``names`` whose age the policy judges: :func:`rotated_keys`, then issued.
+
+    ``status`` and the posture page both choose with this rule; ``rotate`` generates only
+    :func:`rotated_keys`.
+    """
+    listed = list(names)
+    chosen = rotated_keys(listed)
+    return chosen + [k for k in listed if k in ISSUED_KEYS and k not in chosen]
 
 
 def parse_time(stamp: str) -> datetime | None:

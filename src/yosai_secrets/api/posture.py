@@ -2,13 +2,15 @@
 
 Shared by ``GET /api/secrets``, ``GET /readyz`` and the posture page. A secret's state is one of:
 
-- ``missing``: it cannot be resolved now (not set, or its backend fails with nothing cached);
+- ``missing``: it cannot be resolved now (not set, or its backend fails with nothing cached), or
+  it still holds the example's placeholder (``replace-me-...``: not set);
 - ``stale-served``: its backend fails and the cache serves the last good value;
-- else, for the secrets the rotation policy covers (``SECRET_KEY`` and ``*PASSWORD``), the
-  policy's verdict, exactly as ``yosai-secrets status`` gives it: ``ok``, ``due-soon``,
-  ``overdue`` (older than ``ROTATION_MAX_AGE_DAYS``, default 90) or ``unknown`` (no rotation
-  record anywhere);
-- ``ok`` for the others (issued elsewhere: their age is shown, with no due date).
+- else, for the secrets the rotation policy covers (``SECRET_KEY``, ``*PASSWORD`` and
+  ``AUTH0_CLIENT_SECRET``: :func:`~yosai_secrets.rotation_age.aged_keys`), the policy's verdict,
+  exactly as ``yosai-secrets status`` gives it: ``ok``, ``due-soon``, ``overdue`` (older than
+  ``ROTATION_MAX_AGE_DAYS``, default 90) or ``unknown`` (no rotation record anywhere);
+- ``ok`` for the others (the Auth0 client id, domain and audience: their age is shown, with no
+  due date).
 
 Ages, days until due and verdicts come from :func:`yosai_secrets.rotation_age.rotation_verdicts`,
 with the store's records, else the modification time of the file a secret is read from (see
@@ -26,6 +28,7 @@ from typing import Any
 from ..environments import REQUIRED_SECRETS, required_secrets
 from ..errors import ConfigurationError, SecretNotFoundError
 from ..manager import SecretManager
+from ..placeholders import PLACEHOLDER_WORDING, is_placeholder
 from ..references import BACKEND_OF_SCHEME
 from ..rotation_age import (
     DEFAULT_MAX_AGE_DAYS,
@@ -33,9 +36,9 @@ from ..rotation_age import (
     RotationInfoProvider,
     RotationRecords,
     Verdict,
+    aged_keys,
     file_rotation_info,
     max_age_days,
-    rotated_keys,
     rotation_verdicts,
 )
 
@@ -121,7 +124,7 @@ def posture(
     """
     moment = now or datetime.now(UTC)
     required = set(required_secrets(environment))
-    covered = set(rotated_keys(names))
+    covered = set(aged_keys(names))
     keys = _keys(names, lookups)
     states = _reachability(manager, names, keys)
     present = [name for name in names if states[name][0] != "missing"]
@@ -160,6 +163,8 @@ def _reachability(
         outcome = results.get(key) if key is not None else None
         if isinstance(outcome, SecretNotFoundError):
             states[name] = ("missing", "not set in any source")
+        elif is_placeholder(outcome):
+            states[name] = ("missing", PLACEHOLDER_WORDING)
         elif isinstance(outcome, ConfigurationError):
             states[name] = ("missing", type(outcome).__name__)
         elif key is not None and manager.is_stale(key):
@@ -203,7 +208,10 @@ def _row(
 
 def _backend_of(manager: SecretManager, key: str) -> str:
     scheme, sep, _ = key.partition(":")
-    return BACKEND_OF_SCHEME.get(scheme, scheme) if sep else manager.backend.name
+    if not sep or scheme not in BACKEND_OF_SCHEME:
+        return manager.backend.name
+    # secret:NAME maps to None: the default backend's NAME.
+    return BACKEND_OF_SCHEME[scheme] or manager.backend.name
 
 
 def _where(manager: SecretManager, name: str) -> str | None:

@@ -17,6 +17,7 @@ from rich.table import Table
 from ..config import load_configuration
 from ..config.validate import validate_secrets
 from ..environments import ENVIRONMENTS, REQUIRED_SECRETS, current_environment, required_secrets
+from ..placeholders import PLACEHOLDER_WORDING, is_placeholder
 from .output import console, table
 
 
@@ -28,13 +29,19 @@ def _check(env: str) -> tuple[list[dict[str, object]], list[str]]:
     for name in REQUIRED_SECRETS:
         found = state.secrets.get(name)
         status = found.status if found is not None else "missing"
+        source = found.source if found is not None and status == "found" else None
+        note = None
+        if found is not None and status == "found" and is_placeholder(found.value):
+            # The example's replace-me-... value: present, but not set.
+            status, note = "missing", PLACEHOLDER_WORDING
         rows.append(
             {
                 "name": name,
                 "required": name in required,
                 "status": status,
-                "source": found.source if found is not None and status == "found" else None,
+                "source": source,
                 "error": found.detail if found is not None and status == "error" else None,
+                "note": note,
             }
         )
     config_file = state.files[-1].name if state.files else None
@@ -55,7 +62,8 @@ def _check(env: str) -> tuple[list[dict[str, object]], list[str]]:
 def check(env_name: str | None, as_json: bool) -> None:
     """Check that every required secret is present; print where each comes from.
 
-    Uses the configuration in YOSAI_CONFIG_DIR (default ./config). Exits 1 when a secret required
+    Uses the configuration in YOSAI_CONFIG_DIR (default ./config). A secret that still holds the
+    example's placeholder (replace-me-...) is reported as not set. Exits 1 when a secret required
     in the environment is missing or unreadable, or the configuration has another problem (a
     reference that does not resolve, a weak SECRET_KEY in production).
     """
@@ -106,6 +114,8 @@ def _table(env: str, backend: str, rows: list[dict[str, object]]) -> Table:
         )
         # The cause (and its hint) is printed once, below the table, for every key it stops.
         shown = "cannot be read: see the problem below" if status == "error" else r["source"]
+        if r["note"]:
+            shown = f"{shown}: {r['note']}"
         grid.add_row(
             str(r["name"]),
             "yes" if r["required"] else "no",

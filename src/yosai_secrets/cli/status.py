@@ -1,8 +1,10 @@
 """``yosai-secrets status``: when was each secret last rotated, against the policy?
 
-The ages, days until due and verdicts are those of the posture page: both call
-:func:`yosai_secrets.rotation_age.rotation_verdicts` with the same sources (the store, the file a
-secret is read from), this command adding the manifest's rotation annotations as a last resort.
+The keys, ages, days until due and verdicts are those of the posture page: both choose keys with
+:func:`yosai_secrets.rotation_age.aged_keys` and call
+:func:`yosai_secrets.rotation_age.rotation_verdicts` with the same sources (the store's per-key
+stamps, the file a secret is read from), this command adding the manifest's rotation annotations
+as a last resort.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import click
 from rich.table import Table
 
 from ..environments import REQUIRED_SECRETS
+from ..errors import SecretNotFoundError
 from ..manager import SecretManager
+from ..placeholders import is_placeholder
 from ..rotation import DEFAULT_MANIFEST
 from ..rotation.journal import Journal, journal_path
 from ..rotation.manifest import SecretManifest
 from ..rotation_age import (
+    ISSUED_KEYS,
     RotationRecords,
     Verdict,
+    aged_keys,
     max_age_days,
-    rotated_keys,
     rotation_verdicts,
 )
 from .output import console, table
@@ -32,20 +37,28 @@ from .output import console, table
 __all__ = ["status"]
 
 
-def _default_keys(manifest_path: Path) -> list[str]:
-    """The keys the policy covers: the manifest's, else those of the six secrets (as the page)."""
+def _default_keys(manifest_path: Path, manager: SecretManager) -> list[str]:
+    """The keys the policy judges (as the page): the manifest's, else those of the six secrets.
+
+    Without a manifest, an issued credential (``AUTH0_CLIENT_SECRET``) is judged when it is set:
+    a service without Auth0 has no such secret to age, and the page shows it as missing.
+    """
     if manifest_path.exists():
-        found = rotated_keys(SecretManifest(manifest_path).keys())
+        found = aged_keys(SecretManifest(manifest_path).keys())
         if found:
             return found
-    return rotated_keys(REQUIRED_SECRETS)
+    held = manager.get_many([k for k in REQUIRED_SECRETS if k in ISSUED_KEYS])
+    # Unreadable is not unset: a backend that fails must not hide a secret from the report.
+    unset = {k for k, v in held.items() if isinstance(v, SecretNotFoundError) or is_placeholder(v)}
+    return aged_keys([k for k in REQUIRED_SECRETS if k not in unset])
 
 
 def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> list[Verdict]:
     records = RotationRecords(os.environ, manifest=manifest_path)
+    manager = SecretManager(environ=os.environ)
     return rotation_verdicts(
-        keys or _default_keys(manifest_path),
-        SecretManager(environ=os.environ),
+        keys or _default_keys(manifest_path, manager),
+        manager,
         rotation_info=records,
         max_days=max_days,
     )
@@ -59,7 +72,10 @@ def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> lis
     show_default=True,
     help="The Kubernetes Secret manifest whose annotations record rotation times (if it exists).",
 )
-@click.option("--keys", help="Keys to report, comma-separated (default: SECRET_KEY and *PASSWORD).")
+@click.option(
+    "--keys",
+    help="Keys to report, comma-separated (default: SECRET_KEY, *PASSWORD, AUTH0_CLIENT_SECRET).",
+)
 @click.option(
     "--max-age-days",
     "max_days",
@@ -71,10 +87,12 @@ def _verdicts(manifest_path: Path, keys: list[str] | None, max_days: int) -> lis
 def status(manifest: Path, keys: str | None, max_days: int | None, as_json: bool) -> None:
     """List every secret's last rotation against the policy; exit 1 when one is overdue.
 
-    The last rotation comes from the store SECRET_BACKEND names (vault: the KV v2 version time;
-    aws: the date of the AWSCURRENT version), else from the modification time of the file the
-    secret is read from (Docker secret, NAME_FILE, development file), else from the manifest's
-    annotation. A secret never rotated counts as overdue.
+    The last rotation comes from the key's own stamp in the store SECRET_BACKEND names (vault:
+    the custom metadata rotated_at_<KEY>; aws: the secret's rotated-at tag), else from the
+    modification time of the file the secret is read from (Docker secret, NAME_FILE, development
+    file), else from the manifest's rotation.yosai.io/<KEY> annotation. A secret with no record
+    counts as overdue. AUTH0_CLIENT_SECRET is judged too (rotate it in Auth0, then record the
+    time, e.g. in the annotation).
     """
     days = max_age_days(os.environ, max_days)
     wanted = [k.strip() for k in keys.split(",") if k.strip()] if keys else None
