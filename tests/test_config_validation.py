@@ -181,6 +181,10 @@ def test_secret_references_wait_for_a_broken_default_backend(tmp_path: Path) -> 
     with pytest.raises(ValidationError) as info:
         SecureConfigManager(REPO_ROOT / "config", environ=env)
     message = str(info.value)
+    assert len(info.value.problems) == 1  # one cause, one line naming every key
+    assert (
+        "database.password (DB_PASSWORD): reference secret:DB_PASSWORD (backend vault)" in message
+    )
     assert "VAULT_ADDR" in message
     assert "(backend env)" not in message
 

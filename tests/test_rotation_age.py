@@ -249,3 +249,31 @@ def test_the_page_shows_due_dates_only_where_the_policy_applies(
     assert texts[key + 3 : key + 6] == ["ok", "0", "90"]
     assert texts[auth0 + 3 : auth0 + 6] == ["ok", "0", "90"]
     assert texts[client_id + 3 : client_id + 6] == ["ok", "0", "-"]
+
+
+def test_status_judges_the_manifests_auth0_client_secret_once_it_is_real(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example's placeholder is not judged; a real AUTH0_CLIENT_SECRET is, by its annotation."""
+    from tests.rotation_support import make_manifest
+    from yosai_secrets.rotation.manifest import SecretManifest
+
+    monkeypatch.chdir(tmp_path)
+    path = make_manifest(tmp_path)
+    keys = [s["key"] for s in json.loads(_status_of(path)[1])["secrets"]]
+    assert keys == ["SECRET_KEY", "DB_PASSWORD"]
+    manifest = SecretManifest(path)
+    manifest.set("AUTH0_CLIENT_SECRET", "issued-by-auth0-" + "x" * 32)
+    manifest.set_annotation("AUTH0_CLIENT_SECRET", "2020-01-01T00:00:00Z")
+    manifest.save()
+    code, out = _status_of(path)
+    by_key = {s["key"]: s for s in json.loads(out)["secrets"]}
+    assert code == 1 and by_key["AUTH0_CLIENT_SECRET"]["state"] == "overdue"
+    assert by_key["AUTH0_CLIENT_SECRET"]["source"] == "manifest"
+    assert "issued-by-auth0" not in out
+
+
+def _status_of(manifest: Path) -> tuple[int, str]:
+    """Run `status --json` on ``manifest``: (exit code, output)."""
+    result = CliRunner().invoke(cli, ["status", "--manifest", str(manifest), "--json"])
+    return result.exit_code, result.output

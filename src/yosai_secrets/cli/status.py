@@ -40,11 +40,16 @@ __all__ = ["status"]
 def _default_keys(manifest_path: Path, manager: SecretManager) -> list[str]:
     """The keys the policy judges (as the page): the manifest's, else those of the six secrets.
 
-    Without a manifest, an issued credential (``AUTH0_CLIENT_SECRET``) is judged when it is set:
-    a service without Auth0 has no such secret to age, and the page shows it as missing.
+    An issued credential (``AUTH0_CLIENT_SECRET``) is judged when it is set, and not to the
+    example's placeholder: a service without Auth0 has no such secret to age, and the page shows
+    it as missing.
     """
     if manifest_path.exists():
-        found = aged_keys(SecretManifest(manifest_path).keys())
+        manifest = SecretManifest(manifest_path)
+        names = manifest.keys()
+        found = aged_keys(
+            k for k in names if k not in ISSUED_KEYS or not is_placeholder(manifest.get(k))
+        )
         if found:
             return found
     held = manager.get_many([k for k in REQUIRED_SECRETS if k in ISSUED_KEYS])

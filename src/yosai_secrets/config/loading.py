@@ -202,12 +202,21 @@ def _obtain_values(
     Returns:
         Each secret's state, the requests made, and the key paths whose value was obtained.
     """
-    backend_broken = "; ".join(group_problems(findings))
-    secrets, requests = _plan_secrets(data, layers, environ, backend_broken)
-    requests.extend(_plan_companions(data, layers, environ, backend_broken))
+    # _build_manager's one finding, when the default backend could not be built.
+    broken_cause = findings[0][1] if findings else None
+    secrets, requests = _plan_secrets(data, layers, environ, "; ".join(group_problems(findings)))
+    requests.extend(_plan_companions(data, layers, environ))
     if resolve_references:
-        requests.extend(_reference_requests(data, layers, backend_broken))
+        requests.extend(_reference_requests(data, layers))
+    waiting: list[Request] = []
+    if broken_cause is not None:
+        # secret:NAME means the configured default backend, never the env fallback used instead.
+        waiting = [r for r in requests if r.kind == "reference" and reads_default_backend(r.text)]
+        requests = [r for r in requests if r not in waiting]
     outcomes = resolve_requests(requests, manager, environ)
+    if broken_cause is not None:
+        outcomes.update(_unreadable(waiting, environ, broken_cause))
+        requests.extend(waiting)
     resolved_paths = _apply_outcomes(data, requests, outcomes, findings)
     _record_secret_outcomes(secrets, outcomes)
     return secrets, requests, resolved_paths
@@ -257,9 +266,6 @@ def _plan_written_secret(
         return Request(key, "fill", name, _label(key), described=True)
     text = written if isinstance(written, str) else str(written)
     origin = f"config file {_origin(layers, key)}"
-    if backend_broken and reads_default_backend(text):
-        # secret:NAME means the configured default backend, never the env fallback used here.
-        return SecretState(name, "error", "error", detail=backend_broken)
     # The six secrets are always obtained, references and encrypted values included: a
     # secret is never validated (or handed out) as the text of its reference.
     if is_reference(text):
@@ -271,7 +277,7 @@ def _plan_written_secret(
 
 
 def _plan_companions(
-    data: dict[str, Any], layers: _Layers, environ: Mapping[str, str], backend_broken: str
+    data: dict[str, Any], layers: _Layers, environ: Mapping[str, str]
 ) -> list[Request]:
     """A request for each companion setting (``database.user``) that is a reference or encrypted.
 
@@ -294,33 +300,46 @@ def _plan_companions(
                 continue
             text, origin = written, f"config file {_origin(layers, key)}"
             if is_reference(text):
-                if not (backend_broken and reads_default_backend(text)):
-                    requests.append(Request(key, "reference", text, _label(key)))
+                requests.append(Request(key, "reference", text, _label(key)))
                 continue
         if looks_encrypted(text):
             requests.append(Request(key, "encrypted", text, _label(key), origin))
     return requests
 
 
-def _reference_requests(
-    data: dict[str, Any], layers: _Layers, backend_broken: str = ""
-) -> list[Request]:
-    """A request for every other reference or encrypted value in ``data``.
-
-    With a default backend that could not be built (``backend_broken``), ``secret:`` references
-    are left unresolved: that failure is reported once, and the fallback must not answer them.
-    """
+def _reference_requests(data: dict[str, Any], layers: _Layers) -> list[Request]:
+    """A request for every other reference or encrypted value in ``data``."""
     requests = []
     for key_path, text in iter_resolvable(data):
         if key_path in _SECRET_PATHS or key_path in _COMPANION_PATHS:
             continue  # planned with the six secrets (or overridden by the environment)
-        if backend_broken and reads_default_backend(text):
-            continue
         kind: Kind = "reference" if is_reference(text) else "encrypted"
         # Only encrypted values report the file they were written in.
         origin = f"config file {_origin(layers, key_path)}" if kind == "encrypted" else ""
         requests.append(Request(key_path, kind, text, _label(key_path), origin))
     return requests
+
+
+def _unreadable(
+    requests: list[Request], environ: Mapping[str, str], cause: str
+) -> dict[KeyPath, Outcome]:
+    """The outcome of each ``secret:`` reference while the default backend cannot be built.
+
+    Each fails with the backend's own cause, so the problems group into one line naming every key
+    (one hint per cause).
+    """
+    backend = environ.get("SECRET_BACKEND", "").strip() or "env"
+    outcomes: dict[KeyPath, Outcome] = {}
+    for request in requests:
+        subject = f"{request.label}: reference {request.text} (backend {backend})"
+        outcomes[request.path] = Outcome(
+            request.text,
+            error=ConfigurationError(cause),
+            problem=f"{subject}: {cause}",
+            subject=subject,
+            cause=cause,
+        )
+    return outcomes
 
 
 def _apply_outcomes(
