@@ -188,16 +188,15 @@ def test_check_reports_placeholders_as_not_set(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.usefixtures("in_tmp")
-def test_check_development_refuses_a_placeholder_secret_key(
+def test_check_development_reports_a_placeholder_secret_key_as_not_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """SECRET_KEY is required everywhere, so its placeholder fails check in development too."""
+    """In development a placeholder SECRET_KEY is a missing row (check fails), not a refusal."""
     monkeypatch.setenv("SECRET_KEY", "replace-me-secret-key")
     monkeypatch.setenv("DB_PASSWORD", "replace-me-db-password")  # not required here: a row only
     result = CliRunner().invoke(cli, ["check", "--env", "development", "--json"])
     assert result.exit_code == 1
     document = json.loads(result.output)
-    assert [p for p in document["problems"] if "placeholder" in p] == [
-        "SECRET_KEY is required in development but is not set: env SECRET_KEY holds the "
-        "example's placeholder; replace it with the real value"
-    ]
+    rows = {row["name"]: row for row in document["secrets"]}
+    assert rows["SECRET_KEY"]["status"] == rows["DB_PASSWORD"]["status"] == "missing"
+    assert document["problems"] == []  # start-up refuses placeholders in production only

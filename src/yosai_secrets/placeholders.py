@@ -2,8 +2,8 @@
 
 ``k8s/config/api-secrets.example.yaml`` ships values such as ``replace-me-secret-key``, to be
 replaced before use. A secret still holding one is reported as "not set" by ``yosai-secrets
-check`` and the posture page, and refused at start-up where the secret is required (in production,
-all six). Messages say "placeholder", never the value.
+check`` and the posture page, and refused at start-up in production. Messages say "placeholder",
+never the value.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every rule is checked and every problem returned, so an operator fixes them all in one go. No
 message contains a value: a weak key is described by its length or by being a known placeholder.
-A required secret that still holds the example's placeholder (``replace-me-...``) is not set.
+In production, a secret that still holds the example's placeholder (``replace-me-...``) is not set.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def validate_secrets(
                 f"variable {name}, or set {dotted(SECRET_SETTINGS[name])} in {where} "
                 f"(e.g. to secret:{name}, a vault: or an aws-secrets: reference)"
             )
-        elif is_placeholder(state.value):
+        elif env == "production" and is_placeholder(state.value):
             problems.append(
                 f"{name} is required in {env} but is not set: {state.source} holds the example's "
                 "placeholder; replace it with the real value"
