@@ -8,6 +8,10 @@ audience ``AUTH0_AUDIENCE``, not expired, and (where asked) carrying a permissio
 
 The JWKS address can be overridden (``app.config["YOSAI_JWKS_URL"]`` or ``AUTH0_JWKS_URL``) for
 tests only, which serve their own keys from a local HTTP server.
+
+A machine may be let through one endpoint without Auth0 (:func:`requires_auth_or_token`): cache
+invalidation, which a rotation calls, accepts a bearer equal to ``SECRETS_INVALIDATE_TOKEN`` (at
+least 32 characters; compared in constant time) when the API has one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 import urllib.request
@@ -28,11 +33,14 @@ from flask import Response, current_app, g, jsonify, request
 
 __all__ = [
     "ADMIN_PERMISSION",
+    "INVALIDATE_TOKEN_VARIABLE",
     "Auth0Verifier",
     "AuthFailure",
     "JwksCache",
     "forbidden",
+    "machine_token_matches",
     "requires_auth",
+    "requires_auth_or_token",
     "unauthorized",
 ]
 
@@ -40,6 +48,11 @@ _log = logging.getLogger("yosai_secrets.api.auth")
 
 #: The permission that allows invalidating caches.
 ADMIN_PERMISSION: Final = "secrets:admin"
+
+#: The machine token ``POST /api/secrets/invalidate`` also accepts (a rotation's notification).
+INVALIDATE_TOKEN_VARIABLE: Final = "SECRETS_INVALIDATE_TOKEN"  # noqa: S105 (a variable's name)
+#: A shorter machine token is ignored (and logged): it could be guessed.
+MIN_MACHINE_TOKEN_LENGTH: Final = 32
 
 #: The key of the verifier in ``app.extensions``.
 VERIFIER_KEY: Final = "yosai_secrets.auth0"
@@ -300,6 +313,55 @@ def requires_auth(*permissions: str) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             refusal = authenticate(permissions)
+            if refusal is not None:
+                return refusal
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def machine_token_matches(variable: str) -> bool:
+    """Whether the request's bearer token equals the machine token in ``variable``.
+
+    The token is the app's ``config[variable]``, else the environment variable; unset (or
+    shorter than 32 characters, which is logged) means no machine may use it.
+    """
+    expected = str(current_app.config.get(variable) or os.environ.get(variable, "")).strip()
+    if not expected:
+        return False
+    from ..secret import register_secret_value
+
+    register_secret_value(expected)  # never in a log line, whatever logs the request
+    if len(expected) < MIN_MACHINE_TOKEN_LENGTH:
+        _log.warning(
+            "%s is shorter than %d characters: ignored", variable, MIN_MACHINE_TOKEN_LENGTH
+        )
+        return False
+    token = bearer_token()
+    if token is None:
+        return False
+    return hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
+
+
+def requires_auth_or_token(permission: str, variable: str) -> Callable[[F], F]:
+    """Decorate a view: it runs for an Auth0 token with ``permission``, or the machine token."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if machine_token_matches(variable):
+                _log.info(
+                    "%s %s from %s: machine token (%s)",
+                    request.method,
+                    request.path,
+                    request.remote_addr,
+                    variable,
+                )
+                g.auth0_claims = {"sub": f"machine:{variable}"}
+                return view(*args, **kwargs)
+            refusal = authenticate((permission,))
             if refusal is not None:
                 return refusal
             return view(*args, **kwargs)

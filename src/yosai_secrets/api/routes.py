@@ -12,7 +12,12 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from ..environments import REQUIRED_SECRETS, required_secrets
 from ..errors import ConfigurationError
 from ..flask import YosaiSecrets, current_extension
-from .auth import ADMIN_PERMISSION, requires_auth
+from .auth import (
+    ADMIN_PERMISSION,
+    INVALIDATE_TOKEN_VARIABLE,
+    requires_auth,
+    requires_auth_or_token,
+)
 from .posture import (
     RotationInfoProvider,
     StoreRotationInfo,
@@ -94,9 +99,13 @@ def list_secrets() -> Response:
 
 
 @blueprint.post("/api/secrets/invalidate")
-@requires_auth(ADMIN_PERMISSION)
+@requires_auth_or_token(ADMIN_PERMISSION, INVALIDATE_TOKEN_VARIABLE)
 def invalidate() -> Response:
-    """Forget this process's cached secrets: all of them, or ``{"keys": [...]}``."""
+    """Forget this process's cached secrets: all of them, or ``{"keys": [...]}``.
+
+    Allowed to an Auth0 token with ``secrets:admin``, or to a rotation holding the API's
+    ``SECRETS_INVALIDATE_TOKEN`` (``ROTATION_NOTIFY_TOKEN`` on its side).
+    """
     keys = None
     if request.content_length:
         body = request.get_json(silent=True)
