@@ -341,48 +341,62 @@ class SecretManager:
         by_backend: dict[str, list[str]] = {}
         for name, path in cold:
             by_backend.setdefault(name, []).append(path)
-
-        def load(ck: _CacheKey) -> None:
-            backend = cold[ck]
-            try:
-                self._cache.get(ck, lambda: backend.fetch(ck[1]), ck[1])
-            except ConfigurationError as exc:
-                failed[ck] = exc
-
-        def load_batch(name: str, backend: Any, paths: list[str]) -> None:
-            self._cache.backend_calls += 1
-            now = self._clock()
-            for path, result in backend.fetch_many(paths).items():
-                if isinstance(result, Exception):
-                    self._cache.errors += 1  # a batch's failure is counted like a single read's
-                if isinstance(result, ConfigurationError):
-                    held = self._cache.peek((name, path))
-                    if held is None or now >= held.stale_until:
-                        failed[(name, path)] = result
-                    # else: _resolve goes through the cache, which serves the stale value
-                elif not isinstance(result, Exception):
-                    self._cache.put((name, path), result)
-
         # Remote paths and batches run concurrently, batches of one backend alongside the single
         # reads of another. (Local reads never get here: a thread would cost more than they do.)
         jobs: list[Callable[[], None]] = []
         for name, paths in by_backend.items():
             backend = cold[(name, paths[0])]
             if is_batch(backend) and len(paths) > 1:
-                jobs.append(functools.partial(load_batch, name, backend, paths))
+                jobs.append(functools.partial(self._load_batch, name, backend, paths, failed))
             else:
-                jobs.extend(functools.partial(load, (name, path)) for path in paths)
-        if len(jobs) == 1 or max_workers <= 1:
-            for job in jobs:
-                job()
-        elif jobs:
-            # Imported here: concurrent.futures costs start-up time a get_secret() never needs.
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(max_workers, len(jobs))) as pool:
-                for future in [pool.submit(job) for job in jobs]:
-                    future.result()
+                jobs.extend(
+                    functools.partial(self._load_one, (name, path), backend, failed)
+                    for path in paths
+                )
+        _run_jobs(jobs, max_workers)
         return failed
+
+    def _load_one(
+        self, ck: _CacheKey, backend: Backend, failed: dict[_CacheKey, ConfigurationError]
+    ) -> None:
+        try:
+            self._cache.get(ck, lambda: backend.fetch(ck[1]), ck[1])
+        except ConfigurationError as exc:
+            failed[ck] = exc
+
+    def _load_batch(
+        self,
+        name: str,
+        backend: Any,
+        paths: list[str],
+        failed: dict[_CacheKey, ConfigurationError],
+    ) -> None:
+        self._cache.backend_calls += 1
+        now = self._clock()
+        for path, result in backend.fetch_many(paths).items():
+            if isinstance(result, Exception):
+                self._cache.errors += 1  # a batch's failure is counted like a single read's
+            if isinstance(result, ConfigurationError):
+                held = self._cache.peek((name, path))
+                if held is None or now >= held.stale_until:
+                    failed[(name, path)] = result
+                # else: _resolve goes through the cache, which serves the stale value
+            elif not isinstance(result, Exception):
+                self._cache.put((name, path), result)
+
+
+def _run_jobs(jobs: list[Callable[[], None]], max_workers: int) -> None:
+    """Run the jobs, on a thread pool when there are several."""
+    if len(jobs) == 1 or max_workers <= 1:
+        for job in jobs:
+            job()
+    elif jobs:
+        # Imported here: concurrent.futures costs start-up time a get_secret() never needs.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(max_workers, len(jobs))) as pool:
+            for future in [pool.submit(job) for job in jobs]:
+                future.result()
 
 
 class _Default:
