@@ -7,6 +7,10 @@ connection with the new password proves it works before anything is promoted.
 Two modes: one role whose password changes (pods holding the old password cannot open new
 connections until they restart), or alternating users: two roles with the same rights, of which the
 idle one gets the new password and becomes the active one; the old one keeps working until finish.
+:meth:`PostgresRoles.create_alternate` makes the second role (``rotate --setup-alternating``).
+
+The admin connection string holds a password: it reaches this module from the environment
+(``ROTATION_DATABASE_URL``) or a private file (:func:`read_admin_url_file`), never a command line.
 """
 
 from __future__ import annotations
@@ -14,19 +18,66 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
+import stat
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, MissingDependencyError, RotationError
 from ..secret import redact
 
-__all__ = ["DATABASE_URL_VARIABLE", "PostgresRoles", "safe_target", "scram_verifier"]
+__all__ = [
+    "DATABASE_URL_VARIABLE",
+    "PostgresRoles",
+    "read_admin_url_file",
+    "safe_target",
+    "scram_verifier",
+]
 
-#: The admin connection a rotation uses when ``--database-url`` is not given.
+#: The admin connection a rotation uses (or ``--database-url-file PATH``).
 DATABASE_URL_VARIABLE: Final = "ROTATION_DATABASE_URL"
 _ITERATIONS: Final = 4096
+_MAX_URL_FILE_BYTES: Final = 16 * 1024
+
+
+def read_admin_url_file(path: str | Path) -> str:
+    """The admin connection string held in ``path``, a file only its owner may read.
+
+    Raises:
+        ConfigurationError: the file is missing, not a regular file, open to its group or to
+            others (``chmod 600`` it), empty, too large or not UTF-8 text. The message never
+            shows its contents.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot open the database admin URL file {path}: {exc.strerror}"
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigurationError(f"the database admin URL file {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise ConfigurationError(
+                f"the database admin URL file {path} is open to its group or others (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}); it holds a password: run `chmod 600 {path}`"
+            )
+        raw = os.read(fd, _MAX_URL_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"the database admin URL file {path} is not UTF-8 text") from None
+    if not text or len(raw) > _MAX_URL_FILE_BYTES:
+        problem = "is empty" if not text else "is too large for a connection string"
+        raise ConfigurationError(f"the database admin URL file {path} {problem}")
+    return text
 
 
 def scram_verifier(
@@ -96,7 +147,7 @@ class PostgresRoles:
     def from_environ(
         cls, environ: Mapping[str, str], url: str | None = None
     ) -> PostgresRoles | None:
-        """From ``--database-url`` or ``ROTATION_DATABASE_URL``; None when neither is set."""
+        """From ``url`` (a file's or the caller's) or ``ROTATION_DATABASE_URL``; None if neither."""
         chosen = (url or environ.get(DATABASE_URL_VARIABLE, "")).strip()
         return cls(chosen) if chosen else None
 
@@ -111,7 +162,7 @@ class PostgresRoles:
             if isinstance(exc, psycopg.ProgrammingError):
                 # A malformed connection string: its text may hold the password, never echo it.
                 raise RotationError(
-                    f"the database admin URL ({DATABASE_URL_VARIABLE} or --database-url) "
+                    f"the database admin URL ({DATABASE_URL_VARIABLE} or --database-url-file) "
                     "is malformed"
                 ) from None
             # psycopg names host and user, not the password; mask anything we know anyway.
@@ -183,3 +234,84 @@ class PostgresRoles:
                     f"ALTER ROLE {role} at {self.target} failed ({type(exc).__name__}); "
                     "check that the admin role may alter it, then run rotate again to resume"
                 ) from None
+
+    def create_alternate(self, first: str, second: str) -> list[str]:
+        """Make ``second`` a login role that acts exactly as ``first``; idempotent.
+
+        ``second`` is created ``LOGIN`` without a password (nobody logs in as it until a rotation
+        gives it one), is made a member of ``first`` and of every role ``first`` belongs to, and
+        gets ``ALTER ROLE second SET role = first``: its sessions run as ``first``, so it has
+        every privilege of ``first`` (direct grants, ownership, memberships, future grants) and
+        the objects it creates belong to ``first``, whichever of the two is active. An existing
+        ``second`` gets only what it lacks.
+
+        Returns:
+            What was changed, one line each (empty: nothing was missing).
+
+        Raises:
+            ConfigurationError: ``first`` does not exist, or the two names are the same.
+            RotationError: a statement was refused (the admin role needs ``CREATEROLE``).
+        """
+        if first == second:
+            raise ConfigurationError("alternating users need two different roles")
+        with self._connect() as conn:
+            if not _exists(conn, first):
+                raise ConfigurationError(f"the role {first!r} does not exist at {self.target}")
+            done: list[str] = []
+            if not _exists(conn, second):
+                self._run(conn, "CREATE ROLE {} LOGIN", second)
+                done.append(f"created role {second} (LOGIN, no password yet)")
+            elif not conn.execute(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (second,)
+            ).fetchone()[0]:
+                self._run(conn, "ALTER ROLE {} LOGIN", second)
+                done.append(f"allowed {second} to log in")
+            have = set(_memberships(conn, second))
+            for group in [first, *_memberships(conn, first)]:
+                if group not in have and group != second:
+                    self._run(conn, "GRANT {} TO {}", group, second)
+                    done.append(f"granted {group} to {second}")
+            if f"role={first}" not in _settings(conn, second):
+                self._run(conn, "ALTER ROLE {} SET role = {}", second, first)
+                done.append(f"sessions of {second} now act as {first} (SET role)")
+        return done
+
+    def _run(self, conn: Any, template: str, *names: str) -> None:
+        from psycopg import Error, sql
+
+        statement = sql.SQL(template).format(*(sql.Identifier(n) for n in names))
+        try:
+            conn.execute(statement)
+        except Error as exc:
+            verb = template.split(" {", 1)[0]
+            raise RotationError(
+                f"{verb} {' '.join(names)} at {self.target} failed ({type(exc).__name__}: "
+                f"{_first_line(exc)}); the admin role needs CREATEROLE"
+            ) from None
+
+
+def _exists(conn: Any, role: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is not None
+
+
+def _memberships(conn: Any, role: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+        "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s ORDER BY g.rolname",
+        (role,),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _settings(conn: Any, role: str) -> list[str]:
+    row = conn.execute(
+        "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
+        "WHERE r.rolname = %s AND s.setdatabase = 0",
+        (role,),
+    ).fetchone()
+    return [str(item) for item in (row[0] if row and row[0] else [])]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
