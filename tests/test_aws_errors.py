@@ -153,9 +153,9 @@ def test_unreachable_endpoint_is_unavailable(
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(BackendUnavailableError) as info:
-        get_secret("DB_PASSWORD")
+        get_secret("SECRET_KEY")
     message = str(info.value)
-    assert endpoint in message and "'DB_PASSWORD'" in message and "us-east-1" in message
+    assert endpoint in message and "'SECRET_KEY'" in message and "us-east-1" in message
 
 
 def test_endpoint_password_is_not_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
