@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Rotate the Yōsai secrets: ``python scripts/rotate_secrets.py`` from the repository root.
 
-The same code as ``yosai-secrets rotate`` (every option of that command works here too). With no
-arguments it rotates SECRET_KEY and every *PASSWORD key of k8s/config/api-secrets.yaml (created
-from the example when missing), applies the manifest if kubectl reaches a cluster, and says plainly
-what is left to do. Works from a checkout where the package is not installed.
+The same code as ``yosai-secrets rotate`` (every option of that command works here too, and its
+exit status: 0 done, 2 refused or failed, 3 held). With no arguments it rotates SECRET_KEY and every
+*PASSWORD key of k8s/config/api-secrets.yaml (created from the example when missing), applies the
+manifest if kubectl reaches a cluster, and says plainly what was done, what was held and why, and
+the one command to run next. A database password it cannot deliver to the app in the same run is
+not changed: the rotation holds (exit 3) until ``--restart``. Works from a checkout where the
+package is not installed.
 """
 
 from __future__ import annotations

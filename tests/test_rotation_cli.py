@@ -18,6 +18,7 @@ from yosai_secrets.cli import cli
 from yosai_secrets.rotation import parse_fallbacks
 from yosai_secrets.rotation.manifest import SecretManifest
 
+from .rotation_cluster import stub_cluster
 from .rotation_support import (
     EXAMPLE,
     REPO_ROOT,
@@ -29,6 +30,8 @@ from .rotation_support import (
 )
 
 ROTATED = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DB_PASSWORD")
+HELD = 3
+APPLY = ["apply", "--server-side", "--field-manager=yosai-secrets"]
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -39,14 +42,16 @@ def _run(*args: str) -> tuple[int, str]:
 def _assert_done_when(before: dict[str, str], after: dict[str, str]) -> None:
     assert after["SECRET_KEY"] != before["SECRET_KEY"]
     assert after["DB_PASSWORD"] != before["DB_PASSWORD"]
-    assert parse_fallbacks(after["SECRET_KEY_FALLBACKS"]) == [before["SECRET_KEY"]]
+    kept = [] if before["SECRET_KEY"].startswith("replace-me") else [before["SECRET_KEY"]]
+    assert parse_fallbacks(after["SECRET_KEY_FALLBACKS"]) == kept
     assert {k: v for k, v in after.items() if k not in ROTATED} == {
         k: v for k, v in before.items() if k not in ROTATED
     }
 
 
-def test_script_from_a_clean_checkout_rotates_and_says_not_applied(tmp_path: Path) -> None:
-    """From a checkout with only the example, the script creates the manifest, rotates, exits 0."""
+def test_script_from_a_clean_checkout_stages_and_holds(tmp_path: Path) -> None:
+    """From a checkout with only the example and no database, the script creates and fills the
+    manifest, keeps no placeholder as a fallback key, and holds (exit 3) naming what to do."""
     checkout = tmp_path / "checkout"
     (checkout / "k8s" / "config").mkdir(parents=True)
     shutil.copy(EXAMPLE, checkout / "k8s" / "config" / EXAMPLE.name)
@@ -65,13 +70,14 @@ def test_script_from_a_clean_checkout_rotates_and_says_not_applied(tmp_path: Pat
         check=False,
     )
     elapsed = time.monotonic() - started
-    assert done.returncode == 0, done.stderr
-    assert "not applied" in done.stdout
+    assert done.returncode == HELD, done.stderr
     assert elapsed < 20
     manifest = checkout / "k8s" / "config" / "api-secrets.yaml"
     assert oct(manifest.stat().st_mode & 0o777) == "0o600"
     _assert_done_when(SecretManifest(EXAMPLE).values(), values(manifest))
-    assert "no database connection is configured" in done.stdout
+    assert parse_fallbacks(values(manifest)["SECRET_KEY_FALLBACKS"]) == []  # no placeholder
+    assert "no database admin connection is configured" in done.stdout
+    assert "Next: `yosai-secrets rotate --restart`" in done.stdout
 
 
 def test_script_works_when_the_package_is_not_installed(tmp_path: Path) -> None:
@@ -94,28 +100,32 @@ def test_script_works_when_the_package_is_not_installed(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    assert "Rotated SECRET_KEY, DB_PASSWORD" in done.stdout
+    assert done.returncode == HELD, done.stderr
+    assert "Staged SECRET_KEY, DB_PASSWORD" in done.stdout
 
 
 def test_reachable_cluster_gets_exactly_the_server_side_calls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With a reachable cluster: version check, server-side dry run, apply, restart, status."""
+    """With a reachable cluster: version check, where it goes, dry run, apply, restart, status."""
     log = install_kubectl_stub(tmp_path, monkeypatch, "reachable")
     path = make_manifest(tmp_path)
     code, out = _run("rotate", "--manifest", str(path), "--keys", "SECRET_KEY")
     assert code == 0, out
     assert kubectl_calls(log) == [
         ["version", "--request-timeout=5s"],
-        ["apply", "--server-side", "--dry-run=server", "-f", str(path)],
-        ["apply", "--server-side", "-f", str(path)],
+        ["config", "current-context"],
+        ["config", "view", "--minify", "-o", "jsonpath={..namespace}"],
+        [*APPLY, "--dry-run=server", "-f", str(path)],
+        ["get", "secret", "yosai-api-secrets", "-o", "json", "--request-timeout=60s"],
+        [*APPLY, "-f", str(path)],
         ["rollout", "restart", "deployment/yosai-api"],
         ["rollout", "status", "deployment/yosai-api", "--timeout=300s"],
     ]
     (applied,) = applied_manifests(log)
     assert values(path)["SECRET_KEY"] in applied  # the cluster got the new value
-    assert "applied (server-side)" in out
+    assert "Applying" in out and "context stub-context, namespace default" in out
+    assert "applied server-side, deployment restarted" in out
 
 
 def test_deployment_name_comes_from_the_configuration(
@@ -139,11 +149,12 @@ def test_no_apply_call_without_apply_or_cluster(
     path = make_manifest(tmp_path)
     args = ["rotate", "--manifest", str(path), "--keys", "SECRET_KEY"]
     code, out = _run(*args, "--no-apply") if mode == "no-apply" else _run(*args)
-    assert code == 0, out
+    assert code == 0, out  # SECRET_KEY alone locks nobody out: rotated, not applied
     calls = kubectl_calls(log)
     assert calls == ([] if mode == "no-apply" else [["version", "--request-timeout=5s"]])
-    assert "not applied" in out
-    assert f"kubectl apply --server-side -f {path}" in out
+    assert "The manifest was not applied to the cluster:" in out
+    assert "Next: `yosai-secrets rotate --restart" in out
+    assert "Done: prepare, manifest, invalidate." in out  # apply is not listed as done
 
 
 def test_failed_apply_is_resumed_by_running_again(
@@ -163,28 +174,25 @@ def test_failed_apply_is_resumed_by_running_again(
     assert rotated in applied_manifests(log)[-1]
 
 
-def test_without_a_database_the_restart_is_left_to_the_operator(
+def test_without_a_database_the_rotation_holds_for_the_operator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No database: a plain warning, the Secret applied but no restart; --restart restarts."""
-    log = install_kubectl_stub(tmp_path, monkeypatch, "reachable")
+    """No database connection: nothing reaches the cluster (exit 3) until --restart, which
+    applies and restarts; --finish then checks the cluster and, with --now, finishes."""
     path = make_manifest(tmp_path)
+    log, _ = stub_cluster(tmp_path, monkeypatch, path)
     before = values(path)
     code, out = _run("rotate", "--manifest", str(path))
-    assert code == 0, out
-    assert "role's password was NOT changed" in out and "--restart" in out
-    assert kubectl_calls(log) == [
-        ["version", "--request-timeout=5s"],
-        ["apply", "--server-side", "--dry-run=server", "-f", str(path)],
-        ["apply", "--server-side", "-f", str(path)],
-    ]
-    assert not any(call[:2] == ["rollout", "restart"] for call in kubectl_calls(log))
-    assert "NOT restarted" in out and "rotate --restart" in out
+    assert code == HELD, out
+    assert "cannot change the role's password" in out and "--restart" in out
+    assert kubectl_calls(log) == []  # the app gets nothing before the operator acted
     _assert_done_when(before, values(path))
     code, out = _run("rotate", "--manifest", str(path), "--restart")
     assert code == 0, out
     assert ["rollout", "restart", "deployment/yosai-api"] in kubectl_calls(log)
     code, out = _run("rotate", "--manifest", str(path), "--finish")
+    assert code == 2 and "sessions signed with the old SECRET_KEY may be valid until" in out
+    code, out = _run("rotate", "--manifest", str(path), "--finish", "--now")
     assert code == 0, out
     assert parse_fallbacks(values(path)["SECRET_KEY_FALLBACKS"]) == []
     assert not path.with_name(path.name + ".journal.json").exists()
@@ -194,7 +202,7 @@ def test_abort_restores_the_file_byte_for_byte(tmp_path: Path) -> None:
     """--abort after a rotation puts back every value and annotation: the file is as before."""
     path = make_manifest(tmp_path)
     original = path.read_bytes()
-    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == 0
+    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == HELD
     assert path.read_bytes() != original
     code, out = _run("rotate", "--manifest", str(path), "--abort")
     assert code == 0, out
@@ -207,23 +215,27 @@ def test_dry_run_writes_nothing_and_shows_no_value(tmp_path: Path, canary: str) 
     path = make_manifest(tmp_path, SECRET_KEY=canary, DB_PASSWORD=canary + "-db")
     original = path.read_bytes()
     code, out = _run("rotate", "--manifest", str(path), "--dry-run")
-    assert code == 0, out
+    assert code == HELD, out  # what the real run would exit: held, no database connection
     assert path.read_bytes() == original
     assert not path.with_name(path.name + ".journal.json").exists()
     assert canary not in out and "********" in out and "SECRET_KEY" in out
     code, out = _run("rotate", "--manifest", str(path), "--dry-run", "--json")
-    assert code == 0 and canary not in out
-    assert json.loads(out)["outcome"] == "dry-run"
+    assert code == HELD and canary not in out
+    report = json.loads(out)
+    assert report["dry_run"] and report["outcome"] == "awaiting-operator"
 
 
 def test_no_value_reaches_any_output(tmp_path: Path, canary: str) -> None:
     """Neither old nor new values appear in the output of rotate, --json, status or --finish."""
     path = make_manifest(tmp_path, SECRET_KEY=canary, DB_PASSWORD=canary + "-db")
     outputs = [_run("rotate", "--manifest", str(path), "--no-apply")[1]]
+    outputs.append(_run("rotate", "--manifest", str(path), "--dry-run", "--restart")[1])
     outputs.append(_run("rotate", "--manifest", str(path), "--restart", "--json")[1])
     new = values(path)
     outputs.append(_run("status", "--manifest", str(path), "--json")[1])
     outputs.append(_run("rotate", "--manifest", str(path), "--finish", "--no-apply")[1])
+    finish = ("--finish", "--no-apply", "--now", "--skip-cluster-check", "--json")
+    outputs.append(_run("rotate", "--manifest", str(path), *finish)[1])
     joined = "\n".join(outputs)
     for secret in (canary, new["SECRET_KEY"], new["DB_PASSWORD"]):
         assert secret not in joined
@@ -232,10 +244,12 @@ def test_no_value_reaches_any_output(tmp_path: Path, canary: str) -> None:
 def test_status_reports_against_the_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """status exits 1 for never-rotated or overdue secrets, 0 when all are within the policy."""
     path = make_manifest(tmp_path)
-    code, out = _run("status", "--manifest", str(path))
+    keys = ("--keys", "SECRET_KEY,DB_PASSWORD")
+    code, out = _run("status", "--manifest", str(path), *keys)
     assert code == 1 and "never" in out
     _run("rotate", "--manifest", str(path), "--no-apply")
-    code, out = _run("status", "--manifest", str(path), "--json")
+    _run("rotate", "--manifest", str(path), "--restart")  # the operator changed it by hand
+    code, out = _run("status", "--manifest", str(path), *keys, "--json")
     assert code == 0, out
     report = json.loads(out)
     assert report["ok"] and report["max_age_days"] == 90
@@ -244,9 +258,9 @@ def test_status_reports_against_the_policy(tmp_path: Path, monkeypatch: pytest.M
     old = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
     manifest.set_annotation("DB_PASSWORD", old)
     manifest.save()
-    assert _run("status", "--manifest", str(path))[0] == 0
+    assert _run("status", "--manifest", str(path), *keys)[0] == 0
     monkeypatch.setenv("ROTATION_MAX_AGE_DAYS", "30")
-    code, out = _run("status", "--manifest", str(path))
+    code, out = _run("status", "--manifest", str(path), *keys)
     assert code == 1 and "overdue" in out and "DB_PASSWORD" in out
 
 
@@ -260,7 +274,7 @@ def test_two_runs_never_interleave(tmp_path: Path) -> None:
         code, out = _run("rotate", "--manifest", str(path), "--no-apply")
     assert code == 2 and "another rotation" in out
     assert path.read_bytes() == original
-    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == 0
+    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == HELD
 
 
 def test_rollout_commands_use_the_manifests_namespace(
@@ -276,5 +290,6 @@ def test_rollout_commands_use_the_manifests_namespace(
     code, out = _run("rotate", "--manifest", str(path), "--keys", "SECRET_KEY")
     assert code == 0, out
     calls = kubectl_calls(log)
-    assert calls[3] == ["rollout", "restart", "deployment/yosai-api", "--namespace=yosai"]
-    assert calls[4][:4] == ["rollout", "status", "deployment/yosai-api", "--namespace=yosai"]
+    assert calls[-2] == ["rollout", "restart", "deployment/yosai-api", "--namespace=yosai"]
+    assert calls[-1][:4] == ["rollout", "status", "deployment/yosai-api", "--namespace=yosai"]
+    assert "namespace yosai" in out

@@ -40,6 +40,8 @@ from yosai_secrets.rotation.stores import NullStore
 
 from .rotation_support import REPO_ROOT, Killed, crash_after, make_manifest, values
 
+HELD = 3  # `rotate`'s exit status when the rotation holds
+
 
 def _run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
@@ -70,9 +72,13 @@ def _state(**overrides: Any) -> RotationState:
 
 @pytest.fixture
 def rotated(tmp_path: Path, canary: str) -> tuple[Path, Path, dict[str, Any]]:
-    """A manifest rotated (not finished) with --no-apply: the manifest, its journal, the JSON."""
+    """A manifest rotated (not finished) without a cluster or a database: held, then continued
+    with --restart (as after the operator changed the password); the manifest, its journal, the
+    JSON."""
     path = make_manifest(tmp_path, SECRET_KEY=canary, DB_PASSWORD=canary + "-db")
     code, out = _run("rotate", "--manifest", str(path), "--no-apply")
+    assert code == HELD, out
+    code, out = _run("rotate", "--manifest", str(path), "--restart")
     assert code == 0, out
     journal = journal_path(path)
     return path, journal, json.loads(journal.read_text(encoding="utf-8"))
@@ -150,7 +156,7 @@ def test_in_flight_format_1_journal_is_resumed(tmp_path: Path) -> None:
     data.pop("finish_fallbacks")
     journal.write_text(json.dumps(data), encoding="utf-8")
     code, out = _run("rotate", "--manifest", str(path), "--no-apply")
-    assert code == 0, out
+    assert code == HELD, out  # resumed, then held: DB_PASSWORD waits for the operator
     assert "Resumed" in out
     assert values(path)["SECRET_KEY"] == data["new"]["SECRET_KEY"]
     assert json.loads(journal.read_text(encoding="utf-8"))["format"] == JOURNAL_FORMAT
@@ -317,7 +323,7 @@ def test_crash_during_first_save_leaves_no_journal_and_next_run_cleans_up(
     assert oct(leftover.stat().st_mode & 0o777) == "0o600"
     assert path.read_bytes() == original
     code, out = _run("rotate", "--manifest", str(path), "--no-apply")
-    assert code == 0, out
+    assert code == HELD, out
     assert _temps(journal) == [] and journal.exists()
     assert path.read_bytes() != original  # this run rotated
 
@@ -366,7 +372,7 @@ def test_sigkill_during_first_save_leaves_no_journal(tmp_path: Path) -> None:
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert not journal.exists() and len(_temps(journal)) == 1
     assert path.read_bytes() == original
-    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == 0
+    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == HELD
     assert _temps(journal) == []
 
 
@@ -378,7 +384,7 @@ def test_leftover_of_the_previous_versions_writer_is_removed_too(tmp_path: Path)
     old_style.write_text("{", encoding="utf-8")
     manifests = journal.with_name(f".{path.name}.k2j4h5g6.tmp")  # the manifest writer's
     manifests.write_text("x", encoding="utf-8")
-    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == 0
+    assert _run("rotate", "--manifest", str(path), "--no-apply")[0] == HELD
     assert not old_style.exists() and not manifests.exists()
 
 

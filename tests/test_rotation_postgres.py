@@ -1,4 +1,8 @@
-"""Rotation of PostgreSQL role passwords: durable-first ordering, kill points, alternating users."""
+"""Rotation of PostgreSQL role passwords: durable-first ordering, kill points, alternating users.
+
+Single-role rotations change the password only when the cluster is reachable in the same run, so
+these tests run them against the kubectl stand-in's cluster (``tests/rotation_cluster.py``).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from yosai_secrets.rotation import (
 from yosai_secrets.rotation.journal import Journal, journal_path
 from yosai_secrets.rotation.postgres import scram_verifier
 
+from .rotation_cluster import stub_cluster
 from .rotation_support import Killed, crash_after, make_manifest, values
 
 pytestmark = pytest.mark.integration
@@ -65,14 +70,30 @@ def can_login(postgres: Any, role: str, password: str) -> bool:
 
 
 def _options(path: Path, postgres: Any, **kw: Any) -> RotationOptions:
-    return RotationOptions(
-        manifest=path, apply=False, database_url=postgres.url(), environ={}, **kw
-    )
+    """Options that apply to the stand-in cluster (installed by ``_setup``/``_alternating``)."""
+    return RotationOptions(manifest=path, database_url=postgres.url(), environ={}, **kw)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Install the stand-in cluster for a manifest: ``cluster(path)`` -> (call log, state)."""
+
+    def install(path: Path, mode: str = "reachable") -> tuple[Path, Path]:
+        return stub_cluster(tmp_path, monkeypatch, path, mode)
+
+    return install
 
 
 def _setup(tmp_path: Path, postgres: Any) -> tuple[Path, str, str]:
     role, password = _make_role(postgres)
     path = make_manifest(tmp_path, SECRET_KEY=OLD_KEY, DB_USER=role, DB_PASSWORD=password)
+    return path, role, password
+
+
+def _single(tmp_path: Path, postgres: Any, cluster: Any) -> tuple[Path, str, str]:
+    """One role, a manifest, and a reachable stand-in cluster holding its values."""
+    path, role, password = _setup(tmp_path, postgres)
+    cluster(path)
     return path, role, password
 
 
@@ -86,10 +107,10 @@ def _durable_passwords(path: Path) -> set[str]:
 
 
 def test_scram_verifier_is_accepted_and_plain_text_never_reaches_the_server_log(
-    tmp_path: Path, postgres: Any
+    tmp_path: Path, postgres: Any, cluster: Any
 ) -> None:
     """The role gets a SCRAM verifier computed here; the server's statement log never sees it."""
-    path, role, old = _setup(tmp_path, postgres)
+    path, role, old = _single(tmp_path, postgres, cluster)
     with _admin(postgres) as conn:
         conn.execute("ALTER ROLE postgres SET log_statement = 'all'")
     try:
@@ -107,9 +128,11 @@ def test_scram_verifier_is_accepted_and_plain_text_never_reaches_the_server_log(
 
 
 @pytest.mark.parametrize("step", ROTATE_STEPS)
-def test_killed_after_each_step_rerun_converges(tmp_path: Path, postgres: Any, step: str) -> None:
+def test_killed_after_each_step_rerun_converges(
+    tmp_path: Path, postgres: Any, cluster: Any, step: str
+) -> None:
     """Killed after any step, a durable place holds a working password; a re-run completes it."""
-    path, role, old = _setup(tmp_path, postgres)
+    path, role, old = _single(tmp_path, postgres, cluster)
     with pytest.raises(Killed):
         RotationEngine(_options(path, postgres, after_step=crash_after(step))).rotate()
     assert any(can_login(postgres, role, p) for p in _durable_passwords(path))
@@ -128,10 +151,10 @@ def test_killed_after_each_step_rerun_converges(tmp_path: Path, postgres: Any, s
 
 @pytest.mark.parametrize("step", ROTATE_STEPS)
 def test_abort_after_each_kill_point_restores_the_old_values(
-    tmp_path: Path, postgres: Any, step: str
+    tmp_path: Path, postgres: Any, cluster: Any, step: str
 ) -> None:
     """Killed after any step, --abort puts the old manifest and the old password back."""
-    path, role, old = _setup(tmp_path, postgres)
+    path, role, old = _single(tmp_path, postgres, cluster)
     original = path.read_bytes()
     with pytest.raises(Killed):
         RotationEngine(_options(path, postgres, after_step=crash_after(step))).rotate()
@@ -158,17 +181,20 @@ def _alternating(tmp_path: Path, postgres: Any) -> tuple[Path, str, str, str, st
 
 @pytest.mark.parametrize("step", FINISH_STEPS)
 def test_finish_killed_after_each_step_rerun_converges(
-    tmp_path: Path, postgres: Any, step: str
+    tmp_path: Path, postgres: Any, cluster: Any, step: str
 ) -> None:
     """A killed --finish, run again, drops the old key and the old role's password."""
     path, role_a, pw_a, role_b, pair = _alternating(tmp_path, postgres)
+    cluster(path)
     RotationEngine(_options(path, postgres, db_users=pair.split(","))).rotate()
     rotated = values(path)
     assert rotated["DB_USER"] == role_b
     assert can_login(postgres, role_a, pw_a)  # the old credential works until finish
     with pytest.raises(Killed):
         RotationEngine(
-            _options(path, postgres, db_users=pair.split(","), after_step=crash_after(step))
+            _options(
+                path, postgres, db_users=pair.split(","), now=True, after_step=crash_after(step)
+            )
         ).finish()
     assert can_login(postgres, role_b, values(path)["DB_PASSWORD"])  # never lost
     assert RotationEngine(_options(path, postgres)).finish().outcome == "finished"
@@ -182,10 +208,11 @@ def test_finish_killed_after_each_step_rerun_converges(
 
 @pytest.mark.parametrize("step", ABORT_STEPS)
 def test_abort_killed_after_each_step_rerun_converges(
-    tmp_path: Path, postgres: Any, step: str
+    tmp_path: Path, postgres: Any, cluster: Any, step: str
 ) -> None:
     """A killed --abort, run again, completes the roll-back (alternating users)."""
     path, role_a, pw_a, role_b, pair = _alternating(tmp_path, postgres)
+    cluster(path)
     original = path.read_bytes()
     RotationEngine(_options(path, postgres, db_users=pair.split(","))).rotate()
     new = values(path)["DB_PASSWORD"]
@@ -199,22 +226,25 @@ def test_abort_killed_after_each_step_rerun_converges(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("step", ROTATE_STEPS)
-def test_sigkilled_process_is_resumed(tmp_path: Path, postgres: Any, step: str) -> None:
+def test_sigkilled_process_is_resumed(
+    tmp_path: Path, postgres: Any, cluster: Any, step: str
+) -> None:
     """A real SIGKILL after any step: a durable place holds a working password; a re-run ends it."""
-    path, role, old = _setup(tmp_path, postgres)
+    path, role, old = _single(tmp_path, postgres, cluster)
     code = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
         "from yosai_secrets.rotation import RotationEngine, RotationOptions\n"
         "def hook(step):\n"
-        "    if step == sys.argv[3]:\n"
+        "    if step == sys.argv[2]:\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "RotationEngine(RotationOptions(manifest=Path(sys.argv[1]), apply=False,\n"
-        "    database_url=sys.argv[2], environ={}, after_step=hook)).rotate()\n"
+        "RotationEngine(RotationOptions(manifest=Path(sys.argv[1]), environ=os.environ,\n"
+        "    after_step=hook)).rotate()\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET", "ROTATION_"))}
+    env["ROTATION_DATABASE_URL"] = postgres.url()  # never on a command line
     done = subprocess.run(
-        [sys.executable, "-c", code, str(path), postgres.url(), step],
+        [sys.executable, "-c", code, str(path), step],
         env=env,
         capture_output=True,
         timeout=60,
@@ -231,11 +261,12 @@ def test_sigkilled_process_is_resumed(tmp_path: Path, postgres: Any, step: str) 
     assert parse_fallbacks(values(path)["SECRET_KEY_FALLBACKS"]) == [OLD_KEY]
 
 
-def test_failed_login_test_promotes_nothing(tmp_path: Path, postgres: Any) -> None:
-    """If the new password cannot log in, the manifest keeps the old one and the run fails."""
+def test_failed_login_test_promotes_nothing(tmp_path: Path, postgres: Any, cluster: Any) -> None:
+    """If the new password cannot log in, nothing is promoted or restarted; --abort restores all."""
     from yosai_secrets.errors import RotationError
 
     path, role, old = _setup(tmp_path, postgres)
+    log, _ = cluster(path)
     with _admin(postgres) as conn:
         from psycopg import sql
 
@@ -243,8 +274,11 @@ def test_failed_login_test_promotes_nothing(tmp_path: Path, postgres: Any) -> No
     original = path.read_bytes()
     with pytest.raises(RotationError, match="nothing was promoted"):
         RotationEngine(_options(path, postgres)).rotate()
-    assert path.read_bytes() == original
+    journal = Journal.load(journal_path(path))
+    assert journal is not None and "store-promote" not in journal.done_steps()
+    assert "rollout" not in log.read_text(encoding="utf-8")  # no pod got the new password
     RotationEngine(_options(path, postgres)).abort()
+    assert path.read_bytes() == original
     with _admin(postgres) as conn:
         conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(role)))
     assert can_login(postgres, role, old)
@@ -333,12 +367,14 @@ def test_alternating_users_rotation_under_load_has_no_failed_login(
     with _Pods(postgres, path) as pods:
         pods.log_in()
         for _ in range(3):
-            report = RotationEngine(_options(path, postgres, db_users=users)).rotate()
-            assert report.outcome == "rotated"
+            options = _options(path, postgres, db_users=users, apply=False)
+            report = RotationEngine(options).rotate()
+            assert report.outcome == "rotated"  # alternating users: no hold without a cluster
             pods.log_in()  # the old pods keep logging in with the old role meanwhile
             pods.restart()
             pods.log_in()
-            RotationEngine(_options(path, postgres, db_users=users)).finish()
+            options.now = options.skip_cluster_check = True  # the pods here are not a cluster
+            RotationEngine(options).finish()
         pods.log_in()
     print(f"\nalternating users under load: {pods.ok} logins, {pods.failed} failed")
     assert pods.ok > 50

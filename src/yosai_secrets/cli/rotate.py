@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..errors import ConfigurationError
 from ..rotation import DEFAULT_MANIFEST, RotationEngine, RotationOptions, RotationReport
+from ..rotation.alternating import setup_alternating
+from ..rotation.kubectl import Kubectl
+from ..rotation.postgres import DATABASE_URL_VARIABLE, read_admin_url_file
+from .rotate_summary import print_report
 
 __all__ = ["rotate"]
 
@@ -18,6 +27,23 @@ def _split(value: str | None) -> list[str] | None:
     if not value:
         return None
     return [part.strip() for part in value.split(",") if part.strip()] or None
+
+
+@dataclass(frozen=True)
+class _Action:
+    """The one thing a run does: rotate (default), or one of the exclusive flags."""
+
+    finish: bool
+    abort: bool
+    restart: bool
+    setup: bool
+    dry_run: bool
+
+    def name(self) -> str:
+        for name in ("finish", "abort", "restart", "setup"):
+            if getattr(self, name):
+                return name
+        return "rotate"
 
 
 @click.command()
@@ -29,20 +55,43 @@ def _split(value: str | None) -> list[str] | None:
     help="The Kubernetes Secret manifest (created from its .example.yaml when missing).",
 )
 @click.option("--keys", help="Keys to rotate, comma-separated (default: SECRET_KEY and *PASSWORD).")
-@click.option("--dry-run", is_flag=True, help="Show what would change (masked); write nothing.")
-@click.option("--no-apply", is_flag=True, help="Do not run kubectl (apply or restart).")
-@click.option("--finish", is_flag=True, help="Drop the previous values (after the pods restarted).")
-@click.option("--abort", is_flag=True, help="Roll back to the previous values everywhere.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what the run (rotate, --restart, --finish or --abort) would do; write nothing. "
+    "Exits with the status the run would.",
+)
+@click.option("--no-apply", is_flag=True, help="Do not run kubectl (one role: the rotation holds).")
 @click.option(
     "--restart",
     is_flag=True,
-    help="Apply the manifest and restart the deployment (after you changed a password by hand).",
+    help="Continue a held rotation where kubectl reaches the cluster: apply, change the "
+    "password, restart; or apply and restart again.",
 )
 @click.option(
-    "--database-url",
-    metavar="URL",
-    help="Admin connection for ALTER ROLE (default: ROTATION_DATABASE_URL).",
+    "--finish",
+    is_flag=True,
+    help="Drop the previous values, once the cluster runs the new ones and old sessions expired.",
 )
+@click.option("--now", is_flag=True, help="--finish without waiting for the session lifetime.")
+@click.option(
+    "--skip-cluster-check",
+    is_flag=True,
+    help="--finish without checking the cluster (with --now only: values delivered otherwise).",
+)
+@click.option("--abort", is_flag=True, help="Roll back to the previous values everywhere.")
+@click.option(
+    "--setup-alternating",
+    is_flag=True,
+    help="Create the second database role of alternating-users mode (idempotent).",
+)
+@click.option(
+    "--database-url-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help=f"A file (mode 0600) holding the admin connection (default: {DATABASE_URL_VARIABLE}).",
+)
+@click.option("--database-url", hidden=True, help="Refused: use the variable or the file.")
 @click.option(
     "--db-users",
     metavar="ROLE_A,ROLE_B",
@@ -54,162 +103,163 @@ def _split(value: str | None) -> list[str] | None:
     metavar="NAME",
     help="Deployment to restart (default: ROTATION_DEPLOYMENT, else yosai-api).",
 )
+@click.option("--context", metavar="NAME", help="The kubeconfig context (default: the current).")
+@click.option(
+    "--force-conflicts",
+    is_flag=True,
+    help="Let the apply take over fields another field manager owns.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def rotate(
-    manifest: Path,
-    keys: str | None,
-    dry_run: bool,
-    no_apply: bool,
-    finish: bool,
-    abort: bool,
-    restart: bool,
-    database_url: str | None,
-    db_users: str | None,
-    deployment: str | None,
-    as_json: bool,
-) -> None:
-    """Rotate secrets without downtime; re-run to resume after any interruption.
+@click.pass_context
+def rotate(ctx: click.Context, /, **params: Any) -> None:
+    """Rotate secrets; re-run to resume after any interruption.
 
     New values for SECRET_KEY and every *PASSWORD key go into the manifest (the previous
-    SECRET_KEY into SECRET_KEY_FALLBACKS), the secret store (SECRET_BACKEND) and the database role;
-    if kubectl reaches a cluster the manifest is applied server-side and the deployment restarted.
-    Run again with --finish once the pods run the new values.
+    SECRET_KEY into SECRET_KEY_FALLBACKS), the secret store (SECRET_BACKEND) and the database
+    role; the manifest is applied server-side and the deployment restarted. With one database
+    role, its password changes only when the cluster is reachable in the same run; otherwise the
+    rotation holds, and `rotate --restart` goes on from where kubectl reaches the cluster.
+    Alternating users (--setup-alternating, then --db-users) never refuse a login.
+
+    \b
+    Exit status:
+      0  done (the summary says what is next, e.g. --finish later)
+      2  refused or failed: the message says why and what to run
+      3  held: the new values cannot reach the app yet; nothing irreversible
+         was done; run `yosai-secrets rotate --restart` where kubectl
+         reaches the cluster (or once you changed the password yourself)
     """
-    _refuse_combinations(finish=finish, abort=abort, restart=restart, dry_run=dry_run)
-    if restart and no_apply:
-        raise click.UsageError("--restart and --no-apply cannot be combined")
-    options = RotationOptions(
-        manifest=manifest,
-        keys=_split(keys),
-        apply=not no_apply,
-        deployment=deployment,
-        database_url=database_url,
-        db_users=_split(db_users),
-        environ=os.environ,
-    )
-    report = _run(
-        RotationEngine(options), finish=finish, abort=abort, restart=restart, dry_run=dry_run
-    )
-    if as_json:
+    action = _check_flags(params)
+    options = _options(params)
+    report = _run(options, action)
+    if params["as_json"]:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        _print(report)
+        print_report(report)
+    if report.exit_code:
+        ctx.exit(report.exit_code)
 
 
-def _refuse_combinations(*, finish: bool, abort: bool, restart: bool, dry_run: bool) -> None:
-    """At most one action per run: ``--finish``, ``--abort``, ``--restart`` or ``--dry-run``."""
-    flags = (
-        ("--finish", finish),
-        ("--abort", abort),
-        ("--restart", restart),
-        ("--dry-run", dry_run),
+def _check_flags(params: dict[str, Any]) -> _Action:
+    """One action per run, and only the flags that fit it."""
+    if params["database_url"] is not None:
+        raise ConfigurationError(
+            "--database-url is not accepted: a password on the command line is visible to "
+            "every user of this machine (ps) and kept in shell history. Set "
+            f"{DATABASE_URL_VARIABLE}, or give --database-url-file PATH (mode 0600). If that "
+            "was a real password, change it"
+        )
+    action = _Action(
+        finish=params["finish"],
+        abort=params["abort"],
+        restart=params["restart"],
+        setup=params["setup_alternating"],
+        dry_run=params["dry_run"],
     )
-    chosen = [name for name, on in flags if on]
-    if len(chosen) > 1:
-        raise click.UsageError(f"{' and '.join(chosen)} cannot be combined")
+    chosen = [f"--{n}" for n in ("finish", "abort", "restart") if params[n]]
+    chosen += ["--setup-alternating"] if action.setup else []
+    if len(chosen) > 1 or (action.setup and action.dry_run):
+        raise click.UsageError(f"{' and '.join([*chosen, '--dry-run'][:2])} cannot be combined")
+    if action.restart and params["no_apply"]:
+        raise click.UsageError("--restart and --no-apply cannot be combined")
+    for flag in ("now", "skip_cluster_check"):
+        if params[flag] and not action.finish:
+            raise click.UsageError(f"--{flag.replace('_', '-')} goes with --finish only")
+    return action
 
 
-def _run(
-    engine: RotationEngine, *, finish: bool, abort: bool, restart: bool, dry_run: bool
-) -> RotationReport:
-    if finish:
-        return engine.finish()
-    if abort:
-        return engine.abort()
-    if restart:
-        return engine.restart()
-    return engine.rotate(dry_run=dry_run)
-
-
-_HEADLINES = {
-    "rotated": "Rotated {keys} in {manifest}.",
-    "awaiting-operator": "Rotated {keys} in {manifest}; waiting for you before the restart.",
-    "finished": "Finished the rotation of {keys}: the previous values are gone.",
-    "aborted": "Aborted the rotation of {keys}: the previous values are back.",
-    "restarted": "Applied {manifest} and restarted the deployment.",
-    "not-applied": "Nothing was applied.",
-    "nothing-to-do": "No rotation is in progress; nothing to do.",
-    "dry-run": "Dry run: nothing was written. Rotate would change {keys} in {manifest}:",
-}
-
-
-def _print(report: RotationReport) -> None:
-    """The report for a person: what happened, what reached the cluster, what to do next."""
-    _print_resumption(report)
-    _print_changes(report)
-    for warning in report.warnings:
-        click.secho(f"WARNING: {warning}", fg="yellow")
-    _print_delivery(report)
-    _print_next(report)
-
-
-def _print_resumption(report: RotationReport) -> None:
-    if report.created_manifest:
-        click.echo(f"Created {report.manifest} from its example (mode 0600).")
-    if report.resumed and report.action == "restart":
-        click.echo(f"Continuing the rotation that waited for you (journal: {report.journal}).")
-    elif report.resumed:
-        click.echo(f"Resumed an interrupted {report.action} (journal: {report.journal}).")
-
-
-def _print_changes(report: RotationReport) -> None:
-    """The headline, then each key changed and where the new values went."""
-    headline = _HEADLINES.get(report.outcome, report.outcome)
-    click.secho(
-        headline.format(keys=", ".join(report.keys) or "-", manifest=report.manifest),
-        fg="green" if report.outcome in ("rotated", "finished", "aborted", "restarted") else None,
+def _options(params: dict[str, Any]) -> RotationOptions:
+    url_file: Path | None = params["database_url_file"]
+    console = _Console()
+    try:
+        kubectl = Kubectl(context=params["context"])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--context") from None
+    return RotationOptions(
+        manifest=params["manifest"],
+        keys=_split(params["keys"]),
+        apply=not params["no_apply"],
+        deployment=params["deployment"],
+        database_url=read_admin_url_file(url_file) if url_file is not None else None,
+        db_users=_split(params["db_users"]),
+        environ=os.environ,
+        kubectl=kubectl,
+        now=params["now"],
+        skip_cluster_check=params["skip_cluster_check"],
+        force_conflicts=params["force_conflicts"],
+        progress=console.progress,
+        announce=console.announce,
+        command_flags=_command_flags(params),
     )
-    for change in report.changes:
-        click.echo(f"  {change['key']}: {change['old']} -> {change['new']}")
-    if report.steps and report.outcome != "dry-run":
-        click.echo(f"  steps done: {', '.join(report.steps)}")
-    if report.outcome == "rotated" and "SECRET_KEY" in report.keys:
-        click.echo("  the previous SECRET_KEY is kept in SECRET_KEY_FALLBACKS until --finish")
-    if report.store != "env":
-        click.echo(f"  secret store: {report.store}")
-    if report.database:
-        db = report.database
-        click.echo(f"  database: {db['mode']} mode, role {db['role']} at {db['target']}")
 
 
-def _print_delivery(report: RotationReport) -> None:
-    """Whether the manifest was applied and the deployment restarted, and what is left to run."""
-    if report.applied and report.restarted:
-        click.echo(
-            "The manifest was applied (server-side) and the deployment restarted "
-            "(rollout status confirmed)."
-        )
-    elif report.applied:
-        click.secho(
-            "The manifest was applied (server-side); the deployment was NOT restarted.",
-            fg="yellow",
-        )
-        _print_commands("Once the role's password matches, run:", report.commands_later)
-    elif report.not_applied_reason and report.outcome != "nothing-to-do":
-        click.secho(f"The manifest was not applied: {report.not_applied_reason}.", fg="yellow")
-        _print_commands(
-            "Run this later to apply it:" if report.outcome != "dry-run" else "It would run:",
-            report.commands_later,
-        )
+def _command_flags(params: dict[str, Any]) -> tuple[str, ...]:
+    """The options a suggested next command repeats (where, never what or how)."""
+    flags: list[str] = []
+    if params["manifest"] != DEFAULT_MANIFEST:
+        flags.append(f"--manifest {params['manifest']}")
+    for name in ("context", "deployment", "db_users", "database_url_file"):
+        if params[name]:
+            flags.append(f"--{name.replace('_', '-')} {params[name]}")
+    return tuple(flags)
 
 
-def _print_commands(intro: str, commands: Sequence[str]) -> None:
-    if commands:
-        click.echo(intro)
-        for command in commands:
-            click.echo(f"  {command}")
+def _run(options: RotationOptions, action: _Action) -> RotationReport:
+    if action.setup:
+        return setup_alternating(options)
+    engine = RotationEngine(options)
+    run = {
+        "finish": engine.finish,
+        "abort": engine.abort,
+        "restart": engine.restart,
+        "rotate": engine.rotate,
+    }[action.name()]
+    return run(dry_run=action.dry_run)
 
 
-def _print_next(report: RotationReport) -> None:
-    if report.outcome in ("rotated", "awaiting-operator") and report.journal:
-        click.echo(f"Journal (mode 0600, holds old and new values until done): {report.journal}")
-    if report.outcome == "rotated" and report.applied and not report.restarted:
-        click.echo(
-            "Next: `yosai-secrets rotate --restart` once the role's password matches, then "
-            "`yosai-secrets rotate --finish` when sessions signed with the old key have expired."
-        )
-    elif report.outcome == "rotated":
-        click.echo(
-            "Next: once the pods run the new values and sessions signed with the old key have "
-            "expired, run `yosai-secrets rotate --finish` (or --abort to roll back)."
-        )
+class _Console:
+    """Progress of long steps (spinner and elapsed time) on stderr, when it is a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self._display: Any = None
+        self._depth = 0
+
+    def announce(self, line: str) -> None:
+        """Show ``line`` at once (stderr), above the progress display."""
+        if self.console.is_terminal:
+            self.console.print(line, markup=False, highlight=False)
+        else:
+            click.echo(line, err=True)
+
+    def progress(self, label: str) -> AbstractContextManager[object]:
+        """A context during which ``label`` is shown with its elapsed time."""
+        if not self.console.is_terminal:
+            return contextlib.nullcontext()
+        return self._task(label)
+
+    @contextlib.contextmanager
+    def _task(self, label: str) -> Iterator[None]:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        if self._display is None:
+            self._display = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._display.start()
+        self._depth += 1
+        task = self._display.add_task(label, total=None)
+        try:
+            yield
+        finally:
+            self._display.remove_task(task)
+            self._depth -= 1
+            if self._depth == 0:
+                self._display.stop()
+                self._display = None

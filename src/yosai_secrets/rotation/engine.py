@@ -4,35 +4,56 @@ Rotate (each step is durable before the next starts)::
 
     prepare        generate the new values; write the journal (old + new values, 0600, fsynced)
     store-stage    record the store's current versions; AWS: put the new values as AWSPENDING
+    manifest       write the new values into the manifest (old SECRET_KEY -> SECRET_KEY_FALLBACKS)
+                   and the values' digest (``rotation.yosai.io/values-sha256``)
+      -- a rotation that cannot reach the app without locking it out holds here (exit 3) --
+    apply-secret   one role only: apply the Secret (pods see it when they restart)
     db-set         ALTER ROLE ... PASSWORD (the new value is durable: journal, pending version)
     db-test        open a new connection with the new password, before anything is promoted
-    manifest       write the new values into the manifest (old SECRET_KEY -> SECRET_KEY_FALLBACKS)
     store-promote  Vault: a new KV v2 version; AWS: AWSCURRENT -> new, AWSPREVIOUS -> old
-    invalidate     invalidate_secret() for every rotated key
-    apply          kubectl server-side dry run, server-side apply, rollout restart and status
+    invalidate     invalidate_secret() for every rotated key; tell ROTATION_NOTIFY_URLS / PIDFILE
+    apply          kubectl server-side apply, rollout restart and status; the apply time recorded
 
-Finish drops the previous SECRET_KEY from the fallbacks, destroys the old store versions, removes
-the old database credential (alternating users) and applies again. Abort puts every old value back.
-Re-running ``rotate``, ``--finish`` or ``--abort`` after a crash continues where it stopped.
+Finish (only once the cluster holds the new values and old sessions expired: :mod:`.schedule`)
+drops the previous SECRET_KEY from the fallbacks, destroys the old store versions, removes the old
+database credential (alternating users) and applies again. Abort puts every old value back.
+Re-running ``rotate``, ``--restart``, ``--finish`` or ``--abort`` continues where it stopped.
 
-This module runs the commands and the step loop; the steps themselves are in :mod:`.steps`.
+Each command is decided first (a :class:`~.schedule.Schedule`), then run; ``dry_run=True`` returns
+the decision as a report and changes nothing.
 """
 
 from __future__ import annotations
 
 from ..errors import RotationError
 from ..manager import invalidate_secret
+from .delivery import Delivery
 from .generate import FALLBACKS_KEY, format_fallbacks, parse_fallbacks
 from .journal import Journal, exclusive, journal_path
-from .kubectl import later_commands
 from .manifest import SecretManifest
-from .plan import RotationOptions, build_plan, ensure_manifest
-from .report import Outcome, RotationReport, dry_run_report, hold_warnings
-from .state import ABORT_STEPS, FINISH_STEPS, ROTATE_STEPS, RotationPhase, Step
+from .plan import DB_PASSWORD_KEY, RotationOptions, build_plan, ensure_manifest, example_for
+from .report import Outcome, RotationReport, masked_changes
+from .schedule import (
+    Schedule,
+    command,
+    finish_after,
+    plan_abort,
+    plan_finish,
+    plan_restart,
+    plan_rotate,
+)
+from .state import ABORT_STEPS, FINISH_STEPS, ROTATE_STEPS, DbMode, RotationPhase, Step
 from .steps import RotationSteps
 from .stores import Store, open_store
 
 __all__ = ["ABORT_STEPS", "FINISH_STEPS", "ROTATE_STEPS", "RotationEngine"]
+
+_ALTERNATING_NOTE = (
+    "Alternating users are recommended: with one role, every new login with the old password "
+    "fails from the password change until every pod has restarted. With two roles, the idle one "
+    "gets the new password and the active one keeps working until --finish: no login fails. Set "
+    "it up once with `yosai-secrets rotate --setup-alternating`."
+)
 
 
 class RotationEngine:
@@ -42,7 +63,8 @@ class RotationEngine:
         self.options = options
         self.journal_path = journal_path(options.manifest)
         self._store: Store | None = options.store
-        self.steps = RotationSteps(options, self.store)
+        self.delivery = Delivery(options)
+        self.steps = RotationSteps(options, self.store, self.delivery)
 
     def __repr__(self) -> str:
         return f"RotationEngine(manifest={str(self.options.manifest)!r})"
@@ -50,195 +72,253 @@ class RotationEngine:
     # -- commands --------------------------------------------------------------------------------
 
     def rotate(self, *, dry_run: bool = False) -> RotationReport:
-        """Start a rotation, or resume an interrupted one.
+        """Start a rotation, or resume an interrupted one; hold where the app could be locked out.
 
         Raises:
             RotationError: a step failed (the journal keeps the state: re-run or ``--abort``), or
                 a rotation is open and waits for ``--finish``.
         """
         if dry_run:
-            return dry_run_report(self.options, Journal.load(self.journal_path), self.store())
+            return self._predict("rotate")
         with exclusive(self.journal_path):
             return self._rotate()
 
-    def restart(self) -> RotationReport:
-        """Continue a rotation held for the operator (apply and restart), or just apply again."""
+    def restart(self, *, dry_run: bool = False) -> RotationReport:
+        """Continue a held rotation (password, apply, restart), or apply and restart again.
+
+        Raises:
+            RotationError: the cluster cannot be reached (nothing is held), or a step failed.
+        """
+        if dry_run:
+            return self._predict("restart")
         with exclusive(self.journal_path):
             return self._restart()
 
-    def finish(self) -> RotationReport:
+    def finish(self, *, dry_run: bool = False) -> RotationReport:
         """Drop the previous values: fallbacks, old store versions, the old database credential.
 
         Raises:
-            RotationError: the rotation is not complete yet, or a step failed (re-run to resume).
+            RotationError: the cluster does not hold the new values yet, sessions signed with the
+                old key may still be valid, or a step failed (re-run to resume).
         """
+        if dry_run:
+            return self._predict("finish")
         with exclusive(self.journal_path):
             return self._finish()
 
-    def abort(self) -> RotationReport:
+    def abort(self, *, dry_run: bool = False) -> RotationReport:
         """Roll back to the old values everywhere (resumable too).
 
         Raises:
             RotationError: a finish is under way, or a step failed (re-run to resume).
         """
+        if dry_run:
+            return self._predict("abort")
         with exclusive(self.journal_path):
             return self._abort()
 
+    # -- the runs --------------------------------------------------------------------------------
+
     def _rotate(self) -> RotationReport:
         journal = Journal.load(self.journal_path)
-        report = RotationReport("rotate", manifest=str(self.options.manifest))
-        if journal is None:
-            report.created_manifest = ensure_manifest(self.options.manifest)
-            manifest = SecretManifest(self.options.manifest)
-            journal = Journal.create(
-                self.journal_path, build_plan(self.options, manifest, self.store())
-            )
-            self._announce(journal, Step.PREPARE, report)  # the journal's creation is this step
-        elif journal.phase is RotationPhase.AWAITING_OPERATOR:
-            report.resumed = True
-            self._describe(journal, report)
-            return self._hold(journal, report)
-        elif journal.phase is RotationPhase.ROTATED:
-            raise RotationError(
-                f"a rotation of {', '.join(journal.state.keys)} is open since "
-                f"{journal.state.started_at}: run `yosai-secrets rotate --finish` once the pods "
-                "run the new values (or --abort to roll back) before rotating again"
-            )
-        elif journal.phase in (RotationPhase.FINISH, RotationPhase.ABORT):
-            raise RotationError(
-                f"a rotation is half-way through --{journal.phase}: run `yosai-secrets rotate "
-                f"--{journal.phase}` again to complete it"
-            )
-        else:
-            report.resumed = True
-        self._describe(journal, report)
-        return self._forward(journal, report)
+        report = self._report("rotate")
+        if journal is not None:
+            report.resumed = journal.phase is RotationPhase.ROTATE
+            schedule = self._plan("rotate", journal)
+            return self._execute(journal, schedule, report)
+        report.created_manifest = ensure_manifest(self.options.manifest)
+        state = build_plan(self.options, SecretManifest(self.options.manifest), self.store())
+        schedule = plan_rotate(
+            state, fresh=True, delivery=self.delivery, store=self.store().name, options=self.options
+        )
+        _refuse(schedule)
+        journal = Journal.create(self.journal_path, state)  # the prepare step, in one write
+        return self._execute(journal, schedule, report)
 
     def _restart(self) -> RotationReport:
         journal = Journal.load(self.journal_path)
-        report = RotationReport("restart", manifest=str(self.options.manifest))
-        self.options.apply = True
-        if journal is not None and journal.phase in (
-            RotationPhase.AWAITING_OPERATOR,
-            RotationPhase.ROTATE,
-        ):
-            journal.state.hold = False
+        report = self._report("restart")
+        schedule = self._plan("restart", journal)
+        if journal is None:
+            self._describe_cluster(report, schedule)
+            report.target = self.delivery.apply(
+                self.options.manifest,
+                self.options.deployment_name(),
+                SecretManifest(self.options.manifest).namespace(),
+                restart=True,
+            )
+            report.applied = report.restarted = True
+            report.steps = [Step.APPLY]
+            report.outcome = schedule.outcome
+            return report
+        if journal.phase is RotationPhase.AWAITING_OPERATOR and schedule.steps:
             journal.state.operator_done = True
             journal.set_phase(RotationPhase.ROTATE)
             report.resumed = True
-            self._describe(journal, report)
-            return self._forward(journal, report)
-        if journal is not None and journal.phase in (RotationPhase.FINISH, RotationPhase.ABORT):
-            raise RotationError(
-                f"run `yosai-secrets rotate --{journal.phase}` to complete it first"
-            )
-        manifest = SecretManifest(self.options.manifest)
-        self.steps.kubectl(report, manifest.namespace(), self.options.deployment_name())
-        if journal is not None:
-            self._describe(journal, report)
-            journal.state.applied = journal.state.applied or report.applied
-            journal.save()
-        report.outcome = Outcome.RESTARTED if report.restarted else Outcome.NOT_APPLIED
-        return report
+        return self._execute(journal, schedule, report)
 
     def _finish(self) -> RotationReport:
         journal = Journal.load(self.journal_path)
-        report = RotationReport("finish", manifest=str(self.options.manifest))
+        report = self._report("finish")
         if journal is None:
             return self._finish_without_journal(report)
-        if journal.phase in (RotationPhase.ROTATE, RotationPhase.AWAITING_OPERATOR):
-            command = "yosai-secrets rotate" + (
-                " --restart" if journal.phase is RotationPhase.AWAITING_OPERATOR else ""
-            )
-            raise RotationError(
-                f"the rotation is not complete (phase {journal.phase}); run `{command}` first, "
-                "or --abort"
-            )
-        if journal.phase is RotationPhase.ABORT:
-            raise RotationError("an abort is half-way: run `yosai-secrets rotate --abort` again")
         report.resumed = journal.phase is RotationPhase.FINISH
+        schedule = self._plan("finish", journal)
         journal.set_phase(RotationPhase.FINISH)
-        self._describe(journal, report)
-        self._run(journal, FINISH_STEPS, report)
-        journal.delete()
-        report.outcome = Outcome.FINISHED
-        return report
+        return self._execute(journal, schedule, report)
 
     def _abort(self) -> RotationReport:
         journal = Journal.load(self.journal_path)
-        report = RotationReport("abort", manifest=str(self.options.manifest))
+        report = self._report("abort")
         if journal is None:
             report.outcome = Outcome.NOTHING_TO_DO
             return report
-        if journal.phase is RotationPhase.FINISH:
-            raise RotationError("a finish is half-way: run `yosai-secrets rotate --finish` again")
         report.resumed = journal.phase is RotationPhase.ABORT
+        schedule = self._plan("abort", journal)
         journal.set_phase(RotationPhase.ABORT)
-        self._describe(journal, report)
-        self._run(journal, ABORT_STEPS, report)
-        journal.delete()
-        report.outcome = Outcome.ABORTED
-        return report
+        return self._execute(journal, schedule, report)
 
     def _finish_without_journal(self, report: RotationReport) -> RotationReport:
         manifest = SecretManifest(self.options.manifest)
-        if manifest.has(FALLBACKS_KEY) and parse_fallbacks(manifest.get(FALLBACKS_KEY)):
-            manifest.set(FALLBACKS_KEY, format_fallbacks([]))
-            manifest.save()
-            report.steps.append(Step.FINISH_MANIFEST)
-            invalidate_secret(FALLBACKS_KEY)
-            self.steps.kubectl(report, manifest.namespace(), self.options.deployment_name())
-            report.outcome = Outcome.FINISHED
-        else:
+        if not _has_fallbacks(manifest):
             report.outcome = Outcome.NOTHING_TO_DO
+            return report
+        manifest.set(FALLBACKS_KEY, format_fallbacks([]))
+        manifest.save()
+        report.steps.append(Step.FINISH_MANIFEST)
+        invalidate_secret(FALLBACKS_KEY)
+        possible, why = self.delivery.possible()
+        if possible:
+            report.target = self.delivery.apply(
+                self.options.manifest,
+                self.options.deployment_name(),
+                manifest.namespace(),
+                restart=True,
+            )
+            report.applied = report.restarted = True
+            report.steps.append(Step.FINISH_APPLY)
+        else:
+            report.not_applied_reason = why
+            report.next_command = command(self.options, "--restart")
+        report.outcome = Outcome.FINISHED
         return report
 
-    # -- the step loop ---------------------------------------------------------------------------
+    # -- deciding and running --------------------------------------------------------------------
 
-    def _forward(self, journal: Journal, report: RotationReport) -> RotationReport:
-        for step in ROTATE_STEPS:
-            if journal.is_done(step):
-                continue
-            if step is Step.STORE_PROMOTE and journal.state.hold:
-                return self._hold(journal, report)
-            self.steps.run(step, journal, report)
-            self._done(journal, step, report)
-        journal.set_phase(RotationPhase.ROTATED)
-        report.outcome = Outcome.ROTATED
-        return report
+    def _plan(self, action: str, journal: Journal | None) -> Schedule:
+        """The schedule of ``action`` for the journal's state; a refusal is raised."""
+        schedule = self._decide(action, journal)
+        _refuse(schedule)
+        return schedule
 
-    def _run(self, journal: Journal, steps: tuple[Step, ...], report: RotationReport) -> None:
-        for step in steps:
-            if not journal.is_done(step):
-                self.steps.run(step, journal, report)
-                self._done(journal, step, report)
-
-    def _done(self, journal: Journal, step: Step, report: RotationReport) -> None:
-        journal.mark(step)
-        self._announce(journal, step, report)
-
-    def _announce(self, journal: Journal, step: Step, report: RotationReport) -> None:
-        skipped = step in (Step.DB_SET, Step.DB_TEST) and journal.state.db is None
-        report.steps.append(f"{step} (skipped: no database role to change)" if skipped else step)
-        if self.options.after_step is not None:
-            self.options.after_step(step)
-
-    def _hold(self, journal: Journal, report: RotationReport) -> RotationReport:
-        if journal.phase is not RotationPhase.AWAITING_OPERATOR:
-            journal.set_phase(RotationPhase.AWAITING_OPERATOR)
-        report.outcome = Outcome.AWAITING_OPERATOR
-        report.not_applied_reason = (
-            "waiting for you to change the password(s) named above where they are checked; "
-            "the deployment was not restarted either"
+    def _decide(self, action: str, journal: Journal | None) -> Schedule:
+        state = journal.state if journal is not None else None
+        store = self.store().name if state is None else str(state.store.get("backend", "env"))
+        if action == "restart":
+            return plan_restart(state, delivery=self.delivery, store=store, options=self.options)
+        if action == "finish":
+            return plan_finish(
+                state,
+                delivery=self.delivery,
+                store=store,
+                options=self.options,
+                now=self.options.clock(),
+            )
+        if action == "abort":
+            return plan_abort(state, delivery=self.delivery, store=store)
+        if state is None:
+            raise RotationError("no rotation journal to resume")  # _rotate plans fresh ones
+        return plan_rotate(
+            state, fresh=False, delivery=self.delivery, store=store, options=self.options
         )
-        report.commands_later = [
-            "yosai-secrets rotate --restart    (applies, restarts, then the rotation is open)",
-            *later_commands(
-                self.options.manifest, journal.state.deployment, journal.state.namespace
-            ),
-        ]
-        report.warnings.extend(hold_warnings(journal.state.unmanaged))
+
+    def _execute(
+        self, journal: Journal, schedule: Schedule, report: RotationReport
+    ) -> RotationReport:
+        self._describe(journal, report)
+        self._describe_cluster(report, schedule)
+        for step in schedule.steps:
+            if step in schedule.skipped:
+                report.skipped.append(f"{step}: {schedule.skipped[step]}")
+            else:
+                with self.options.progress(f"step {step}"):
+                    self.steps.run(step, journal, report)
+                report.steps.append(step)
+            journal.mark(step)
+            if self.options.after_step is not None:
+                self.options.after_step(step)
+        self._conclude(journal, schedule, report)
         return report
+
+    def _conclude(self, journal: Journal, schedule: Schedule, report: RotationReport) -> None:
+        """Enter the phase the schedule ends in; fill the report's summary fields."""
+        report.outcome = schedule.outcome
+        report.held_reason = schedule.held_reason
+        report.next_command = schedule.next_command
+        if schedule.outcome is Outcome.AWAITING_OPERATOR:
+            journal.set_phase(RotationPhase.AWAITING_OPERATOR)
+        elif schedule.outcome in (Outcome.ROTATED, Outcome.RESTARTED):
+            journal.set_phase(RotationPhase.ROTATED)
+            self._finish_note(journal, report)
+        else:
+            journal.delete()
+
+    def _finish_note(self, journal: Journal, report: RotationReport) -> None:
+        if "SECRET_KEY" not in journal.state.keys or report.next_command != command(
+            self.options, "--finish"
+        ):
+            return
+        expires = finish_after(journal.state, self.options)
+        if expires is not None:
+            when = expires.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+            report.next_note = (
+                f"after {when}, once sessions signed with the previous SECRET_KEY have expired"
+            )
+
+    def _predict(self, action: str) -> RotationReport:
+        """What ``action`` would do now, as a report; nothing is written."""
+        journal = Journal.load(self.journal_path)
+        report = self._report(action)
+        report.dry_run = True
+        if journal is not None:
+            self._describe(journal, report)
+            schedule = self._decide(action, journal)
+        elif action == "rotate":
+            schedule = self._predict_fresh(report)
+        elif action == "finish":
+            manifest = SecretManifest(self.options.manifest)
+            fallbacks = _has_fallbacks(manifest)
+            schedule = Schedule(outcome=Outcome.FINISHED if fallbacks else Outcome.NOTHING_TO_DO)
+        else:
+            schedule = self._decide(action, None)
+        if schedule.refusal:
+            report.outcome = Outcome.REFUSED
+            report.refusal = schedule.refusal
+            return report
+        report.outcome = schedule.outcome
+        report.steps = [str(s) for s in schedule.effective()]
+        report.skipped = [f"{s}: {why}" for s, why in schedule.skipped.items()]
+        report.held_reason = schedule.held_reason
+        report.next_command = schedule.next_command
+        self._describe_cluster(report, schedule)
+        return report
+
+    def _predict_fresh(self, report: RotationReport) -> Schedule:
+        path = self.options.manifest
+        source = path if path.exists() else example_for(path)
+        if not path.exists():
+            report.notes.append(f"{path} does not exist; it would be created from {source}")
+            report.created_manifest = True
+        state = build_plan(self.options, SecretManifest(source), self.store())
+        report.keys = list(state.keys)
+        report.changes = masked_changes(list(state.keys))
+        report.database = state.db.describe() if state.db is not None else None
+        self._notes(
+            state.db is not None and state.db.mode is DbMode.SINGLE, state.unmanaged, report
+        )
+        return plan_rotate(
+            state, fresh=True, delivery=self.delivery, store=self.store().name, options=self.options
+        )
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -248,10 +328,37 @@ class RotationEngine:
             self._store = open_store(self.options.environ)
         return self._store
 
-    @staticmethod
-    def _describe(journal: Journal, report: RotationReport) -> None:
+    def _report(self, action: str) -> RotationReport:
+        report = RotationReport(action, manifest=str(self.options.manifest))
+        report.store = self.store().name if self._store is not None else report.store
+        return report
+
+    def _describe(self, journal: Journal, report: RotationReport) -> None:
         state = journal.state
         report.keys = list(state.keys)
         report.store = str(state.store.get("backend", "env"))
         report.database = state.db.describe() if state.db is not None else None
         report.journal = str(journal.path)
+        if report.action in ("rotate", "restart"):
+            single = state.db is not None and state.db.mode is DbMode.SINGLE
+            self._notes(single, state.unmanaged, report)
+
+    @staticmethod
+    def _notes(single: bool, unmanaged: list[str], report: RotationReport) -> None:
+        if (single or DB_PASSWORD_KEY in unmanaged) and _ALTERNATING_NOTE not in report.notes:
+            report.notes.append(_ALTERNATING_NOTE)
+
+    def _describe_cluster(self, report: RotationReport, schedule: Schedule) -> None:
+        """Why the manifest is not applied this run, when the schedule says so."""
+        for step in (Step.APPLY, Step.FINISH_APPLY, Step.ABORT_APPLY):
+            if step in schedule.skipped:
+                report.not_applied_reason = schedule.skipped[step]
+
+
+def _refuse(schedule: Schedule) -> None:
+    if schedule.refusal:
+        raise RotationError(schedule.refusal)
+
+
+def _has_fallbacks(manifest: SecretManifest) -> bool:
+    return manifest.has(FALLBACKS_KEY) and bool(parse_fallbacks(manifest.get(FALLBACKS_KEY)))

@@ -2,6 +2,10 @@
 
 The format (a JSON list of strings; see :mod:`yosai_secrets.fallbacks`) has one parser and one
 writer, shared with the Flask extension: what rotation writes is what the app reads.
+
+A placeholder of the shipped example (``replace-me-secret-key``) is not a key anybody signed a
+session with: a rotation never keeps one as a fallback (:func:`is_placeholder`, the library's one
+rule, also used by ``check`` and the posture page).
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ import secrets
 from typing import Final
 
 from ..fallbacks import FALLBACKS_KEY, format_fallbacks, parse_fallbacks
+from ..placeholders import PLACEHOLDER_PREFIX, is_placeholder
 
 __all__ = [
     "DEFAULT_NBYTES",
     "FALLBACKS_KEY",
+    "PLACEHOLDER_PREFIX",
     "format_fallbacks",
     "generate_value",
+    "is_placeholder",
     "parse_fallbacks",
 ]
 

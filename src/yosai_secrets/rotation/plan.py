@@ -6,9 +6,11 @@ durable (the journal) before anything depends on it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +18,13 @@ from typing import Final
 
 from ..errors import ConfigurationError, RotationError
 from ..rotation_age import rotated_keys
-from .generate import FALLBACKS_KEY, format_fallbacks, generate_value, parse_fallbacks
+from .generate import (
+    FALLBACKS_KEY,
+    format_fallbacks,
+    generate_value,
+    is_placeholder,
+    parse_fallbacks,
+)
 from .kubectl import DEFAULT_DEPLOYMENT, Kubectl
 from .manifest import SecretManifest
 from .postgres import PostgresRoles
@@ -27,16 +35,31 @@ __all__ = [
     "DB_PASSWORD_KEY",
     "DB_USER_KEY",
     "DEFAULT_MANIFEST",
+    "DEFAULT_SESSION_LIFETIME_SECONDS",
+    "Progress",
     "RotationOptions",
     "build_plan",
     "default_keys",
     "ensure_manifest",
     "example_for",
+    "no_progress",
+    "session_lifetime_seconds",
 ]
 
 DEFAULT_MANIFEST: Final = Path("k8s/config/api-secrets.yaml")
 DB_PASSWORD_KEY: Final = "DB_PASSWORD"  # noqa: S105 (a key name, not a password)
 DB_USER_KEY: Final = "DB_USER"
+#: Flask's default ``PERMANENT_SESSION_LIFETIME``: 31 days.
+DEFAULT_SESSION_LIFETIME_SECONDS: Final = 31 * 24 * 3600
+SESSION_LIFETIME_VARIABLE: Final = "PERMANENT_SESSION_LIFETIME"
+
+#: Shows that a long step is under way: called with the step's label, used as a context manager.
+Progress = Callable[[str], AbstractContextManager[object]]
+
+
+def no_progress(label: str) -> AbstractContextManager[object]:
+    """Show nothing (the default: a library call prints nothing)."""
+    return contextlib.nullcontext()
 
 
 @dataclass
@@ -48,13 +71,20 @@ class RotationOptions:
         keys: the keys to rotate; None means ``SECRET_KEY`` and every key ending in ``PASSWORD``.
         apply: apply the manifest with kubectl and restart the deployment (False: ``--no-apply``).
         deployment: the deployment to restart (``ROTATION_DEPLOYMENT``, default ``yosai-api``).
-        database_url: the admin connection (``--database-url``, else ``ROTATION_DATABASE_URL``).
+        database_url: the admin connection (the CLI reads ``ROTATION_DATABASE_URL`` or
+            ``--database-url-file``; never a command-line argument).
         db_users: two roles for alternating-users mode (``ROTATION_DB_USERS=a,b``).
         environ: the environment the store and defaults are read from.
         store: the secret store (default: from ``SECRET_BACKEND``).
         kubectl: the kubectl runner.
         clock: the current UTC time.
         after_step: called with each step's name once it is durable (tests stop a run here).
+        now: ``--finish`` without waiting for the session lifetime (an incident).
+        skip_cluster_check: ``--finish`` without checking the cluster (needs ``now`` too).
+        force_conflicts: let the apply take over fields another manager owns.
+        progress: shows long steps as they run (the CLI: a status line on a terminal).
+        announce: called with a line to show at once (e.g. the cluster about to be changed).
+        command_flags: options repeated in the commands a report suggests (``--manifest P``).
     """
 
     manifest: Path = DEFAULT_MANIFEST
@@ -68,6 +98,12 @@ class RotationOptions:
     kubectl: Kubectl = field(default_factory=Kubectl)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     after_step: Callable[[str], None] | None = None
+    now: bool = False
+    skip_cluster_check: bool = False
+    force_conflicts: bool = False
+    progress: Progress = no_progress
+    announce: Callable[[str], None] | None = None
+    command_flags: tuple[str, ...] = ()
 
     def deployment_name(self) -> str:
         """The deployment to restart."""
@@ -94,6 +130,27 @@ class RotationOptions:
                 "alternating-users mode needs two different roles, e.g. app_a,app_b"
             )
         return users[0], users[1]
+
+
+def session_lifetime_seconds(environ: Mapping[str, str]) -> float:
+    """How long a session signed with the old key lives (``PERMANENT_SESSION_LIFETIME``, s).
+
+    Raises:
+        ConfigurationError: the variable is set but is not a positive number of seconds.
+    """
+    raw = environ.get(SESSION_LIFETIME_VARIABLE, "").strip()
+    if not raw:
+        return float(DEFAULT_SESSION_LIFETIME_SECONDS)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigurationError(
+            f"{SESSION_LIFETIME_VARIABLE}={raw!r} is not a positive number of seconds "
+            "(Flask's session lifetime; default 31 days)"
+        )
+    return seconds
 
 
 def example_for(manifest: Path) -> Path:
@@ -150,14 +207,13 @@ def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store)
         new=new,
         plain=[DB_USER_KEY] if db is not None and db.mode is DbMode.ALTERNATING else [],
         annotations={k: manifest.annotation(k) for k in keys},
+        old_digest=manifest.recorded_digest(),
         absent=[k for k in new if not manifest.has(k)],
         db=db,
         unmanaged=unmanaged,
-        # With a secret store, promoting a password the database does not have yet would break
-        # every reader of the store, so the rotation holds before promotion. With the manifest
-        # alone, the Secret is applied (pods read it only when they restart) and only the restart
-        # is left to the operator.
-        hold=bool(unmanaged) and store.name != "env",
+        # A password this tool cannot change where it is checked must not reach the app (store
+        # readers, restarted pods) before the operator changed it: hold until `--restart`.
+        hold=bool(unmanaged),
         store={"backend": store.name},
         deployment=options.deployment_name(),
         namespace=manifest.namespace(),
@@ -181,13 +237,17 @@ def _chosen_keys(options: RotationOptions, manifest: SecretManifest) -> list[str
 def _old_and_new_values(
     keys: list[str], manifest: SecretManifest
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """Each key's value now and a new one; a new SECRET_KEY moves the old one to the fallbacks."""
+    """Each key's value now and a new one; a new SECRET_KEY moves the old one to the fallbacks.
+
+    A placeholder (``replace-me-...``) never signed a session: it is not kept as a fallback.
+    """
     old = {k: manifest.get(k) for k in keys}
     new = {k: generate_value() for k in keys}
     if "SECRET_KEY" in keys:
         previous = manifest.get(FALLBACKS_KEY) if manifest.has(FALLBACKS_KEY) else ""
         old[FALLBACKS_KEY] = previous
-        new[FALLBACKS_KEY] = format_fallbacks([old["SECRET_KEY"], *parse_fallbacks(previous)])
+        kept = [old["SECRET_KEY"], *parse_fallbacks(previous)]
+        new[FALLBACKS_KEY] = format_fallbacks([k for k in kept if not is_placeholder(k)])
     return old, new
 
 

@@ -1,105 +1,96 @@
-"""What a rotation did (or, for a dry run, would do), without a single value in it."""
+"""What a rotation did (or, for a dry run, would do), without a single value in it.
+
+A report says what was done, what was held and why, and the single command to run next. Its exit
+status is the command line's: 0 done, 2 refused or failed, 3 held (the rotation waits for
+``rotate --restart``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Final
 
 from ..secret import MASK
 from .generate import DEFAULT_NBYTES, FALLBACKS_KEY
-from .journal import Journal
-from .kubectl import later_commands
-from .manifest import SecretManifest
-from .plan import DB_PASSWORD_KEY, RotationOptions, default_keys, example_for
-from .postgres import DATABASE_URL_VARIABLE
 
-if TYPE_CHECKING:
-    from .stores import Store
+__all__ = [
+    "EXIT_DONE",
+    "EXIT_HELD",
+    "EXIT_REFUSED",
+    "Outcome",
+    "RotationReport",
+    "masked_changes",
+]
 
-__all__ = ["Outcome", "RotationReport", "dry_run_report", "hold_warnings"]
+EXIT_DONE: Final = 0
+EXIT_REFUSED: Final = 2
+#: The rotation is held: the new values cannot reach the app yet; ``rotate --restart`` goes on.
+EXIT_HELD: Final = 3
 
 
 class Outcome(StrEnum):
-    """How a ``rotate`` run ended."""
+    """How a ``rotate`` run ended (or, in a dry run, would end)."""
 
     PENDING = "pending"  # still running (never in a returned report)
     ROTATED = "rotated"
-    AWAITING_OPERATOR = "awaiting-operator"
+    AWAITING_OPERATOR = "awaiting-operator"  # held: exit 3
     FINISHED = "finished"
     ABORTED = "aborted"
     RESTARTED = "restarted"
-    NOT_APPLIED = "not-applied"
     NOTHING_TO_DO = "nothing-to-do"
-    DRY_RUN = "dry-run"
+    SET_UP = "set-up"  # --setup-alternating created or completed the second role
+    REFUSED = "refused"  # a dry run's prediction of a refusal (exit 2)
 
 
 @dataclass
 class RotationReport:
-    """The outcome of one ``rotate`` run: steps done, where it stands, what the operator must do."""
+    """The outcome of one ``rotate`` run: what was done, held, told, and the command to run next.
+
+    ``steps`` are the steps that changed something, in order; ``skipped`` the steps recorded as
+    done with nothing to do (``"step: why"``). A dry run fills both with what the real run would
+    do, and ``outcome``/``exit_code`` with how it would end.
+    """
 
     action: str
     manifest: str
     outcome: Outcome = Outcome.PENDING
+    dry_run: bool = False
     keys: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     resumed: bool = False
     created_manifest: bool = False
     applied: bool = False
     restarted: bool = False
+    target: str = ""  # where kubectl applied: context and namespace
     not_applied_reason: str = ""
-    commands_later: list[str] = field(default_factory=list)
+    held_reason: str = ""
+    refusal: str = ""
+    next_command: str = ""
+    next_note: str = ""
+    notified: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     store: str = "env"
     database: dict[str, str] | None = None
     journal: str = ""
     changes: list[dict[str, str]] = field(default_factory=list)
 
+    @property
+    def exit_code(self) -> int:
+        """0 done, 2 refused, 3 held."""
+        if self.outcome is Outcome.REFUSED:
+            return EXIT_REFUSED
+        return EXIT_HELD if self.outcome is Outcome.AWAITING_OPERATOR else EXIT_DONE
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (no values: there are none in a report)."""
-        return asdict(self)
+        """A JSON-able dict (no values: there are none in a report), with the exit status."""
+        return {**asdict(self), "exit_code": self.exit_code}
 
 
-def dry_run_report(
-    options: RotationOptions, journal: Journal | None, store: Store
-) -> RotationReport:
-    """Describe what ``rotate`` would do now, masked; nothing is written."""
-    report = RotationReport("rotate", manifest=str(options.manifest), outcome=Outcome.DRY_RUN)
-    report.store = store.name
-    if journal is not None:
-        _describe_resumption(report, journal)
-        return report
-    path = options.manifest
-    source = path if path.exists() else example_for(path)
-    if not path.exists():
-        report.warnings.append(f"{path} does not exist; it would be created from {source}")
-    manifest = SecretManifest(source)
-    keys = list(options.keys) if options.keys else default_keys(manifest)
-    report.keys = keys
-    report.changes = _masked_changes(keys)
-    _describe_database(report, options, keys)
-    report.commands_later = later_commands(
-        Path(path), options.deployment_name(), manifest.namespace()
-    )
-    if not options.apply:
-        report.not_applied_reason = "--no-apply was given"
-    return report
-
-
-def _describe_resumption(report: RotationReport, journal: Journal) -> None:
-    """A rotation is open: ``rotate`` would resume it rather than start another."""
-    done: list[str] = list(journal.done_steps())
-    report.keys = list(journal.state.keys)
-    report.steps = done
-    report.journal = str(journal.path)
-    report.warnings.append(
-        f"a rotation is in progress (phase {journal.phase}, done: {', '.join(done)}); "
-        "rotate would resume it, --abort would roll it back"
-    )
-
-
-def _masked_changes(keys: list[str]) -> list[dict[str, str]]:
+def masked_changes(keys: list[str]) -> list[dict[str, str]]:
+    """What a rotation of ``keys`` changes, every value masked."""
     bits = DEFAULT_NBYTES * 8
     changes = [
         {"key": key, "old": MASK, "new": f"{MASK} (new random value, {bits} bits)"} for key in keys
@@ -109,38 +100,3 @@ def _masked_changes(keys: list[str]) -> list[dict[str, str]]:
             {"key": FALLBACKS_KEY, "old": MASK, "new": f"{MASK} (+ the previous SECRET_KEY)"}
         )
     return changes
-
-
-def _describe_database(report: RotationReport, options: RotationOptions, keys: list[str]) -> None:
-    """Which role's password would change, or a warning that none would."""
-    # Read whatever the keys: a bad database URL fails the dry run as it fails the rotation.
-    roles = options.roles()
-    if DB_PASSWORD_KEY not in keys:
-        return
-    if roles is None:
-        report.warnings.append(
-            f"{DB_PASSWORD_KEY}: no database connection is configured; the role's password "
-            "would NOT be changed and the restart would be left to you (--restart)"
-        )
-    else:
-        mode = "alternating" if options.alternating_users() else "single"
-        report.database = {"mode": mode, "role": "(from DB_USER)", "target": roles.target}
-
-
-def hold_warnings(unmanaged: list[str]) -> list[str]:
-    """What the operator must do by hand for passwords this tool cannot change where checked."""
-    warnings: list[str] = []
-    for key in unmanaged:
-        if key == DB_PASSWORD_KEY:
-            warnings.append(
-                f"{key}: the new password is in the manifest, but no database connection is "
-                f"configured ({DATABASE_URL_VARIABLE} or --database-url), so the role's "
-                "password was NOT changed. Change the role's password to the manifest's new "
-                "value BEFORE the pods restart, then run `yosai-secrets rotate --restart`."
-            )
-        else:
-            warnings.append(
-                f"{key}: the new password is in the manifest only; change it where it is "
-                "checked BEFORE the pods restart, then run `yosai-secrets rotate --restart`."
-            )
-    return warnings

@@ -28,8 +28,11 @@ __all__ = [
 
 # Format 2: ``db`` is null when no role is managed (format 1 wrote {"managed": false}), and the
 # first save already records ``prepare``, so a journal never holds an empty step list.
-JOURNAL_FORMAT: Final = 2
-READABLE_FORMATS: Final = (1, 2)
+# Format 3: the manifest is written before the role's password changes (a rotation that cannot
+# reach the app holds there), and the journal records the values' digest, when the cluster got
+# them, and whether the role was touched. A version that reads only formats 1-2 must not resume it.
+JOURNAL_FORMAT: Final = 3
+READABLE_FORMATS: Final = (1, 2, 3)
 
 
 class Step(StrEnum):
@@ -37,9 +40,11 @@ class Step(StrEnum):
 
     PREPARE = "prepare"
     STORE_STAGE = "store-stage"
+    MANIFEST = "manifest"
+    # One role: the Secret reaches the cluster before the role's password changes.
+    APPLY_SECRET = "apply-secret"  # noqa: S105 (a step's name)
     DB_SET = "db-set"
     DB_TEST = "db-test"
-    MANIFEST = "manifest"
     STORE_PROMOTE = "store-promote"
     INVALIDATE = "invalidate"
     APPLY = "apply"
@@ -64,7 +69,9 @@ class RotationPhase(StrEnum):
     """Where a rotation stands."""
 
     ROTATE = "rotate"  # rotate steps under way (re-run `rotate` to resume)
-    AWAITING_OPERATOR = "awaiting-operator"  # held before promotion: the operator acts first
+    # Held before the role's password changes (or before promotion, for a password this tool
+    # does not change): the new values cannot reach the app yet, `rotate --restart` goes on.
+    AWAITING_OPERATOR = "awaiting-operator"
     ROTATED = "rotated"  # every rotate step done; open until --finish or --abort
     FINISH = "finish"  # --finish under way
     ABORT = "abort"  # --abort under way
@@ -115,10 +122,14 @@ class RotationState:
     plain: list[str] = field(default_factory=list)  # entries of old/new that are not secrets
     absent: list[str] = field(default_factory=list)  # entries the manifest did not hold before
     unmanaged: list[str] = field(default_factory=list)  # passwords changed by the operator
-    hold: bool = False  # stop before store-promote until the operator has acted
+    hold: bool = False  # a password needs the operator's hand: hold until `rotate --restart`
     applied: bool = False  # the cluster received the new values
     operator_done: bool = False
     finish_fallbacks: str | None = field(default=None, repr=False)
+    digest: str | None = None  # the new values' SHA-256 (the manifest's annotation), not secret
+    old_digest: str | None = None  # the manifest's digest annotation before, for an abort
+    applied_at: str | None = None  # when the cluster got them and the rollout completed (UTC)
+    db_touched: bool = False  # an ALTER ROLE of this rotation may have run
     phase: RotationPhase = RotationPhase.ROTATE
     steps: list[Step] = field(default_factory=lambda: [Step.PREPARE])
     format: int = field(default=JOURNAL_FORMAT, init=False)
@@ -223,6 +234,10 @@ def state_from_json(raw: Mapping[str, object], version: int) -> RotationState:
         applied=fields.flag("applied"),
         operator_done=fields.flag("operator_done", default=False),
         finish_fallbacks=fields.optional_text("finish_fallbacks"),
+        digest=fields.optional_text("digest"),
+        old_digest=fields.optional_text("old_digest"),
+        applied_at=fields.optional_text("applied_at"),
+        db_touched=_db_touched(fields, version),
         phase=fields.choice("phase", RotationPhase),
         steps=_steps_from_json(fields),
     )
@@ -244,6 +259,13 @@ def _db_from_json(fields: _Fields, version: int) -> DatabasePlan | None:
         target=db.text("target"),
         previous_verifier=db.optional_text("previous_verifier"),
     )
+
+
+def _db_touched(fields: _Fields, version: int) -> bool:
+    if version >= 3:
+        return fields.flag("db_touched")
+    # Formats 1-2 changed the password right after store-stage: assume it may have run since.
+    return Step.STORE_STAGE.value in fields.texts("steps")
 
 
 def _steps_from_json(fields: _Fields) -> list[Step]:

@@ -1,23 +1,26 @@
 """The rotation's steps: one handler per :class:`~.state.Step`, dispatched from one table.
 
 Every handler is idempotent (a re-run after a crash does the right thing) and records what it
-learns in the journal's state; the engine marks the step done once the handler returns.
+learns in the journal's state; the engine marks the step done once the handler returns. Whether a
+step runs at all (or is only recorded, having nothing to do) is decided by :mod:`.schedule`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from ..errors import ConfigurationError, RotationError
 from ..manager import invalidate_secret
+from .delivery import Delivery
 from .generate import FALLBACKS_KEY, format_fallbacks, parse_fallbacks
 from .journal import Journal
-from .kubectl import later_commands
 from .manifest import SecretManifest
+from .notify import notify_all
 from .plan import DB_PASSWORD_KEY, RotationOptions
 from .postgres import DATABASE_URL_VARIABLE, PostgresRoles
-from .report import RotationReport, hold_warnings
+from .report import RotationReport
 from .state import DatabasePlan, DbMode, Step
 from .stores import Store
 
@@ -27,23 +30,31 @@ StepHandler = Callable[[Journal, RotationReport], None]
 
 
 class RotationSteps:
-    """The handlers of every step, bound to one rotation's options and store.
+    """The handlers of every step, bound to one rotation's options, store and cluster.
 
     Args:
         options: the rotation's options.
         store: returns the secret store (opened on first use).
+        delivery: the cluster as this run sees it (default: from ``options``).
     """
 
-    def __init__(self, options: RotationOptions, store: Callable[[], Store]) -> None:
+    def __init__(
+        self,
+        options: RotationOptions,
+        store: Callable[[], Store],
+        delivery: Delivery | None = None,
+    ) -> None:
         self.options = options
         self.store = store
+        self.delivery = delivery or Delivery(options)
         self.handlers: Mapping[Step, StepHandler] = MappingProxyType(
             {
                 Step.PREPARE: self.prepare,
                 Step.STORE_STAGE: self.store_stage,
+                Step.MANIFEST: self.manifest,
+                Step.APPLY_SECRET: self.apply_secret,
                 Step.DB_SET: self.db_set,
                 Step.DB_TEST: self.db_test,
-                Step.MANIFEST: self.manifest,
                 Step.STORE_PROMOTE: self.store_promote,
                 Step.INVALIDATE: self.invalidate,
                 Step.APPLY: self.apply,
@@ -56,7 +67,7 @@ class RotationSteps:
                 Step.ABORT_STORE: self.abort_store,
                 Step.ABORT_DB: self.abort_db,
                 Step.ABORT_INVALIDATE: self.invalidate,
-                Step.ABORT_APPLY: self.abort_apply,
+                Step.ABORT_APPLY: self.apply,
             }
         )
 
@@ -79,11 +90,40 @@ class RotationSteps:
         journal.save()  # the request tokens are durable before anything is put
         store.stage(state.store, state.new)
 
+    def manifest(self, journal: Journal, report: RotationReport) -> None:
+        """Write the new values, the rotation time and the values' digest into the manifest."""
+        manifest = SecretManifest(self.options.manifest)
+        for key, value in journal.state.new.items():
+            manifest.set(key, value, near="SECRET_KEY")
+        for key in journal.state.keys:
+            manifest.set_annotation(key, journal.state.started_at)
+        digest = manifest.set_values_digest(list(journal.state.new))
+        manifest.save()
+        journal.state.digest = digest
+
+    def apply_secret(self, journal: Journal, report: RotationReport) -> None:
+        """One role: apply the Secret before its password changes (pods see it on restart only).
+
+        A rejected apply (a field conflict, a forbidden Secret) stops the run here, with the
+        role's password untouched.
+        """
+        state = journal.state
+        target = self.delivery.apply(
+            self.options.manifest, state.deployment, state.namespace, restart=False
+        )
+        state.applied = True
+        report.target = target
+
     def db_set(self, journal: Journal, report: RotationReport) -> None:
         """Give the database role its new password (its value is durable in the journal)."""
         db = journal.state.db
-        if db is not None:
-            self._roles(db).set_password(db.role, journal.state.new[DB_PASSWORD_KEY])
+        if db is None:
+            return
+        roles = self._roles(db)
+        journal.state.db_touched = True
+        journal.save()  # before ALTER ROLE: an abort then knows the role may have changed
+        with self.options.progress(f"ALTER ROLE {db.role} at {db.target}"):
+            roles.set_password(db.role, journal.state.new[DB_PASSWORD_KEY])
 
     def db_test(self, journal: Journal, report: RotationReport) -> None:
         """Log in with the new password before anything is promoted."""
@@ -98,53 +138,41 @@ class RotationSteps:
                 "`yosai-secrets rotate --abort` to restore the old one, or fix and run rotate again"
             ) from None
 
-    def manifest(self, journal: Journal, report: RotationReport) -> None:
-        """Write the new values and the rotation time into the manifest."""
-        manifest = SecretManifest(self.options.manifest)
-        for key, value in journal.state.new.items():
-            manifest.set(key, value, near="SECRET_KEY")
-        for key in journal.state.keys:
-            manifest.set_annotation(key, journal.state.started_at)
-        manifest.save()
-
     def store_promote(self, journal: Journal, report: RotationReport) -> None:
         """Make the new values current in the store; the old ones stay readable."""
         state = journal.state
         self.store().promote(state.store, state.new, state.started_at)
 
     def invalidate(self, journal: Journal, report: RotationReport) -> None:
-        """Forget this process's cached values of every rotated key."""
+        """Forget this process's cached values; tell the processes the operator listed."""
         for key in journal.state.new:
             invalidate_secret(key)
+        results = notify_all(self.options.environ)
+        report.notified = [r.as_dict() for r in results]
 
     def apply(self, journal: Journal, report: RotationReport) -> None:
-        """Apply the manifest; restart the deployment unless a password waits for the operator."""
+        """Apply the manifest, restart the deployment and wait for its rollout; record when."""
         state = journal.state
-        # A password the database does not have yet must not reach the pods: apply the Secret
-        # (environment variables see it only after a restart) and leave the restart to the
-        # operator, who changes the role's password first.
-        restart = not state.unmanaged or state.operator_done
-        self.kubectl(report, state.namespace, state.deployment, restart=restart)
-        state.applied = state.applied or report.applied
-        if state.unmanaged and not restart:
-            report.warnings.extend(hold_warnings(state.unmanaged))
-            report.commands_later = [
-                "yosai-secrets rotate --restart    (once the role's password matches)",
-                *report.commands_later,
-            ]
+        applied_at = _stamp(self.options.clock())
+        report.target = self.delivery.apply(
+            self.options.manifest, state.deployment, state.namespace, restart=True
+        )
+        state.applied = report.applied = report.restarted = True
+        # The first delivery is when the previous key stopped signing: a later re-apply of the
+        # same values does not restart the sessions' clock.
+        state.applied_at = state.applied_at or applied_at
 
     # -- finish ----------------------------------------------------------------------------------
 
     def finish_manifest(self, journal: Journal, report: RotationReport) -> None:
         """Drop the previous SECRET_KEY from the fallbacks."""
         state = journal.state
-        if "SECRET_KEY" not in state.keys:
-            return
         manifest = SecretManifest(self.options.manifest)
         old_key = state.old["SECRET_KEY"]
         kept = [k for k in parse_fallbacks(manifest.get(FALLBACKS_KEY)) if k != old_key]
         state.finish_fallbacks = format_fallbacks(kept)
         manifest.set(FALLBACKS_KEY, state.finish_fallbacks, near="SECRET_KEY")
+        state.digest = manifest.set_values_digest(list(state.new))
         manifest.save()
 
     def finish_store(self, journal: Journal, report: RotationReport) -> None:
@@ -171,21 +199,21 @@ class RotationSteps:
                 manifest.set(key, value, near="SECRET_KEY")
         for key, stamp in state.annotations.items():
             manifest.set_annotation(key, stamp)
+        held = [key for key in state.old if key not in state.absent]
+        manifest.set_recorded_digest(state.old_digest, keys=held)
         manifest.save()
 
     def abort_store(self, journal: Journal, report: RotationReport) -> None:
         """Make the old values current in the store again, if the store was touched."""
         state = journal.state.store
-        if state.get("backend") == "env":
-            return
         if state.get("entries") or "old_version" in state:
             self.store().abort(state, journal.state.old, journal.state.new)
 
     def abort_db(self, journal: Journal, report: RotationReport) -> None:
         """Restore the role's previous password (its exact verifier where it could be read)."""
         db = journal.state.db
-        if db is None or not journal.is_done(Step.STORE_STAGE):
-            return  # db-set never started: the role still has its old password
+        if db is None:
+            return
         roles = self._roles(db)
         if db.previous_verifier:
             roles.set_verifier(db.role, db.previous_verifier)
@@ -194,43 +222,18 @@ class RotationSteps:
         else:
             roles.set_password(db.role, None)
 
-    def abort_apply(self, journal: Journal, report: RotationReport) -> None:
-        """Apply the old values again, if the cluster ever received the new ones."""
-        if journal.state.applied:
-            self.apply(journal, report)
-        else:
-            report.not_applied_reason = "the cluster never received the new values"
-
     # -- shared ----------------------------------------------------------------------------------
-
-    def kubectl(
-        self,
-        report: RotationReport,
-        namespace: str | None,
-        deployment: str,
-        *,
-        restart: bool = True,
-    ) -> None:
-        """Apply the manifest (and restart) when asked to and a cluster is reachable."""
-        path = self.options.manifest
-        report.commands_later = later_commands(path, deployment, namespace)
-        if not self.options.apply:
-            report.not_applied_reason = "--no-apply was given"
-            return
-        reachable, why = self.options.kubectl.reachable()
-        if not reachable:
-            report.not_applied_reason = why
-            return
-        self.options.kubectl.apply_and_restart(path, deployment, namespace, restart=restart)
-        report.applied = True
-        report.restarted = restart
-        report.commands_later = [] if restart else later_commands(path, deployment, namespace)[-2:]
 
     def _roles(self, db: DatabasePlan) -> PostgresRoles:
         roles = self.options.roles()
         if roles is None:
             raise ConfigurationError(
                 f"this rotation changes the database role {db.role!r} at {db.target}: give "
-                f"the same admin connection (--database-url or {DATABASE_URL_VARIABLE}) to continue"
+                f"the same admin connection ({DATABASE_URL_VARIABLE} or --database-url-file) to "
+                "continue"
             )
         return roles
+
+
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
