@@ -24,6 +24,8 @@ from yosai_secrets.manager import SecretManager, reset_default_manager
 from yosai_secrets.rotation.notify import notify_all, notify_targets
 from yosai_secrets.testing import MemoryBackend
 
+from .rotation_support import make_manifest
+
 TOKEN = "notify-" + "t" * 40  # the API's SECRETS_INVALIDATE_TOKEN and the rotation's token
 
 
@@ -54,6 +56,51 @@ def api(
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+def test_rotation_tells_a_running_api_whose_cache_is_then_cleared(
+    api: tuple[Flask, MemoryBackend, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rotation POSTs to the API's invalidate endpoint with the machine token; the API's
+    cached secrets are forgotten, and the summary names it as told, without the token."""
+    app, backend, url = api
+    manager = app.extensions["yosai_secrets"].manager
+    assert manager.get("DB_PASSWORD") == "first-db-password-1234"
+    backend.data["DB_PASSWORD"] = "second-db-password-5678"
+    assert manager.get("DB_PASSWORD") == "first-db-password-1234"  # cached for an hour
+    monkeypatch.setenv("ROTATION_NOTIFY_URLS", url + "/")
+    monkeypatch.setenv("ROTATION_NOTIFY_TOKEN", TOKEN)
+    path = make_manifest(tmp_path)
+    code, out = _run("rotate", "--manifest", str(path), "--keys", "SECRET_KEY", "--no-apply")
+    assert code == 0, out
+    assert manager.get("DB_PASSWORD") == "second-db-password-5678"  # read again: it was told
+    assert f"Told to drop cached secrets: {url}/api/secrets/invalidate (HTTP 200)" in out
+    assert TOKEN not in out
+
+
+def test_failures_are_reported_and_nothing_is_sent_without_a_token_or_with_credentials(
+    api: tuple[Flask, MemoryBackend, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closed port, a refused token, a URL with credentials and a bad pid file are each
+    reported as not told, the run still completes, and no credential is shown."""
+    _, _, url = api
+    closed = f"http://127.0.0.1:{free_port()}"
+    with_credentials = url.replace("http://", "http://ops:hunter2-pw@")
+    monkeypatch.setenv("ROTATION_NOTIFY_URLS", f"{closed}, {with_credentials},{url}")
+    monkeypatch.setenv("ROTATION_NOTIFY_TOKEN", "wrong-" + "x" * 40)
+    monkeypatch.setenv("ROTATION_NOTIFY_PIDFILE", str(tmp_path / "missing.pid"))
+    path = make_manifest(tmp_path)
+    code, out = _run("rotate", "--manifest", str(path), "--keys", "SECRET_KEY", "--no-apply")
+    assert code == 0, out
+    assert "NOT told (their caches keep old values):" in out
+    assert f"{closed}/api/secrets/invalidate (Connection refused)" in out
+    assert f"{url}/api/secrets/invalidate (the address holds credentials" in out
+    assert f"{url}/api/secrets/invalidate (HTTP 401)" in out
+    assert f"pid file {tmp_path / 'missing.pid'} (cannot read it" in out
+    assert "hunter2-pw" not in out and "wrong-" not in out
+    monkeypatch.delenv("ROTATION_NOTIFY_TOKEN")
+    (result,) = notify_all({"ROTATION_NOTIFY_URLS": url})
+    assert not result.ok and "ROTATION_NOTIFY_TOKEN is not set" in result.detail
 
 
 def test_pid_file_process_gets_sighup(tmp_path: Path) -> None:
