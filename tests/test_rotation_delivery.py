@@ -260,3 +260,21 @@ def test_no_value_reaches_any_output_of_a_single_role_rotation(
     joined = "\n".join(outputs)
     for secret in (canary, new["SECRET_KEY"], new["DB_PASSWORD"], postgres.password):
         assert secret not in joined
+
+
+def test_abort_of_a_delivered_single_role_needs_the_cluster(
+    postgres: Any, single: tuple[Path, str, str, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the cluster runs the new password, --abort without a cluster refuses (the old
+    password back would lock the app out); with the cluster it restores and re-applies both."""
+    path, role, old, _, state = single
+    assert _run("rotate", "--manifest", str(path))[0] == 0
+    new = values(path)["DB_PASSWORD"]
+    monkeypatch.setenv("KUBECTL_STUB_MODE", "unreachable")
+    code, out = _run("rotate", "--manifest", str(path), "--abort")
+    assert code == 2 and "would lock the app out" in out
+    assert can_login(postgres, role, new) and not can_login(postgres, role, old)
+    monkeypatch.setenv("KUBECTL_STUB_MODE", "reachable")
+    code, out = _run("rotate", "--manifest", str(path), "--abort")
+    assert code == 0, out
+    assert can_login(postgres, role, old) and live_values(state)["DB_PASSWORD"] == old

@@ -86,7 +86,8 @@ class Delivery:
         if not names:
             raise RotationError(f"the Secret in {self.options.manifest} has no metadata.name")
         name, namespace = names[0]
-        with self.options.progress(f"kubectl: reading secret/{name} and deployment/"):
+        label = f"kubectl: reading secret/{name} and deployment/{state.deployment}"
+        with self.options.progress(label):
             live = self.options.kubectl.live_annotation(
                 "secret", name, namespace, DIGEST_ANNOTATION
             )

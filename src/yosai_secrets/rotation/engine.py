@@ -176,6 +176,12 @@ class RotationEngine:
         report.resumed = journal.phase is RotationPhase.ABORT
         schedule = self._plan("abort", journal)
         journal.set_phase(RotationPhase.ABORT)
+        if journal.state.operator_done:
+            report.warnings.extend(
+                f"{key}: you changed it by hand for this rotation; change it back to the previous "
+                "value (the manifest holds it again)"
+                for key in journal.state.unmanaged
+            )
         return self._execute(journal, schedule, report)
 
     def _finish_without_journal(self, report: RotationReport) -> RotationReport:
@@ -225,7 +231,7 @@ class RotationEngine:
                 now=self.options.clock(),
             )
         if action == "abort":
-            return plan_abort(state, delivery=self.delivery, store=store)
+            return plan_abort(state, delivery=self.delivery, store=store, options=self.options)
         if state is None:
             raise RotationError("no rotation journal to resume")  # _rotate plans fresh ones
         return plan_rotate(

@@ -121,7 +121,9 @@ def _skipped(
         Step.FINISH_STORE: lambda: "SECRET_BACKEND=env: no store" if store == "env" else "",
         Step.DB_SET: lambda: "" if state.db else "no database role is changed",
         Step.DB_TEST: lambda: "" if state.db else "no database role is changed",
-        Step.APPLY_SECRET: lambda: "" if single_role(state) else "not needed before db-set",
+        Step.APPLY_SECRET: lambda: (
+            "" if single_role(state) else "only for a single role (the restart delivers)"
+        ),
         Step.FINISH_DB: lambda: "" if _old_role(state) else "no previous role to close",
         Step.ABORT_DB: lambda: "" if state.db and state.db_touched else "the role is unchanged",
         Step.ABORT_STORE: lambda: "SECRET_BACKEND=env: no store" if store == "env" else "",
@@ -271,9 +273,9 @@ def plan_finish(
             listed = "; ".join(f"({i}) {m}" for i, m in enumerate(missing, 1))
             return Schedule(refusal=f"not finishing yet: {listed}. Run {fix}")
     steps = _remaining(state, FINISH_STEPS)
-    return Schedule(
-        steps=steps, outcome=Outcome.FINISHED, skipped=_skipped(steps, state, delivery, store)
-    )
+    skipped = _skipped(steps, state, delivery, store)
+    later = command(options, "--restart") if Step.FINISH_APPLY in skipped else ""
+    return Schedule(steps=steps, outcome=Outcome.FINISHED, skipped=skipped, next_command=later)
 
 
 def _finish_gates(
@@ -335,18 +337,31 @@ def _stamp(when: datetime) -> str:
     return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def plan_abort(state: RotationState | None, *, delivery: Delivery, store: str) -> Schedule:
-    """``--abort``: every old value back, from any point before ``--finish``."""
+def plan_abort(
+    state: RotationState | None, *, delivery: Delivery, store: str, options: RotationOptions
+) -> Schedule:
+    """``--abort``: every old value back, from any point before ``--finish``.
+
+    With one role whose new password the cluster already runs, the old password comes back only
+    where the old values can be applied in the same run (else the app would be locked out).
+    """
     if state is None:
         return Schedule(outcome=Outcome.NOTHING_TO_DO)
     if state.phase is RotationPhase.FINISH:
-        return Schedule(
-            refusal="a finish is half-way: run `yosai-secrets rotate --finish` again to complete it"
-        )
+        return _half_way(state.phase, options)
     steps = _remaining(state, ABORT_STEPS)
-    return Schedule(
-        steps=steps, outcome=Outcome.ABORTED, skipped=_skipped(steps, state, delivery, store)
-    )
+    possible, why = delivery.possible()
+    if single_role(state) and state.applied and Step.ABORT_DB in steps and not possible:
+        return Schedule(
+            refusal=(
+                "the cluster runs the role's new password: restoring the old one without applying "
+                f"the old values would lock the app out ({why}); run "
+                f"`{command(options, '--abort')}` where kubectl reaches the cluster"
+            )
+        )
+    skipped = _skipped(steps, state, delivery, store)
+    later = command(options, "--restart") if state.applied and not possible else ""
+    return Schedule(steps=steps, outcome=Outcome.ABORTED, skipped=skipped, next_command=later)
 
 
 def _half_way(phase: RotationPhase, options: RotationOptions) -> Schedule:
