@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -294,6 +295,9 @@ def test_session_survives_a_real_rotation_until_finish(
     if not example.exists():
         pytest.skip("the rotation's example manifest is not in this checkout")
     shutil.copy(example, manifest)
+    # An operator's real key: the example's placeholder is never kept as a fallback (issue 12).
+    real_key = "operator-key-" + os.urandom(20).hex()
+    manifest.write_text(manifest.read_text().replace("replace-me-secret-key", real_key))
 
     def restart_pod() -> Flask:
         # What a restarted pod sees: the manifest's stringData as variables, a fresh process.
@@ -315,7 +319,7 @@ def test_session_survives_a_real_rotation_until_finish(
     assert during.config["SECRET_KEY"] != before.config["SECRET_KEY"]
     assert during.config["SECRET_KEY_FALLBACKS"] == [before.config["SECRET_KEY"]]
     assert _whoami(during, cookie) == "alice"
-    rotate("--finish")
+    rotate("--finish", "--now", "--skip-cluster-check")  # no cluster here to check
     after = restart_pod()
     assert after.config["SECRET_KEY_FALLBACKS"] == []
     assert _whoami(after, cookie) == "anonymous"
@@ -333,3 +337,24 @@ def test_app_given_fallbacks_are_kept_as_a_list(monkeypatch: pytest.MonkeyPatch)
     app.config["SECRET_KEY_FALLBACKS"] = "single-old-key-value"
     YosaiSecrets(app)
     assert app.config["SECRET_KEY_FALLBACKS"] == ["single-old-key-value"]
+
+
+def test_a_cookie_forged_with_the_example_placeholder_is_refused_after_rotation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The first rotation from the example manifest keeps no placeholder as a fallback key."""
+    manifest = tmp_path / "api-secrets.yaml"
+    example = Path(__file__).resolve().parent.parent / "k8s/config/api-secrets.example.yaml"
+    shutil.copy(example, manifest)
+    monkeypatch.setenv("SECRET_KEY", "replace-me-secret-key")
+    monkeypatch.setenv("YOSAI_ENV", "development")
+    forged = _cookie_of(_session_app())  # signed with the public placeholder
+    args = ["rotate", "--manifest", str(manifest), "--keys", "SECRET_KEY", "--no-apply"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(manifest.read_text())["stringData"]
+    assert "replace-me" not in data["SECRET_KEY_FALLBACKS"]
+    for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        monkeypatch.setenv(name, data[name])
+    reset_default_manager()
+    assert _whoami(_session_app(), forged) == "anonymous"
