@@ -18,6 +18,7 @@ from typing import TypeVar
 import pytest
 from hypothesis import settings
 
+from yosai_secrets import manager as manager_module
 from yosai_secrets import secret as secret_module
 from yosai_secrets.manager import reset_default_manager
 
@@ -83,6 +84,9 @@ def isolated_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     # Values another test handed out would be masked in this test's messages ("value" -> ****).
     secret_module._REGISTRY.clear()
     yield
+    manager = manager_module._DEFAULT.manager
+    if manager is not None:  # its Vault renewer must not outlive the test
+        manager.close()
     reset_default_manager()
 
 

@@ -176,8 +176,10 @@ class SecretManager:
     ) -> dict[str, str | ConfigurationError]:
         """Resolve many keys at once: each path is read once, paths concurrently.
 
-        Backends with a batch API read their paths in batches. Returns, for each key, its value or
-        the error it met; nothing is raised for a single key's failure.
+        Backends with a batch API read their paths in batches. Keys of one path (``DB_USER`` and
+        ``DB_PASSWORD`` of one store entry) come from one and the same read, so a refresh landing
+        in between never mixes an old user with a new password. Returns, for each key, its value
+        or the error it met; nothing is raised for a single key's failure.
         """
         located: dict[str, tuple[Backend, Location] | ConfigurationError] = {}
         for key in dict.fromkeys(keys):
@@ -195,7 +197,8 @@ class SecretManager:
                 entry = self._cache.peek(ck)
                 if entry is None or entry.expires_at <= self._clock():
                     cold[ck] = backend
-        failed = self._prefetch(cold, max_workers)
+        snapshot: dict[_CacheKey, CacheEntry[Fetched]] = {}
+        failed = self._prefetch(cold, max_workers, snapshot)
         results: dict[str, str | ConfigurationError] = {}
         for key, item in located.items():
             if isinstance(item, tuple):
@@ -204,7 +207,7 @@ class SecretManager:
                     error = not_found_for(key, item[1], error)
                 if error is None:
                     try:
-                        results[key] = self._resolve(key, item)
+                        results[key] = self._resolve(key, item, snapshot)
                     except ConfigurationError as exc:
                         error = exc
                 if error is not None:
@@ -293,17 +296,23 @@ class SecretManager:
             return backend, backend.locate(rest)
         return self._default, self._default.locate(key)
 
-    def _resolve(self, key: str, located: tuple[Backend, Location] | None = None) -> str:
+    def _resolve(
+        self,
+        key: str,
+        located: tuple[Backend, Location] | None = None,
+        snapshot: dict[_CacheKey, CacheEntry[Fetched]] | None = None,
+    ) -> str:
         backend, location = located if located is not None else self._locate(key)
+        ck = (backend.name, location.path)
         try:
-            if backend.name in _LOCAL_BACKENDS:
-                entry = self._cache.load_unshared(
-                    (backend.name, location.path), lambda: backend.fetch(location.path)
-                )
-            else:
-                entry = self._cache.get(
-                    (backend.name, location.path), lambda: backend.fetch(location.path), key
-                )
+            entry = snapshot.get(ck) if snapshot is not None else None
+            if entry is None:
+                if backend.name in _LOCAL_BACKENDS:
+                    entry = self._cache.load_unshared(ck, lambda: backend.fetch(location.path))
+                else:
+                    entry = self._cache.get(ck, lambda: backend.fetch(location.path), key)
+                if snapshot is not None:
+                    snapshot[ck] = entry  # the other keys of this path read this same entry
         except SecretNotFoundError as exc:
             renamed = not_found_for(key, location, exc)
             if renamed is exc:
@@ -315,7 +324,7 @@ class SecretManager:
             self._resolved.clear()
         # Memoised only while the cache holds this very entry: a read that began before an
         # invalidate() returns its value to its caller, but is never served again.
-        if self._cache.peek((backend.name, location.path)) is entry:
+        if self._cache.peek(ck) is entry:
             self._resolved[key] = (value, entry)
         return value
 
@@ -331,11 +340,15 @@ class SecretManager:
         return value
 
     def _prefetch(
-        self, cold: dict[_CacheKey, Backend], max_workers: int
+        self,
+        cold: dict[_CacheKey, Backend],
+        max_workers: int,
+        snapshot: dict[_CacheKey, CacheEntry[Fetched]],
     ) -> dict[_CacheKey, ConfigurationError]:
         """Read the cold paths: batched where the backend can, else concurrently.
 
-        Returns the paths that failed, with their errors, so nobody reads them a second time.
+        Each entry read goes into ``snapshot`` (what the keys of this call resolve from). Returns
+        the paths that failed, with their errors, so nobody reads them a second time.
         """
         failed: dict[_CacheKey, ConfigurationError] = {}
         by_backend: dict[str, list[str]] = {}
@@ -347,20 +360,26 @@ class SecretManager:
         for name, paths in by_backend.items():
             backend = cold[(name, paths[0])]
             if is_batch(backend) and len(paths) > 1:
-                jobs.append(functools.partial(self._load_batch, name, backend, paths, failed))
+                jobs.append(
+                    functools.partial(self._load_batch, name, backend, paths, failed, snapshot)
+                )
             else:
                 jobs.extend(
-                    functools.partial(self._load_one, (name, path), backend, failed)
+                    functools.partial(self._load_one, (name, path), backend, failed, snapshot)
                     for path in paths
                 )
         _run_jobs(jobs, max_workers)
         return failed
 
     def _load_one(
-        self, ck: _CacheKey, backend: Backend, failed: dict[_CacheKey, ConfigurationError]
+        self,
+        ck: _CacheKey,
+        backend: Backend,
+        failed: dict[_CacheKey, ConfigurationError],
+        snapshot: dict[_CacheKey, CacheEntry[Fetched]],
     ) -> None:
         try:
-            self._cache.get(ck, lambda: backend.fetch(ck[1]), ck[1])
+            snapshot[ck] = self._cache.get(ck, lambda: backend.fetch(ck[1]), ck[1])
         except ConfigurationError as exc:
             failed[ck] = exc
 
@@ -370,6 +389,7 @@ class SecretManager:
         backend: Any,
         paths: list[str],
         failed: dict[_CacheKey, ConfigurationError],
+        snapshot: dict[_CacheKey, CacheEntry[Fetched]],
     ) -> None:
         self._cache.backend_calls += 1
         now = self._clock()
@@ -382,7 +402,7 @@ class SecretManager:
                     failed[(name, path)] = result
                 # else: _resolve goes through the cache, which serves the stale value
             elif not isinstance(result, Exception):
-                self._cache.put((name, path), result)
+                snapshot[(name, path)] = self._cache.put((name, path), result)
 
 
 def _run_jobs(jobs: list[Callable[[], None]], max_workers: int) -> None:

@@ -199,21 +199,9 @@ class TokenKeeper:
         if self.ttl_unknown and self._stop.wait(self._lookup_delay):
             return
         while not self._stop.is_set():
-            if self.ttl_unknown:
-                self.learn_ttl(send, wait=True)
-                if self.ttl_unknown:
-                    if self._stop.wait(self._retry_seconds):
-                        return
-                    continue
-            wait = self.seconds_until_due()
-            if wait is None:
-                if not self.method.can_login:
-                    return  # a static token that will never need renewing again
-                wait = 60.0  # nothing due now; a later login may change that
-            if self._stop.wait(min(wait, 3600.0)):
-                return
             try:
-                self.ensure(send)
+                if not self._round(send):
+                    return
             except BackendError as exc:
                 _log.warning("background Vault token renewal failed: %s", exc)
                 self._stop.wait(self._retry_seconds)
@@ -222,6 +210,23 @@ class TokenKeeper:
                 # could carry a request's details.
                 _log.warning("background Vault token renewal failed: %s", type(exc).__name__)
                 self._stop.wait(self._retry_seconds)
+
+    def _round(self, send: Send) -> bool:
+        """One round of the renewer: learn the TTL, or wait until due and renew; False: stop."""
+        if self.ttl_unknown:
+            self.learn_ttl(send, wait=True)
+            if self.ttl_unknown:
+                return not self._stop.wait(self._retry_seconds)
+            return True
+        wait = self.seconds_until_due()
+        if wait is None:
+            if not self.method.can_login:
+                return False  # a static token that will never need renewing again
+            wait = 60.0  # nothing due now; a later login may change that
+        if self._stop.wait(min(wait, 3600.0)):
+            return False
+        self.ensure(send)
+        return True
 
     def _adopt(self, login: Login, now: float) -> None:
         self._token = login.token
