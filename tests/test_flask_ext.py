@@ -85,6 +85,24 @@ def _whoami(app: Flask, cookie: str) -> str:
         ("a-key,a-key", ["a-key"]),
     ],
 )
+def sighup_listener() -> subprocess.Popen[str]:
+    """A process that SIGHUP ends (its default action), started and ready to receive it.
+
+    The default is set explicitly and announced: a shell started under `nohup` (or a CI runner)
+    may pass SIGHUP on as ignored, and a signal sent before the handler is set would be lost.
+    """
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.stdout.close()
+    return child
+
+
 def test_fallbacks_are_always_a_list_of_keys(raw: object, expected: list[str]) -> None:
     """Lists, JSON lists and comma-separated strings become lists; a bare string is one key."""
     assert parse_fallbacks(raw) == expected
@@ -271,7 +289,7 @@ def test_flask_secrets_invalidate_signals_a_server(
     app = Flask(__name__)
     YosaiSecrets(app)
     # A stand-in server: SIGHUP's default action ends it, so its exit status proves delivery.
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child = sighup_listener()
     try:
         pidfile = tmp_path / "server.pid"
         pidfile.write_text(f"{child.pid}\n")

@@ -58,6 +58,24 @@ def api(
         server.server_close()
 
 
+def sighup_listener() -> subprocess.Popen[str]:
+    """A process that SIGHUP ends (its default action), started and ready to receive it.
+
+    The default is set explicitly and announced: a shell started under `nohup` (or a CI runner)
+    may pass SIGHUP on as ignored, and a signal sent before the handler is set would be lost.
+    """
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.stdout.close()
+    return child
+
+
 def test_rotation_tells_a_running_api_whose_cache_is_then_cleared(
     api: tuple[Flask, MemoryBackend, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,7 +123,7 @@ def test_failures_are_reported_and_nothing_is_sent_without_a_token_or_with_crede
 
 def test_pid_file_process_gets_sighup(tmp_path: Path) -> None:
     """The process named in ROTATION_NOTIFY_PIDFILE receives SIGHUP (here: its default, exit)."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child = sighup_listener()
     try:
         pidfile = tmp_path / "api.pid"
         pidfile.write_text(f"{child.pid}\n", encoding="utf-8")
