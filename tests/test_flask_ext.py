@@ -70,21 +70,6 @@ def _whoami(app: Flask, cookie: str) -> str:
     return client.get("/me").get_data(as_text=True)
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (None, []),
-        ("", []),
-        ("   ", []),
-        (["a-key", "b-key"], ["a-key", "b-key"]),
-        (("a-key",), ["a-key"]),
-        ('["a-key", "b-key"]', ["a-key", "b-key"]),
-        ("a-key,b-key", ["a-key", "b-key"]),
-        ("a-key, b-key\n", ["a-key", "b-key"]),
-        ("single-old-key", ["single-old-key"]),
-        ("a-key,a-key", ["a-key"]),
-    ],
-)
 def sighup_listener() -> subprocess.Popen[str]:
     """A process that SIGHUP ends (its default action), started and ready to receive it.
 
@@ -103,6 +88,21 @@ def sighup_listener() -> subprocess.Popen[str]:
     return child
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, []),
+        ("", []),
+        ("   ", []),
+        (["a-key", "b-key"], ["a-key", "b-key"]),
+        (("a-key",), ["a-key"]),
+        ('["a-key", "b-key"]', ["a-key", "b-key"]),
+        ("a-key,b-key", ["a-key", "b-key"]),
+        ("a-key, b-key\n", ["a-key", "b-key"]),
+        ("single-old-key", ["single-old-key"]),
+        ("a-key,a-key", ["a-key"]),
+    ],
+)
 def test_fallbacks_are_always_a_list_of_keys(raw: object, expected: list[str]) -> None:
     """Lists, JSON lists and comma-separated strings become lists; a bare string is one key."""
     assert parse_fallbacks(raw) == expected
