@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,21 @@ def stub_state(state: Path) -> dict[str, Any]:
     """The stand-in cluster's current state."""
     loaded: dict[str, Any] = json.loads(state.read_text(encoding="utf-8"))
     return loaded
+
+
+def sighup_listener() -> subprocess.Popen[str]:
+    """A process that SIGHUP ends (its default action), started and ready to receive it.
+
+    The default is set explicitly and announced: a shell started under `nohup` (or a CI runner)
+    may pass SIGHUP on as ignored, and a signal sent before the handler is set would be lost.
+    """
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.stdout.close()
+    return child

@@ -7,8 +7,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 from flask import Flask, session
 
+from tests.rotation_support import sighup_listener
 from yosai_secrets.cli import cli
 from yosai_secrets.cli.flask_group import secrets_group
 from yosai_secrets.errors import ConfigurationError, StartupError, ValidationError
@@ -68,24 +67,6 @@ def _whoami(app: Flask, cookie: str) -> str:
     client = app.test_client()
     client.set_cookie("session", cookie)
     return client.get("/me").get_data(as_text=True)
-
-
-def sighup_listener() -> subprocess.Popen[str]:
-    """A process that SIGHUP ends (its default action), started and ready to receive it.
-
-    The default is set explicitly and announced: a shell started under `nohup` (or a CI runner)
-    may pass SIGHUP on as ignored, and a signal sent before the handler is set would be lost.
-    """
-    code = (
-        "import signal, sys, time\n"
-        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
-        "print('ready', flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-    child.stdout.close()
-    return child
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
+from tests.rotation_support import sighup_listener
 from tests.servers.process import free_port
 from yosai_secrets.api import create_app
 from yosai_secrets.cli import cli
@@ -56,24 +55,6 @@ def api(
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
-
-
-def sighup_listener() -> subprocess.Popen[str]:
-    """A process that SIGHUP ends (its default action), started and ready to receive it.
-
-    The default is set explicitly and announced: a shell started under `nohup` (or a CI runner)
-    may pass SIGHUP on as ignored, and a signal sent before the handler is set would be lost.
-    """
-    code = (
-        "import signal, sys, time\n"
-        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
-        "print('ready', flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-    child.stdout.close()
-    return child
 
 
 def test_rotation_tells_a_running_api_whose_cache_is_then_cleared(
