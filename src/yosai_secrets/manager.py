@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from . import forksafe
+from .audit import events
+from .audit.reads import ReadAudit
 from .backends import Backend, Fetched, Location, create_backend
 from .cache import CacheEntry, CacheStats, SecretCache
 from .crypto import FernetBox, looks_encrypted
-from .envvars import env_seconds
+from .envvars import env_bool, env_seconds
 from .errors import ConfigurationError, SecretNotFoundError
 from .fields import is_batch, not_found_for, select_field, where
 from .references import BACKEND_OF_SCHEME
@@ -51,6 +53,19 @@ class _Missing:
 
 _MISSING: Final = _Missing()
 _CacheKey = tuple[str, str]
+
+
+class _Memo:
+    """A resolved key: its final value, the cache entry it came from, and its hits since."""
+
+    __slots__ = ("entry", "hits", "value")
+
+    def __init__(self, value: str, entry: CacheEntry[Fetched]) -> None:
+        self.value = value
+        self.entry = entry
+        self.hits = 0
+
+
 # Backends that read this machine only (no network round trip to hide behind threads).
 _LOCAL_BACKENDS: Final = frozenset({"env", "file"})
 
@@ -68,9 +83,12 @@ class SecretManager:
         clock: a monotonic clock in seconds.
         read_timeout_seconds: the longest a read from a remote backend may take, waiters
             included (default ``SECRET_READ_TIMEOUT``, else 8).
+        audit: emit an audit event for every backend read and count hits per key in the audit
+            summary (default ``YOSAI_AUDIT``, else on); see :mod:`yosai_secrets.audit.events`.
 
     Raises:
         UnknownBackendError: the backend name is not known; the message lists the valid ones.
+        ConfigurationError: a malformed ``SECRET_*`` or ``YOSAI_AUDIT*`` variable.
     """
 
     def __init__(
@@ -83,6 +101,7 @@ class SecretManager:
         max_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
         read_timeout_seconds: float | None = None,
+        audit: bool | None = None,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         if ttl_seconds is None:
@@ -111,9 +130,14 @@ class SecretManager:
         self._default = backend
         self._backends[backend.name] = backend
         self._fernet: FernetBox | None = None
-        # key -> (final value, the cache entry it came from): the hot path of get().
-        self._resolved: dict[str, tuple[str, CacheEntry[Fetched]]] = {}
+        # key -> its memo (final value, cache entry, hits): the hot path of get().
+        self._resolved: dict[str, _Memo] = {}
         self._max_resolved = max_entries * 4
+        if audit is None:
+            audit = env_bool(self._environ, "YOSAI_AUDIT", True)
+        self._audit = ReadAudit(self._resolved, enabled=audit)
+        if audit:
+            events.ensure_summary_timer(self._environ)
         forksafe.register(self)
 
     def __repr__(self) -> str:
@@ -146,9 +170,9 @@ class SecretManager:
             ConfigurationError: any other failure (backend down, bad file, bad token).
         """
         hit = self._resolved.get(key)
-        if hit is not None and hit[1].expires_at > self._clock():
-            self._cache.hits += 1
-            return hit[0]
+        if hit is not None and hit.entry.expires_at > self._clock():
+            hit.hits += 1  # the audit summary's per-key count, and stats().hits
+            return hit.value
         try:
             return self._resolve(key)
         except SecretNotFoundError:
@@ -163,10 +187,7 @@ class SecretManager:
     def get_bytes(self, key: str) -> bytes:
         """Return the secret ``key`` as bytes (binary AWS secrets; text is UTF-8 encoded)."""
         backend, location = self._locate(key)
-        entry = self._cache.get(
-            (backend.name, location.path), lambda: backend.fetch(location.path), key
-        )
-        raw = entry.value
+        raw = self._read(key, backend, location.path).value
         if isinstance(raw, bytes) and location.field is None:
             return raw
         return self.get(key).encode("utf-8")
@@ -188,7 +209,8 @@ class SecretManager:
             except ConfigurationError as exc:
                 located[key] = exc
         cold: dict[_CacheKey, Backend] = {}
-        for item in located.values():
+        names: dict[_CacheKey, list[str]] = {}  # the keys each cold path is read for (audit)
+        for key, item in located.items():
             if isinstance(item, tuple):
                 backend, location = item
                 if backend.name in _LOCAL_BACKENDS:
@@ -197,8 +219,9 @@ class SecretManager:
                 entry = self._cache.peek(ck)
                 if entry is None or entry.expires_at <= self._clock():
                     cold[ck] = backend
+                    names.setdefault(ck, []).append(key)
         snapshot: dict[_CacheKey, CacheEntry[Fetched]] = {}
-        failed = self._prefetch(cold, max_workers, snapshot)
+        failed = self._prefetch(cold, max_workers, snapshot, names)
         results: dict[str, str | ConfigurationError] = {}
         for key, item in located.items():
             if isinstance(item, tuple):
@@ -222,16 +245,21 @@ class SecretManager:
         Returns how many cached paths were forgotten.
         """
         if key is None:
-            self._resolved.clear()
+            self._forget_resolved()
             return self._cache.invalidate()
         backend, location = self._locate(key)
         target = (backend.name, location.path)
-        self._resolved.clear()
+        self._forget_resolved()
         return self._cache.invalidate(lambda k: k == target)
 
     def stats(self) -> CacheStats:
         """Return the cache's counters: hits, misses, backend calls, errors, stale serves."""
-        return self._cache.stats()
+        stats = self._cache.stats()
+        return stats._replace(hits=stats.hits + self._audit.fast_hits())
+
+    def audit_hits(self) -> dict[str, int]:
+        """Cache hits per key since this manager was created (also in the audit summary)."""
+        return self._audit.audit_hits()
 
     def describe(self, key: str) -> str:
         """Say where ``key`` is read from (backend, variable, file or path), never its value."""
@@ -307,10 +335,7 @@ class SecretManager:
         try:
             entry = snapshot.get(ck) if snapshot is not None else None
             if entry is None:
-                if backend.name in _LOCAL_BACKENDS:
-                    entry = self._cache.load_unshared(ck, lambda: backend.fetch(location.path))
-                else:
-                    entry = self._cache.get(ck, lambda: backend.fetch(location.path), key)
+                entry = self._read(key, backend, location.path)
                 if snapshot is not None:
                     snapshot[ck] = entry  # the other keys of this path read this same entry
         except SecretNotFoundError as exc:
@@ -321,12 +346,38 @@ class SecretManager:
         value = self._finish(key, backend, location, entry.value)
         register_secret_value(value)
         if len(self._resolved) >= self._max_resolved:
-            self._resolved.clear()
+            self._forget_resolved()
         # Memoised only while the cache holds this very entry: a read that began before an
         # invalidate() returns its value to its caller, but is never served again.
         if self._cache.peek(ck) is entry:
-            self._resolved[key] = (value, entry)
+            old = self._resolved.get(key)
+            if old is not None:
+                self._audit.fold(key, old)
+            self._resolved[key] = _Memo(value, entry)
         return value
+
+    def _read(self, key: str, backend: Backend, path: str) -> CacheEntry[Fetched]:
+        """The cache's entry for ``path``, read (and audited) if needed; a hit is counted."""
+        fetched = False
+
+        def load() -> Fetched:
+            nonlocal fetched
+            fetched = True
+            return self._audit.fetch(backend, path, key)
+
+        if backend.name in _LOCAL_BACKENDS:
+            entry = self._cache.load_unshared((backend.name, path), load)
+        else:
+            entry = self._cache.get((backend.name, path), load, key)
+        if not fetched:
+            self._audit.hit(key)  # served by the cache (or by another reader's call)
+        return entry
+
+    def _forget_resolved(self) -> None:
+        """Drop every memo, keeping their hit counts for the audit summary."""
+        for key, memo in list(self._resolved.items()):
+            self._audit.fold(key, memo)
+        self._resolved.clear()
 
     def _finish(self, key: str, backend: Backend, location: Location, raw: Fetched) -> str:
         if location.field is None and isinstance(raw, str):
@@ -344,11 +395,13 @@ class SecretManager:
         cold: dict[_CacheKey, Backend],
         max_workers: int,
         snapshot: dict[_CacheKey, CacheEntry[Fetched]],
+        names: dict[_CacheKey, list[str]],
     ) -> dict[_CacheKey, ConfigurationError]:
         """Read the cold paths: batched where the backend can, else concurrently.
 
         Each entry read goes into ``snapshot`` (what the keys of this call resolve from). Returns
-        the paths that failed, with their errors, so nobody reads them a second time.
+        the paths that failed, with their errors, so nobody reads them a second time. ``names``
+        gives the keys each path is read for, which its audit event lists.
         """
         failed: dict[_CacheKey, ConfigurationError] = {}
         by_backend: dict[str, list[str]] = {}
@@ -361,11 +414,15 @@ class SecretManager:
             backend = cold[(name, paths[0])]
             if is_batch(backend) and len(paths) > 1:
                 jobs.append(
-                    functools.partial(self._load_batch, name, backend, paths, failed, snapshot)
+                    functools.partial(
+                        self._load_batch, name, backend, paths, failed, snapshot, names
+                    )
                 )
             else:
                 jobs.extend(
-                    functools.partial(self._load_one, (name, path), backend, failed, snapshot)
+                    functools.partial(
+                        self._load_one, (name, path), backend, failed, snapshot, names[name, path]
+                    )
                     for path in paths
                 )
         _run_jobs(jobs, max_workers)
@@ -377,9 +434,12 @@ class SecretManager:
         backend: Backend,
         failed: dict[_CacheKey, ConfigurationError],
         snapshot: dict[_CacheKey, CacheEntry[Fetched]],
+        keys: list[str],
     ) -> None:
         try:
-            snapshot[ck] = self._cache.get(ck, lambda: backend.fetch(ck[1]), ck[1])
+            snapshot[ck] = self._cache.get(
+                ck, lambda: self._audit.fetch(backend, ck[1], keys), keys[0]
+            )
         except ConfigurationError as exc:
             failed[ck] = exc
 
@@ -390,10 +450,23 @@ class SecretManager:
         paths: list[str],
         failed: dict[_CacheKey, ConfigurationError],
         snapshot: dict[_CacheKey, CacheEntry[Fetched]],
+        names: dict[_CacheKey, list[str]],
     ) -> None:
         self._cache.backend_calls += 1
         now = self._clock()
-        for path, result in backend.fetch_many(paths).items():
+        try:
+            results = backend.fetch_many(paths)
+        except BaseException as exc:
+            for path in paths:
+                self._audit.record(backend, path, names.get((name, path), [path]), exc)
+            raise
+        for path, result in results.items():
+            self._audit.record(
+                backend,
+                path,
+                names.get((name, path), [path]),
+                result if isinstance(result, Exception) else None,
+            )
             if isinstance(result, Exception):
                 self._cache.errors += 1  # a batch's failure is counted like a single read's
             if isinstance(result, ConfigurationError):

@@ -36,6 +36,7 @@ __all__ = [
     "SCHEMA",
     "SUMMARY_SECONDS_VARIABLE",
     "HitSource",
+    "count_write_failure",
     "emit_access",
     "emit_operation",
     "emit_summary",
@@ -206,23 +207,28 @@ def emit_access(
     location: str,
     outcome: str = "ok",
     version: str | int | None = None,
+    also: Sequence[str] = (),
 ) -> None:
     """Record one read that reached a backend: ``outcome`` is ``ok`` or the error's type name.
 
     ``location`` is where the value was read (as error messages show it: backend, address, path,
-    variable or file; credentials in a URL are stripped here). Never raises.
+    variable or file; credentials in a URL are stripped here). ``also`` names the other keys this
+    one read served (keys of one path read together); the event then lists all of them in
+    ``keys``. Never raises.
     """
     ok = outcome == "ok"
-    _STATE.tally.count(key, ok)
+    for name in (key, *also):
+        _STATE.tally.count(name, ok)
     record: dict[str, Any] = {
         "event": "read",
         "key": key,
+        **({"keys": [key, *also]} if also else {}),
         "backend": backend,
         "location": _strip_credentials(location),
         "outcome": outcome,
         "version": version,
     }
-    _emit(record, 20 if ok else 30)
+    _emit(record, 20)  # INFO even when failed: the caller gets the error itself
 
 
 def emit_operation(
@@ -251,7 +257,7 @@ def emit_operation(
         "user": _user(),
         "details": dict(details or {}),
     }
-    _emit(record, 20 if outcome not in ("failed", "error") else 30)
+    _emit(record, 20)
 
 
 def register_hit_source(source: HitSource) -> None:
@@ -311,6 +317,11 @@ def ensure_summary_timer(environ: Mapping[str, str] | None = None) -> None:
     env = os.environ if environ is None else environ
     interval = env_seconds(env, SUMMARY_SECONDS_VARIABLE, DEFAULT_SUMMARY_SECONDS)
     _STATE.timer.ensure(interval)
+
+
+def count_write_failure() -> None:
+    """Count an event that could not be recorded (the summary reports it)."""
+    _STATE.sink.write_failures += 1
 
 
 def write_failures() -> int:
