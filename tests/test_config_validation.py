@@ -219,7 +219,10 @@ def test_repository_development_yaml_loads(tmp_path: Path) -> None:
     assert cfg.get("database.host") == "localhost"
 
 
-def test_strength_is_length_and_placeholders_only() -> None:
-    """A 32-byte key that is no placeholder is strong enough, as the issue defines it."""
-    assert secret_key_weakness("x" * 32) is None
-    assert secret_key_weakness("x" * 31) is not None
+def test_strength_needs_length_and_entropy() -> None:
+    """A random 32-character key is strong enough; 32 bytes of one character are not (issue 12)."""
+    import secrets
+
+    assert secret_key_weakness(secrets.token_urlsafe(24)) is None
+    assert secret_key_weakness("x" * 32) is not None
+    assert secret_key_weakness(secrets.token_urlsafe(23)) is not None  # 31 characters

@@ -9,19 +9,33 @@ what an earlier crashed run left.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
 from pathlib import Path
 from typing import Final
 
-__all__ = ["TEMP_SUFFIX", "atomic_write_text", "remove_leftovers"]
+from .errors import ConfigurationError
+
+__all__ = ["TEMP_SUFFIX", "FileWriteError", "atomic_write_text", "remove_leftovers"]
 
 #: The suffix of every temporary file this module writes (git-ignored).
 TEMP_SUFFIX: Final = ".yosai-tmp"
 
 
-def atomic_write_text(path: str | Path, text: str, *, mode: int = 0o600) -> None:
+class FileWriteError(ConfigurationError, OSError):
+    """A file could not be written; the message names it and what to do.
+
+    A :class:`~yosai_secrets.errors.ConfigurationError`, and an :class:`OSError` too, so that code
+    written against the plain write (``except OSError``) still catches it; ``strerror`` holds the
+    system's reason (``Operation not permitted``).
+    """
+
+
+def atomic_write_text(
+    path: str | Path, text: str, *, mode: int = 0o600, what: str = "the file"
+) -> None:
     """Write ``text`` to ``path`` atomically, with ``mode`` or the existing file's stricter one.
 
     The text goes to a temporary file in the same directory, created private (so it is never
@@ -29,10 +43,37 @@ def atomic_write_text(path: str | Path, text: str, *, mode: int = 0o600) -> None
     crash leaves either the old file or the new one, never half of either. When ``path`` is a
     symbolic link, the file it points to is replaced (the link stays a link). An existing file's
     permissions are kept when they are stricter than ``mode`` (a 0400 manifest stays 0400).
+
+    Args:
+        what: what the file is, for messages (``"the Secret manifest"``).
+
+    Raises:
+        FileWriteError: the file cannot be written (an immutable file or directory, a
+            read-only file system, a directory in its place, a full disk); the message names the
+            file and what to do, and the file is left as it was.
     """
     target = Path(path)
-    if target.is_symlink():
-        target = target.resolve()
+    try:
+        if target.is_symlink():
+            target = target.resolve()
+        _write(target, text, mode)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        error = FileWriteError(
+            f"cannot write {what} {target}: {reason}; {_fix_for(exc, target)}, then run the "
+            "command again (the file is unchanged)"
+        )
+        error.strerror = reason
+        raise error from None
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _write(target: Path, text: str, mode: int) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         mode &= stat.S_IMODE(target.stat().st_mode)
@@ -49,12 +90,25 @@ def atomic_write_text(path: str | Path, text: str, *, mode: int = 0o600) -> None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+
+
+def _fix_for(exc: OSError, target: Path) -> str:
+    """What the operator can do about ``exc`` (a write of ``target`` failed)."""
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        return (
+            f"make {target} and its directory {target.parent} writable for this user (an "
+            f"immutable file or directory refuses even root: `lsattr -d {target.parent} {target}` "
+            "shows the i flag, `chattr -i` removes it)"
+        )
+    if exc.errno == errno.EROFS:
+        return f"{target.parent} is on a read-only file system; write the file elsewhere"
+    if exc.errno == errno.EISDIR:
+        return f"{target} is a directory; move it away so that the file can be written there"
+    if exc.errno == errno.ENOTDIR:
+        return f"a part of {target.parent} is a file, not a directory; fix the path"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space on the file system of {target.parent}"
+    return f"check {target} and its directory {target.parent}"
 
 
 def remove_leftovers(path: str | Path) -> list[Path]:

@@ -284,17 +284,48 @@ class YosaiSecrets:
                 f"security.secret_key; {looked}). Set SECRET_KEY, SECRET_KEY_FILE or the Docker "
                 "secret secret_key (development: run `yosai-secrets dev-secrets`)"
             )
-        # Like the six secrets: the variable (a Kubernetes Secret's envFrom) wins, then the
-        # configuration, then the default backend (the field `rotate` writes in Vault or AWS).
-        raw: object = self._environ.get(FALLBACKS_KEY)
-        if raw is None and self._config is not None:
-            raw = self._config.get("security.secret_key_fallbacks", None)
-        if raw is None:
-            raw = self.manager.get(FALLBACKS_KEY, default="") or preset_fallbacks
+        raw, source = self._read_fallbacks(preset_fallbacks)
         fallbacks = [k for k in parse_fallbacks(raw) if k != key]
         for value in (key, *fallbacks):
             register_secret_value(value)
+        if self.environment == "production":
+            self._check_strength(key, fallbacks, source)
         return key, fallbacks
+
+    def _read_fallbacks(self, preset: object) -> tuple[object, str]:
+        """``SECRET_KEY_FALLBACKS`` as stored, and where it was read (for messages)."""
+        # Like the six secrets: the variable (a Kubernetes Secret's envFrom) wins, then the
+        # configuration, then the default backend (the field `rotate` writes in Vault or AWS).
+        raw: object = self._environ.get(FALLBACKS_KEY)
+        if raw is not None:
+            return raw, f"env {FALLBACKS_KEY}"
+        if self._config is not None:
+            raw = self._config.get("security.secret_key_fallbacks", None)
+            if raw is not None:
+                return raw, "configuration key security.secret_key_fallbacks"
+        raw = self.manager.get(FALLBACKS_KEY, default="")
+        if raw:
+            return raw, f"the {self.manager.backend.name} backend"
+        return preset, "the app's own config"
+
+    def _check_strength(self, key: str, fallbacks: list[str], source: str) -> None:
+        """Refuse, in production, a weak ``SECRET_KEY`` or fallback key: both open sessions.
+
+        Raises:
+            StartupValidationError: a key is a placeholder or too weak (named, never shown).
+        """
+        from .config.validate import fallback_key_problems, secret_key_weakness
+        from .placeholders import is_placeholder
+
+        problems = fallback_key_problems(fallbacks, source)
+        weakness = "it is the example's placeholder" if is_placeholder(key) else None
+        weakness = weakness or secret_key_weakness(key)
+        if weakness is not None:
+            problems.insert(0, f"SECRET_KEY is too weak for production: {weakness}")
+        if problems:
+            raise StartupValidationError(
+                problems, heading=f"refusing to start in {self.environment}: weak session keys"
+            )
 
     @staticmethod
     def _install_redaction(app: Flask) -> None:

@@ -19,7 +19,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, ScriptInfo
 
-from ..errors import YosaiSecretsError
+from ..errors import ConfigurationError, YosaiSecretsError
 from ..secret import install_redaction
 from . import cli
 
@@ -66,11 +66,11 @@ def invalidate(keys: tuple[str, ...], pid: int | None, pidfile: Path | None) -> 
     cleared, which does not reach a server already running.
     """
     if pidfile is not None:
-        pid = int(pidfile.read_text(encoding="utf-8").strip())
+        pid = _read_pidfile(pidfile)
     if pid is not None:
         if keys:
             raise click.UsageError("SIGHUP clears every cache; do not name keys with --pid")
-        os.kill(pid, signal.SIGHUP)
+        _send_sighup(pid, f" (from {pidfile})" if pidfile is not None else "")
         click.echo(f"sent SIGHUP to process {pid}: it forgets every cached secret")
         return
     from ..flask import current_extension
@@ -80,3 +80,44 @@ def invalidate(keys: tuple[str, ...], pid: int | None, pidfile: Path | None) -> 
         ctx.with_resource(ctx.ensure_object(ScriptInfo).load_app().app_context())
     count = current_extension(current_app).clear_caches(keys or None)
     click.echo(f"forgot {count} cached path(s) in this process (app {current_app.name})")
+
+
+def _read_pidfile(pidfile: Path) -> int:
+    """The process id a pid file (gunicorn's ``--pid``) holds.
+
+    Raises:
+        ConfigurationError: the file is missing, unreadable, empty or holds no process id.
+    """
+    try:
+        text = pidfile.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read the pid file {pidfile}: {exc.strerror or type(exc).__name__}; is the "
+            "server running, and is this the path it was given with --pid?"
+        ) from None
+    if not text.isdigit() or not text.isascii() or int(text) <= 0:
+        what = "is empty" if not text else "does not hold a process id (a positive number)"
+        raise ConfigurationError(
+            f"the pid file {pidfile} {what}; give the file the server writes (gunicorn --pid), "
+            "or the process id with --pid"
+        )
+    return int(text)
+
+
+def _send_sighup(pid: int, origin: str) -> None:
+    """Send SIGHUP to ``pid``, turning a refusal into one clear error."""
+    if pid <= 0:
+        # 0 and negative ids signal whole process groups: never what an operator meant.
+        raise ConfigurationError(f"--pid {pid} is not a process id; give a positive number")
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise ConfigurationError(
+            f"no process {pid} is running{origin}; is the server up (a stale pid file?)"
+        ) from None
+    except PermissionError:
+        raise ConfigurationError(
+            f"not allowed to signal process {pid}{origin}; run as the server's user"
+        ) from None
+    except OverflowError:
+        raise ConfigurationError(f"{pid}{origin} is not a process id") from None

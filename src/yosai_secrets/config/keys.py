@@ -12,7 +12,14 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["COMPANION_SETTINGS", "SECRET_SETTINGS", "dotted", "looks_secret_key"]
+__all__ = [
+    "COMPANION_SETTINGS",
+    "FALLBACKS_SETTING",
+    "SECRET_SETTINGS",
+    "dotted",
+    "looks_secret_key",
+    "not_text",
+]
 
 #: Secret name (environment variable, backend key) -> its configuration key, in report order.
 SECRET_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
@@ -29,6 +36,9 @@ COMPANION_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
     "DB_USER": ("database", "user"),
 }
 
+#: Where a configuration file may hold ``SECRET_KEY_FALLBACKS`` (a list, or its stored text).
+FALLBACKS_SETTING: Final = ("security", "secret_key_fallbacks")
+
 # Key names that hold credentials by convention (matched on the last key, case-insensitively).
 _SECRET_NAME_RE: Final = re.compile(
     r"(password|passwd|secret|token|credential|private_?key|api_?key|fernet|_key$|^key$|dsn$)",
@@ -44,3 +54,23 @@ def dotted(path: tuple[str, ...]) -> str:
 def looks_secret_key(name: str) -> bool:
     """Tell whether a configuration key's name says it holds a credential."""
     return _SECRET_NAME_RE.search(name) is not None
+
+
+def not_text(value: object) -> str | None:
+    """Say what a YAML value is when it is not text (``"a number"``), or None for a string.
+
+    A secret written unquoted becomes something else (``123456``, ``0755`` read as 493, ``yes``
+    read as true, a list, a mapping): such a value is refused, never turned back into text.
+    ``None`` (an empty YAML value) counts as text: it means "not set here".
+    """
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, bool):
+        return "true/false (YAML reads yes, no, on, off and true as such)"
+    if isinstance(value, int | float):
+        return "a number (YAML reads unquoted digits as one, 0755 as 493)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a YAML {type(value).__name__}"

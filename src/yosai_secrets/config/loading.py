@@ -8,6 +8,8 @@ listing everything, and ``yosai-secrets check`` prints the same findings as a ta
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 from collections import ChainMap
@@ -19,10 +21,11 @@ from typing import Any, Final
 from ..crypto import looks_encrypted
 from ..environments import ENVIRONMENTS, current_environment
 from ..errors import ConfigurationError, UnknownBackendError
+from ..fallbacks import FALLBACKS_KEY, parse_fallbacks
 from ..manager import SecretManager
 from ..references import is_reference, reads_default_backend
 from ..secret import redact, register_secret_value
-from .keys import COMPANION_SETTINGS, SECRET_SETTINGS, dotted
+from .keys import COMPANION_SETTINGS, FALLBACKS_SETTING, SECRET_SETTINGS, dotted, not_text
 from .loader import deep_merge, find_config_files, load_yaml_file
 from .resolve import (
     KeyPath,
@@ -41,7 +44,7 @@ __all__ = ["LoadedConfiguration", "load_configuration"]
 
 _log = logging.getLogger("yosai_secrets.config")
 _SECRET_PATHS: Final = frozenset(SECRET_SETTINGS.values())
-_COMPANION_PATHS: Final = frozenset(COMPANION_SETTINGS.values())
+_COMPANION_PATHS: Final = frozenset({*COMPANION_SETTINGS.values(), FALLBACKS_SETTING})
 
 #: Each configuration file with its data as parsed, lowest precedence first.
 _Layers = list[tuple[Path, dict[str, Any]]]
@@ -68,7 +71,11 @@ class LoadedConfiguration:
 
 _LABELS: Final[dict[KeyPath, str]] = {
     key: f"{dotted(key)} ({name})"
-    for name, key in (*SECRET_SETTINGS.items(), *COMPANION_SETTINGS.items())
+    for name, key in (
+        *SECRET_SETTINGS.items(),
+        *COMPANION_SETTINGS.items(),
+        (FALLBACKS_KEY, FALLBACKS_SETTING),
+    )
 }
 
 
@@ -117,7 +124,7 @@ def load_configuration(
         files=files,
         data=data,
         secrets=secrets,
-        masked=set(_SECRET_PATHS) | resolved_paths,
+        masked={*_SECRET_PATHS, FALLBACKS_SETTING} | resolved_paths,
         problems=problems,
         references=[r.text for r in requests if r.kind != "encrypted"],
         manager=manager,
@@ -204,8 +211,14 @@ def _obtain_values(
     """
     # _build_manager's one finding, when the default backend could not be built.
     broken_cause = findings[0][1] if findings else None
-    secrets, requests = _plan_secrets(data, layers, environ, "; ".join(group_problems(findings)))
-    requests.extend(_plan_companions(data, layers, environ))
+    broken = "; ".join(group_problems(findings))
+    secrets, requests = _plan_secrets(data, layers, environ, broken, findings)
+    requests.extend(_plan_companions(data, layers, environ, findings))
+    fallbacks = _plan_fallbacks(data, layers, environ, broken, findings)
+    if isinstance(fallbacks, SecretState):
+        secrets[FALLBACKS_KEY] = fallbacks
+    elif fallbacks is not None:
+        requests.append(fallbacks)
     if resolve_references:
         requests.extend(_reference_requests(data, layers))
     waiting: list[Request] = []
@@ -219,16 +232,24 @@ def _obtain_values(
         requests.extend(waiting)
     resolved_paths = _apply_outcomes(data, requests, outcomes, findings)
     _record_secret_outcomes(secrets, outcomes)
+    fallback = outcomes.get(FALLBACKS_SETTING)
+    if fallback is not None and fallback.value is not None:
+        secrets[FALLBACKS_KEY] = _fallbacks_state(fallback.source, fallback.value)
     return secrets, requests, resolved_paths
 
 
 def _plan_secrets(
-    data: dict[str, Any], layers: _Layers, environ: Mapping[str, str], backend_broken: str
+    data: dict[str, Any],
+    layers: _Layers,
+    environ: Mapping[str, str],
+    backend_broken: str,
+    findings: list[tuple[str, str]],
 ) -> tuple[dict[str, SecretState], list[Request]]:
     """Each of the six secrets, as found in plain text now or as a request to obtain it.
 
     A variable of the secret's name wins over the files, and is written into ``data``.
-    ``backend_broken`` is why the default backend could not be built ("" if it was).
+    ``backend_broken`` is why the default backend could not be built ("" if it was). A file
+    value that is not text is added to ``findings``.
     """
     secrets: dict[str, SecretState] = {}
     requests: list[Request] = []
@@ -238,7 +259,7 @@ def _plan_secrets(
             set_path(data, key, from_env)
             planned = _plan_environ_secret(name, key, from_env)
         else:
-            planned = _plan_written_secret(name, key, data, layers, backend_broken)
+            planned = _plan_written_secret(name, key, data, layers, backend_broken, findings)
         if isinstance(planned, SecretState):
             secrets[name] = planned
         else:
@@ -254,7 +275,12 @@ def _plan_environ_secret(name: str, key: KeyPath, value: str) -> SecretState | R
 
 
 def _plan_written_secret(
-    name: str, key: KeyPath, data: dict[str, Any], layers: _Layers, backend_broken: str
+    name: str,
+    key: KeyPath,
+    data: dict[str, Any],
+    layers: _Layers,
+    backend_broken: str,
+    findings: list[tuple[str, str]],
 ) -> SecretState | Request:
     try:
         written = get_path(data, key)
@@ -264,8 +290,11 @@ def _plan_written_secret(
         if backend_broken:
             return SecretState(name, "error", "error", detail=backend_broken)
         return Request(key, "fill", name, _label(key), described=True)
-    text = written if isinstance(written, str) else str(written)
     origin = f"config file {_origin(layers, key)}"
+    problem = _not_text_problem(key, written, layers, findings)
+    if problem is not None:
+        return SecretState(name, "error", origin, detail=problem)
+    text = str(written)
     # The six secrets are always obtained, references and encrypted values included: a
     # secret is never validated (or handed out) as the text of its reference.
     if is_reference(text):
@@ -277,7 +306,10 @@ def _plan_written_secret(
 
 
 def _plan_companions(
-    data: dict[str, Any], layers: _Layers, environ: Mapping[str, str]
+    data: dict[str, Any],
+    layers: _Layers,
+    environ: Mapping[str, str],
+    findings: list[tuple[str, str]],
 ) -> list[Request]:
     """A request for each companion setting (``database.user``) that is a reference or encrypted.
 
@@ -297,6 +329,7 @@ def _plan_companions(
             except KeyError:
                 continue
             if not isinstance(written, str):
+                _not_text_problem(key, written, layers, findings)
                 continue
             text, origin = written, f"config file {_origin(layers, key)}"
             if is_reference(text):
@@ -305,6 +338,67 @@ def _plan_companions(
         if looks_encrypted(text):
             requests.append(Request(key, "encrypted", text, _label(key), origin))
     return requests
+
+
+def _not_text_problem(
+    key: KeyPath, written: object, layers: _Layers, findings: list[tuple[str, str]]
+) -> str | None:
+    """Report a secret-bearing setting whose file value is not text (never showing it)."""
+    kind = not_text(written)
+    if kind is None:
+        return None
+    subject = f"{_label(key)} in {_origin(layers, key)}"
+    cause = (
+        f"must be text (a string), but the file holds {kind}; quote the value, or write a "
+        "reference (secret:NAME, vault:PATH#FIELD, aws-secrets:NAME)"
+    )
+    findings.append((subject, cause))
+    return f"{subject}: {cause}"
+
+
+def _plan_fallbacks(
+    data: dict[str, Any],
+    layers: _Layers,
+    environ: Mapping[str, str],
+    backend_broken: str,
+    findings: list[tuple[str, str]],
+) -> SecretState | Request | None:
+    """``SECRET_KEY_FALLBACKS`` as the Flask extension reads it, so that validation sees it.
+
+    Its variable wins, then the configuration (``security.secret_key_fallbacks``: a list, the
+    stored JSON text, a reference or an encrypted value), then the default backend's
+    ``SECRET_KEY_FALLBACKS``. None when there is nothing to read.
+    """
+    text, origin = environ.get(FALLBACKS_KEY, ""), f"env {FALLBACKS_KEY}"
+    if not text.strip():
+        try:
+            written = get_path(data, FALLBACKS_SETTING)
+        except KeyError:
+            written = None
+        if written is None or written == "":
+            if backend_broken:
+                return None
+            return Request(FALLBACKS_SETTING, "fill", FALLBACKS_KEY, _label(FALLBACKS_SETTING))
+        origin = f"config file {_origin(layers, FALLBACKS_SETTING)}"
+        if isinstance(written, list):
+            # A list of keys, as Flask takes it; parse_fallbacks refuses one of anything else.
+            return _fallbacks_state(origin, json.dumps(written, default=repr))
+        if _not_text_problem(FALLBACKS_SETTING, written, layers, findings) is not None:
+            return None
+        text = str(written)
+        if is_reference(text):
+            return Request(FALLBACKS_SETTING, "reference", text, _label(FALLBACKS_SETTING))
+    if looks_encrypted(text):
+        return Request(FALLBACKS_SETTING, "encrypted", text, _label(FALLBACKS_SETTING), origin)
+    return _fallbacks_state(origin, text)
+
+
+def _fallbacks_state(source: str, text: str) -> SecretState:
+    """The found ``SECRET_KEY_FALLBACKS``; each key is registered for redaction."""
+    with contextlib.suppress(ConfigurationError):  # validation reports what does not parse
+        for key in parse_fallbacks(text):
+            register_secret_value(key)
+    return SecretState(FALLBACKS_KEY, "found", source, text)
 
 
 def _reference_requests(data: dict[str, Any], layers: _Layers) -> list[Request]:

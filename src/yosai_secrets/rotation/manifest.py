@@ -266,8 +266,14 @@ class SecretManifest(ManifestText):
         return self._text
 
     def save(self) -> None:
-        """Write the file atomically, mode 0600 or the file's stricter one (symlinks followed)."""
-        atomic_write_text(self.path, self._text, mode=0o600)
+        """Write the file atomically, mode 0600 or the file's stricter one (symlinks followed).
+
+        Raises:
+            ConfigurationError: the file cannot be written (an immutable file or directory, a
+                read-only file system); the message names it and what to do, and the file on
+                disk is left as it was (a rotation's journal keeps the new values: run again).
+        """
+        atomic_write_text(self.path, self._text, mode=0o600, what="the Secret manifest")
 
     # -- internals: the parsed view --------------------------------------------------------------
 
