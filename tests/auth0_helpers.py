@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,26 +23,47 @@ def _private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+def _parts(body: bytes, size: int) -> Iterator[bytes]:
+    return (body[i : i + size] for i in range(0, len(body), size))
+
+
 class JwksServer:
-    """Serves one JWKS document at ``/.well-known/jwks.json`` and counts the requests."""
+    """Serves one JWKS document at ``/.well-known/jwks.json`` and counts the requests.
+
+    Set ``failing`` to answer 500, ``delay_seconds`` to wait before answering, or
+    ``drip_seconds`` to send the headers at once and then the body one byte at a time.
+    """
 
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
         self.requests = 0
+        self.failing = False
+        self.delay_seconds = 0.0
+        self.drip_seconds = 0.0
         #: What POST /oauth/token answers (status, JSON body), and the forms it was sent.
         self.token_answer: tuple[int, dict[str, Any]] = (403, {"error": "access_denied"})
         self.token_forms: list[dict[str, str]] = []
+        self._count_lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                owner.requests += 1
+                with owner._count_lock:
+                    owner.requests += 1
+                time.sleep(owner.delay_seconds)
                 body = json.dumps(owner.document).encode()
-                self.send_response(200 if self.path == "/.well-known/jwks.json" else 404)
+                found = self.path == "/.well-known/jwks.json"
+                self.send_response(500 if owner.failing else 200 if found else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    for part in _parts(body, 1 if owner.drip_seconds else len(body)):
+                        self.wfile.write(part)
+                        self.wfile.flush()
+                        time.sleep(owner.drip_seconds)
+                except OSError:
+                    return  # the client gave up (what a slow or dripping answer is for)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -59,6 +81,7 @@ class JwksServer:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -17,19 +17,19 @@ least 32 characters; compared in constant time) when the API has one.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import wraps
+from functools import partial, wraps
 from typing import Any, Final, TypeVar, cast
 
 import jwt
 from flask import Response, current_app, g, jsonify, request
+
+from .fetch import FetchGate, Unavailable, get_json
 
 __all__ = [
     "ADMIN_PERMISSION",
@@ -58,8 +58,7 @@ MIN_MACHINE_TOKEN_LENGTH: Final = 32
 VERIFIER_KEY: Final = "yosai_secrets.auth0"
 
 _JWKS_PATH: Final = ".well-known/jwks.json"
-_JWKS_TIMEOUT_SECONDS: Final = 5.0
-_MAX_JWKS_BYTES: Final = 512 * 1024
+_JWKS_DEADLINE_SECONDS: Final = 5.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,15 +75,30 @@ class AuthFailure(Exception):
 class JwksCache:
     """The tenant's signing keys, fetched once and kept for ``ttl_seconds``.
 
-    A token naming an unknown key id makes one refetch (keys rotate), but no more often than every
-    ``min_refetch_seconds``, so forged key ids cannot turn this service into a load on Auth0.
+    Whatever callers send, the JWKS address sees little traffic and no caller waits long:
+
+    - concurrent callers share one fetch in flight, bounded by ``deadline_seconds`` (never one
+      fetch after another);
+    - a failed fetch is remembered for ``backoff_seconds`` (up to twice that, jittered): tokens
+      are refused at once meanwhile, and the keys already known are kept and used;
+    - a token naming an unknown key id makes one refetch (keys rotate), but no more often than
+      every ``min_refetch_seconds``, so forged key ids cannot turn this service into a load on
+      Auth0;
+    - keys past their TTL are still used while the refetch goes on in the background.
+
+    PyJWT's ``PyJWKClient`` is not used: it holds one lock across the fetch (callers queue), a
+    failed fetch is retried by the very next caller, and its timeout bounds each socket read,
+    not the fetch.
 
     Args:
         url: the JWKS address.
         ttl_seconds: how long fetched keys are used before being fetched again.
-        min_refetch_seconds: the least time between two fetches.
+        min_refetch_seconds: the least time between two fetches for unknown key ids.
+        backoff_seconds: after a failed fetch, how long (at least) before the next one.
+        deadline_seconds: the longest a fetch (and so any caller) may take.
         clock: a monotonic clock in seconds.
-        fetch: reads the address and returns the JSON document (default: urllib, 5 s timeout).
+        fetch: reads the address and returns the JSON document (default: :func:`.get_json`).
+        jitter: returns a number in [0, 1), to spread the back-off (default: random).
     """
 
     def __init__(
@@ -93,68 +107,72 @@ class JwksCache:
         *,
         ttl_seconds: float = 600.0,
         min_refetch_seconds: float = 30.0,
+        backoff_seconds: float = 30.0,
+        deadline_seconds: float = _JWKS_DEADLINE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         fetch: Callable[[str], Mapping[str, Any]] | None = None,
+        jitter: Callable[[], float] | None = None,
     ) -> None:
         self.url = url
         self.ttl_seconds = ttl_seconds
         self.min_refetch_seconds = min_refetch_seconds
         self._clock = clock
-        self._fetch = fetch or _fetch_json
+        self._fetch = fetch or partial(get_json, deadline_seconds=deadline_seconds)
         self._lock = threading.Lock()
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
-        self.fetches = 0
+        self._gate = FetchGate(
+            self._refresh,
+            name=f"the JWKS from {url}",
+            deadline_seconds=deadline_seconds,
+            backoff_seconds=backoff_seconds,
+            clock=clock,
+            jitter=jitter,
+        )
+
+    @property
+    def fetches(self) -> int:
+        """How many fetches were started."""
+        return self._gate.fetches
 
     def clear(self) -> None:
-        """Forget the keys; the next token fetches them again."""
+        """Forget the keys and any failure; the next token fetches them again."""
         with self._lock:
             self._keys = {}
             self._fetched_at = float("-inf")
+        self._gate.reset()
 
     def key_for(self, kid: str) -> Any:
         """Return the public key with id ``kid``.
 
         Raises:
-            AuthFailure: no such key, or the JWKS cannot be fetched.
+            AuthFailure: no such key, or the JWKS cannot be fetched now.
         """
-        now = self._clock()
         with self._lock:
-            fresh = now - self._fetched_at < self.ttl_seconds
-            if fresh and kid in self._keys:
-                return self._keys[kid]
-            if now - self._fetched_at >= self.min_refetch_seconds or not fresh:
-                self._refresh(now)
-            if kid in self._keys:
-                return self._keys[kid]
-        raise AuthFailure(f"no key with id {kid!r} in the JWKS")
-
-    def _refresh(self, now: float) -> None:
-        self.fetches += 1
+            key = self._keys.get(kid)
+            fresh = self._clock() - self._fetched_at < self.ttl_seconds
+        if key is not None:
+            if not fresh:
+                self._gate.run(wait=False)  # refresh in the background, use the known key now
+            return key
         try:
-            document = self._fetch(self.url)
-            keyset = jwt.PyJWKSet.from_dict(dict(document))
-        except (OSError, ValueError, jwt.PyJWKSetError, jwt.InvalidKeyError) as exc:
-            # Keep the keys we had: an Auth0 hiccup must not log everybody out.
-            _log.warning("could not fetch the JWKS from %s: %s", self.url, exc)
-            self._fetched_at = now - self.ttl_seconds + self.min_refetch_seconds
-            return
-        self._keys = {k.key_id: k.key for k in keyset.keys if k.key_id}
-        self._fetched_at = now
+            # Fresh keys without this id: refetch, unless one started recently (forged ids).
+            self._gate.run(not_within_seconds=self.min_refetch_seconds if fresh else 0.0)
+        except Unavailable as exc:
+            raise AuthFailure(f"the JWKS is unavailable: {exc}") from None
+        with self._lock:
+            key = self._keys.get(kid)
+        if key is None:
+            raise AuthFailure(f"no key with id {kid!r} in the JWKS")
+        return key
 
-
-def _fetch_json(url: str) -> Mapping[str, Any]:
-    if not url.startswith(("https://", "http://")):
-        raise ValueError(f"the JWKS address must be http(s), got {url!r}")
-    req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(req, timeout=_JWKS_TIMEOUT_SECONDS) as response:  # noqa: S310
-        body = response.read(_MAX_JWKS_BYTES + 1)
-    if len(body) > _MAX_JWKS_BYTES:
-        raise ValueError("the JWKS document is too large")
-    data = json.loads(body)
-    if not isinstance(data, dict):
-        raise ValueError("the JWKS document is not a JSON object")
-    return cast(Mapping[str, Any], data)
+    def _refresh(self) -> None:
+        """Fetch and store the keys (in the gate's thread); raise on any failure."""
+        keyset = jwt.PyJWKSet.from_dict(dict(self._fetch(self.url)))
+        keys = {k.key_id: k.key for k in keyset.keys if k.key_id}
+        with self._lock:
+            self._keys = keys
+            self._fetched_at = self._clock()
 
 
 def issuer_of(domain: str) -> str:
