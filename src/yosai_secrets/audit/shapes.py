@@ -1,0 +1,172 @@
+"""Well-known credential shapes: what a secret looks like when nobody told us its value.
+
+Each shape is one regular expression over bytes, most of them anchored on a literal prefix
+(``-----BEGIN``, ``AKIA``, ``hvs.``, ``eyJ``) that the engine finds with a fast substring search,
+plus a check in Python on the few candidates:
+
+- ``private-key``: a PEM (or OpenSSH, PGP) private key block header;
+- ``aws-access-key``: an AWS access key id (``AKIA``/``ASIA``/``ABIA``/``ACCA`` and 16 more);
+- ``vault-token``: a Vault or OpenBao token (``hvs.``/``hvb.``/``hvr.``, or the older
+  ``s.``/``b.``/``r.`` with 24 characters of mixed case and digits);
+- ``fernet-key``: 44 URL-safe base64 characters that decode to exactly 32 bytes;
+- ``jwt``: a signed JSON Web Token (three base64url parts, the first two JSON objects);
+- ``high-entropy-assignment``: ``password = ...``, ``secret: ...``, ``api_key=...`` whose value
+  is random-looking (Shannon entropy near that of random text of its length and alphabet).
+
+What is left out on purpose, to keep false positives near zero on an ordinary repository: AWS's
+documented example key (``...EXAMPLE``), values that are placeholders, variable references, code
+(an attribute path, a call, an environment variable's name) or words rather than random text. A
+line carrying ``pragma: allowlist secret`` (detect-secrets' marker) or ``yosai-secrets: allow`` is
+not reported for a shape; it is still reported for a configured secret's value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Final
+
+__all__ = ["ALLOW_MARKERS", "SHAPES", "find_shapes", "shannon_entropy"]
+
+#: Markers that silence shape findings on their line.
+ALLOW_MARKERS: Final = (b"pragma: allowlist secret", b"yosai-secrets: allow")
+
+_PRIVATE_KEY: Final = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
+_AWS_KEY_ID: Final = re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Z0-9])")
+_VAULT_TOKEN: Final = re.compile(
+    rb"(?<![\w.])(?:hv[sbr]\.[A-Za-z0-9_-]{24,}|[sbr]\.[A-Za-z0-9]{24})(?![\w.])"
+)
+_FERNET_KEY: Final = re.compile(rb"(?<![A-Za-z0-9_=+/-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=+/-])")
+_JWT: Final = re.compile(
+    rb"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"
+)
+_ASSIGNMENT: Final = re.compile(
+    rb"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
+    rb"|client[_-]?secret|credentials?)[\w.-]{0,30}[\"']?[ \t]{0,3}"
+    rb"(?::=|=>|:|=)[ \t]{0,3}"
+    rb"[\"']?(?P<value>[^\s\"'`,;()\[\]{}<>]{12,256})"
+)
+
+# The last character of the base64 of 32 bytes carries 2 bits of data and 4 zero bits.
+_FERNET_LAST: Final = frozenset(b"AEIMQUYcgkosw048")
+_PLACEHOLDER_WORDS: Final = (
+    b"example",
+    b"replace",
+    b"changeme",
+    b"change-me",
+    b"placeholder",
+    b"dummy",
+    b"sample",
+    b"your",
+    b"xxxx",
+    b"****",
+    b"redacted",
+    b"test",
+    b"fake",
+)
+_CODE: Final = re.compile(
+    rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+"  # an attribute path
+    rb"|[A-Z0-9_]+"  # an environment variable's name
+    rb"|.*(?:\$\{|\$\(|%\(|\{\{|\\n|::).*"  # a reference, a format, a template, escapes, types
+    rb"|[./~]?(?:[\w.-]+/)+[\w.-]*"  # a path
+    rb"|[a-z]+(?:[-_][a-z]+)+"  # words joined by dashes or underscores
+)
+
+# A key that names a hash of a secret (detect-secrets' baseline), not a secret.
+_HASH_NAME: Final = re.compile(rb"(?i)hash|digest|sha\d|checksum|fingerprint")
+# A reference rather than a value: vault:secret/..., secret:NAME, env:NAME, arn:aws:...
+_SCHEME: Final = re.compile(rb"[a-z][a-z0-9+-]*:")
+
+
+def shannon_entropy(text: bytes) -> float:
+    """Bits per character of ``text``'s own character frequencies."""
+    if not text:
+        return 0.0
+    total = len(text)
+    return -sum(n / total * math.log2(n / total) for n in Counter(text).values())
+
+
+def _random_looking(value: bytes) -> bool:
+    """Whether ``value`` looks like random text rather than words, a name or a hash's label.
+
+    Hex needs 32 digits or more. Anything else needs 16 characters with lower case, upper case
+    and digits (20 random base64 characters lack one of them once in 30,000): the test that
+    tells ``bench-value-1234`` or ``first-db-password`` from a token. Both need about the entropy
+    of random text of their length and alphabet.
+    """
+    if re.fullmatch(rb"[0-9a-f]+|[0-9A-F]+", value):
+        return len(value) >= 32 and shannon_entropy(value) >= 0.85 * 4
+    mixed = all(re.search(c, value) for c in (rb"[a-z]", rb"[A-Z]", rb"[0-9]"))
+    ceiling = math.log2(min(len(value), 64))
+    return len(value) >= 16 and mixed and shannon_entropy(value) >= 0.85 * ceiling
+
+
+def _placeholder(value: bytes) -> bool:
+    lowered = value.lower()
+    return any(word in lowered for word in _PLACEHOLDER_WORDS)
+
+
+def _aws(match: re.Match[bytes]) -> bool:
+    return not match[0].endswith(b"EXAMPLE")
+
+
+def _vault(match: re.Match[bytes]) -> bool:
+    token = match[0]
+    body = token[4:] if token.startswith(b"hv") else token[2:]
+    return _random_looking(body) and not _placeholder(token)
+
+
+def _fernet(match: re.Match[bytes]) -> bool:
+    key = match[0]
+    return key[42] in _FERNET_LAST and _random_looking(key[:43]) and not _placeholder(key)
+
+
+def _jwt(match: re.Match[bytes]) -> bool:
+    header, payload, _signature = match[0].split(b".")
+    for part in (header, payload):
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4)))
+        except (binascii.Error, ValueError):
+            return False
+        if not isinstance(decoded, dict):
+            return False
+    return True
+
+
+def _assignment(match: re.Match[bytes]) -> bool:
+    value = match["value"]
+    key = match.string[max(0, match.start() - 30) : match.start("value")]
+    return (
+        _HASH_NAME.search(key) is None
+        and _SCHEME.match(value) is None
+        and _CODE.fullmatch(value) is None
+        and not _placeholder(value)
+        and not value.startswith((b"$", b"%", b"http://", b"https://"))
+        and _random_looking(value)
+    )
+
+
+_Check = Callable[[re.Match[bytes]], bool]
+
+#: Each shape's name, its expression and the check its candidates must pass.
+SHAPES: Final[tuple[tuple[str, re.Pattern[bytes], _Check], ...]] = (
+    ("private-key", _PRIVATE_KEY, lambda match: True),
+    ("aws-access-key", _AWS_KEY_ID, _aws),
+    ("vault-token", _VAULT_TOKEN, _vault),
+    ("fernet-key", _FERNET_KEY, _fernet),
+    ("jwt", _JWT, _jwt),
+    ("high-entropy-assignment", _ASSIGNMENT, _assignment),
+)
+
+
+def find_shapes(data: bytes) -> Iterator[tuple[int, int, str]]:
+    """Yield ``(start, end, shape)`` for each credential shape found in ``data``."""
+    for name, pattern, check in SHAPES:
+        for match in pattern.finditer(data):
+            if check(match):
+                yield match.start(), match.end(), name
