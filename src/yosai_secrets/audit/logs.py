@@ -31,6 +31,8 @@ __all__ = ["Access", "LogStream", "Rotation", "parse_time", "read_logs"]
 _DENIED_OUTCOMES = frozenset({"BackendPermissionError", "BackendAuthError"})
 _DENIED_TEXT = re.compile(r"permission denied|invalid token|bad token|token.*expired", re.I)
 _FRACTION = re.compile(r"\.(\d+)")
+#: Outcomes of our rotation and incident events after which the keys hold new values.
+_NEW_VERSION_OUTCOMES = frozenset({"done", "ok", "rotated", "finished"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,12 +217,15 @@ def _ours(stream: LogStream, record: Mapping[str, Any], where: str) -> None:
 def _our_operation(
     stream: LogStream, record: Mapping[str, Any], when: datetime, where: str
 ) -> None:
-    """A rotation or incident that finished gives each of its keys a new version."""
+    """A rotation or incident that got through gives each of its keys a new version.
+
+    ``details.versions`` (key -> version) or ``details.version`` says which; without either the
+    rotation is still listed, but old-version reads cannot be told from it.
+    """
     action = str(record.get("action") or "")
-    if not action.startswith(("rotate", "incident")) or record.get("outcome") not in (
-        "done",
-        "ok",
-    ):
+    if action == "rotate-abort" or not action.startswith(("rotate", "incident")):
+        return
+    if record.get("outcome") not in _NEW_VERSION_OUTCOMES:
         return
     details = record.get("details") or {}
     versions = details.get("versions") if isinstance(details, Mapping) else None
