@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from .. import forksafe
 from ..errors import BackendError, ConfigurationError, InvalidReferenceError
+from ..references import check_name, shown
 from ..secret import url_without_credentials
 from .aws_errors import (
     NO_BATCH_CODES,
@@ -178,20 +179,21 @@ class AwsBackend:
         ``DB_USER`` is ``DB_CREDENTIALS#username``, ``DB_PASSWORD`` ``DB_CREDENTIALS#password``.
 
         Raises:
-            InvalidReferenceError: an empty name or an empty ``#field``.
+            InvalidReferenceError: an empty name or ``#field``, or a name AWS cannot hold.
         """
         name, sep, json_key = key.partition("#")
         name = name.strip()
         if not name:
-            raise InvalidReferenceError(f"AWS secret reference {key!r} names no secret")
+            raise InvalidReferenceError(f"AWS secret reference {shown(key)} names no secret")
         if sep and not json_key.strip():
-            raise InvalidReferenceError(f"AWS secret reference {key!r} has an empty '#key'")
+            raise InvalidReferenceError(f"AWS secret reference {shown(key)} has an empty '#key'")
         if not sep and name in JSON_SECRET_KEYS:
             name, json_key = JSON_SECRET_KEYS[name]
             sep = "#"
         prefix = self.settings.name_prefix
         if prefix and not name.startswith((prefix, "arn:")):
             name = prefix + name
+        check_name("aws", name, key)
         return Location(name, json_key.strip() if sep else None)
 
     def fetch(self, path: str) -> Fetched:

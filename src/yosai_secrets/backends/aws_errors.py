@@ -3,7 +3,9 @@
 Every message names the secret, the version asked for and the region, and says what to do; none
 quotes botocore's own text for an HTTP error (an AWS signature error can quote the access key id
 and the string that was signed), only its error code. The original is replaced as ``__cause__``
-by a scrubbed ``ClientError`` that keeps the code and the operation.
+by a scrubbed ``ClientError`` that keeps the code and the operation, or, for botocore's own errors
+(no connection, a proxy refusing), by a fresh copy whose URLs lost their ``user:password@``: no
+traceback of ours, however deep its chain is walked, shows a credential.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "scrubbed",
     "translate",
     "translate_code",
+    "without_url_credentials",
 ]
 
 PERMISSION_CODES: Final = frozenset({"AccessDeniedException", "AccessDenied"})
@@ -94,17 +97,43 @@ def error_code(exc: BaseException) -> str:
     return code
 
 
-def scrubbed(exc: Exception, operation: str) -> BaseException:
-    """``exc`` with botocore's message dropped (it may quote credentials), its code kept."""
+def scrubbed(exc: Exception, operation: str) -> BaseException | None:
+    """A stand-in for ``exc`` to chain as the cause: nothing in it can hold a credential.
+
+    An AWS error keeps its code, its message withheld (it may quote the access key id or the
+    string that was signed). botocore's own errors (no connection, a proxy refusing) are rebuilt
+    from their fields with any ``user:password@`` taken out of URLs: the original quotes the
+    endpoint or proxy URL as given, and its own chain (urllib3's errors) holds the request.
+    None (no cause at all) when an error cannot be rebuilt.
+    """
     code = error_code(exc)
     if not code:
-        # botocore's own (non-HTTP) errors state configuration facts, never credentials.
-        return exc
+        return _rebuilt(exc)
     from botocore.exceptions import ClientError
 
     status = (getattr(exc, "response", {}).get("ResponseMetadata") or {}).get("HTTPStatusCode")
     withheld: Any = {"Error": {"Code": code, "Message": "(message withheld)"}}
     return ClientError(withheld, f"{operation} (HTTP {status})" if status else operation)
+
+
+_USERINFO: Final = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
+
+
+def without_url_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` part of every URL in it removed."""
+    return _USERINFO.sub(r"\1", text)
+
+
+def _rebuilt(exc: Exception) -> BaseException | None:
+    """A fresh copy of a botocore error (no traceback, no chain), its fields scrubbed."""
+    fields = getattr(exc, "kwargs", None)
+    if not isinstance(fields, dict):
+        return None
+    try:
+        copy = type(exc)(**{k: without_url_credentials(str(v)) for k, v in fields.items()})
+    except Exception:  # an error class whose fields are not all text: no cause rather than it
+        return None
+    return copy if isinstance(copy, BaseException) else None
 
 
 def safe_url(url: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from ..envvars import env_int
 from ..errors import ConfigurationError, MissingDependencyError
+from ..secret import url_without_credentials
 
 __all__ = [
     "JSON_SECRET_KEYS",
@@ -119,7 +120,8 @@ class AwsSettings:
         """Read the settings from ``environ`` (the variables are in the module docstring).
 
         Raises:
-            ConfigurationError: ``AWS_MAX_ATTEMPTS`` is not a whole number >= 1.
+            ConfigurationError: ``AWS_MAX_ATTEMPTS`` is not a whole number >= 1, or the endpoint
+                URL holds a user name or password.
         """
 
         def get(name: str) -> str | None:
@@ -129,6 +131,17 @@ class AwsSettings:
         endpoint = None
         if (get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or "").lower() != "true":
             endpoint = get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or get("AWS_ENDPOINT_URL")
+        if endpoint and url_without_credentials(endpoint) != endpoint:
+            variable = (
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER"
+                if get("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+                else "AWS_ENDPOINT_URL"
+            )
+            raise ConfigurationError(
+                f"{variable} holds a user name or password (user:password@host); AWS requests "
+                "are signed with the AWS credentials, never with URL credentials, which would "
+                f"only be shown in logs and tracebacks: remove them from {variable}"
+            )
         key_id, secret = get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")
         return cls(
             region=get("AWS_REGION") or get("AWS_DEFAULT_REGION"),
@@ -172,7 +185,9 @@ def build_client(settings: AwsSettings) -> Any:
         session = boto3.session.Session(profile_name=s.profile, region_name=s.region)
         return session.client(
             "secretsmanager",
-            endpoint_url=s.endpoint_url,
+            # user:password@ in an endpoint is never used to sign, only echoed by botocore's
+            # messages and DEBUG logs: it never reaches botocore.
+            endpoint_url=url_without_credentials(s.endpoint_url) if s.endpoint_url else None,
             config=config,
             aws_access_key_id=key_id,
             aws_secret_access_key=secret,

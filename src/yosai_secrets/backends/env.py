@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from ..errors import SecretFileError, SecretNotFoundError
+from ..errors import InvalidReferenceError, SecretFileError, SecretNotFoundError
+from ..references import BACKEND_OF_SCHEME, shown, unknown_scheme
 from .base import Location
 from .file import check_secret_name, read_secret_file
 
@@ -77,8 +78,19 @@ class EnvBackend:
         return cls(environ)
 
     def locate(self, key: str) -> Location:
-        """The key is the variable's name; ``NAME#field`` is not meaningful here."""
+        """The key is the variable's name; ``NAME#field`` is not meaningful here.
+
+        Raises:
+            InvalidReferenceError: the key starts with a scheme no backend has (``vualt:``).
+        """
         name, _, field = key.partition("#")
+        scheme = unknown_scheme(name)
+        if scheme is not None:
+            raise InvalidReferenceError(
+                f"secret reference {shown(key)} starts with {scheme + ':'!r}, which is not a "
+                f"reference scheme; use one of {', '.join(s + ':' for s in BACKEND_OF_SCHEME)}, "
+                "or a plain name such as DB_PASSWORD"
+            )
         return Location(name, field or None)
 
     def fetch(self, path: str) -> str:

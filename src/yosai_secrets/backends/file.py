@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final
 
 from ..errors import SecretFileError, SecretNotFoundError
+from ..references import check_name
 from .base import Location
 
 __all__ = ["MAX_SECRET_FILE_BYTES", "FileBackend", "check_secret_name", "read_secret_file"]
@@ -144,7 +145,12 @@ class FileBackend:
     name = "file"
 
     def locate(self, key: str) -> Location:
-        """The key is the file's path; files have no fields."""
+        """The key is the file's path; files have no fields.
+
+        Raises:
+            InvalidReferenceError: the path has a ``..`` segment or a control character.
+        """
+        check_name("file", key, f"file:{key}")
         return Location(key)
 
     def fetch(self, path: str) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
@@ -38,6 +37,7 @@ from ..errors import (
     MissingDependencyError,
     SecretNotFoundError,
 )
+from ..references import check_name
 from .base import Fetched, Location
 from .vault_auth import AuthMethod, StaticTokenAuth
 from .vault_endpoints import Endpoint, HvacEndpoint, PoolEndpoint
@@ -419,20 +419,5 @@ def _silence_insecure_warnings() -> None:
 
 
 def _check_segments(key: str, path: str) -> None:
-    """Refuse ``.``, ``..`` and empty segments, percent-encoded or not: Vault would resolve them.
-
-    Resolved, they could leave the mount the key names (``secret/data/%2e%2e/%2e%2e/sys/mounts``).
-    """
-    for segment in path.split("/"):
-        decoded = urllib.parse.unquote(segment)
-        if decoded.strip() in ("", ".", "..") or "/" in decoded or "\\" in decoded:
-            raise InvalidReferenceError(
-                f"vault key {_shown(key)} has an empty, '.' or '..' path segment, or an encoded "
-                "separator (perhaps percent-encoded); write the path without them"
-            )
-
-
-def _shown(key: str) -> str:
-    """A key for a message: at most 120 characters, printable."""
-    text = key if len(key) <= 120 else key[:117] + "..."
-    return repr(text)
+    """Refuse a path Vault would resolve elsewhere (``..``, encoded or not) or cannot take."""
+    check_name("vault", path, key)

@@ -1,8 +1,9 @@
 """The Vault/OpenBao transport: one connection pool per address, deadlines, retries, failover.
 
 Every request goes to the address that answered last; on a connection error, a timeout, a 5xx
-(sealed, standby without a leader), 412 (a standby not yet caught up) or 429 (rate limit, or a
-standby asking to come back later) it moves on to the next address of ``VAULT_ADDR`` at once, and
+(sealed, standby without a leader), a 307/308 (a standby sending the request to its leader: not
+followed), 412 (a standby not yet caught up) or 429 (rate limit, or a standby asking to come back
+later) it moves on to the next address of ``VAULT_ADDR`` at once, and
 after a full round without an answer it waits (exponential backoff with jitter, at least the
 server's ``Retry-After``) before the next round, for at most ``1 + max_retries`` rounds.
 A TLS failure is not retried: a certificate does not fix itself.
@@ -33,8 +34,10 @@ __all__ = ["RETRYABLE_STATUSES", "VaultStatusError", "VaultTransport"]
 
 _log = logging.getLogger("yosai_secrets.backends.vault")
 
-#: Answers that another address, or the same one a moment later, may not give.
-RETRYABLE_STATUSES: Final = frozenset({412, 429, 500, 502, 503, 504})
+#: Answers that another address, or the same one a moment later, may not give. A 307/308 is a
+#: standby pointing at its leader (perhaps a dead one): never followed, as the token would go
+#: with it to wherever the Location says; the other addresses of VAULT_ADDR are tried instead.
+RETRYABLE_STATUSES: Final = frozenset({307, 308, 412, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS: Final = 10.0
 _MIN_RATE_LIMIT_WAIT_SECONDS: Final = 0.5
 
@@ -245,6 +248,8 @@ def _describe_status(answer: Answer, token: str | None) -> str:
     errors = _json(answer.body).get("errors") or []
     detail = scrub("; ".join(str(e) for e in errors), (token,))
     meaning = {
+        307: "redirect to another node (a standby without a reachable leader?), not followed",
+        308: "redirect to another node, not followed",
         412: "standby not caught up",
         429: "rate limited or standby busy",
         500: "server error",
