@@ -60,15 +60,16 @@ def not_text(value: object) -> str | None:
     """Say what a YAML value is when it is not text (``"a number"``), or None for a string.
 
     A secret written unquoted becomes something else (``123456``, ``0755`` read as 493, ``yes``
-    read as true, a list, a mapping): such a value is refused, never turned back into text.
+    read as true, a list, a mapping): such a value is refused, never turned back into text. The
+    description holds no example value, which could be the very secret.
     ``None`` (an empty YAML value) counts as text: it means "not set here".
     """
     if value is None or isinstance(value, str):
         return None
     if isinstance(value, bool):
-        return "true/false (YAML reads yes, no, on, off and true as such)"
+        return "a boolean (YAML reads some unquoted words as true or false)"
     if isinstance(value, int | float):
-        return "a number (YAML reads unquoted digits as one, 0755 as 493)"
+        return "a number (YAML reads unquoted digits as one, a leading zero as octal)"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

@@ -378,7 +378,8 @@ def _plan_fallbacks(
         if written is None or written == "":
             if backend_broken:
                 return None
-            return Request(FALLBACKS_SETTING, "fill", FALLBACKS_KEY, _label(FALLBACKS_SETTING))
+            label = _label(FALLBACKS_SETTING)
+            return Request(FALLBACKS_SETTING, "fill", FALLBACKS_KEY, label, described=True)
         origin = f"config file {_origin(layers, FALLBACKS_SETTING)}"
         if isinstance(written, list):
             # A list of keys, as Flask takes it; parse_fallbacks refuses one of anything else.

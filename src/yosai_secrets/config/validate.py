@@ -47,7 +47,7 @@ MIN_RUN_LENGTH: Final = 3
 #: ... make up at most this share of it; ...
 MAX_RUN_SHARE: Final = 0.5
 #: ... and its estimated entropy (:func:`estimated_entropy_bits`) is at least this many bits.
-MIN_ENTROPY_BITS: Final = 128
+MIN_ENTROPY_BITS: Final = 112
 
 #: Values people leave in configuration by mistake (compared without case and punctuation).
 PLACEHOLDERS: Final = frozenset(
