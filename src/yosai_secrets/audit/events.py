@@ -156,13 +156,16 @@ class _SummaryTimer:
         self.interval = 0.0
 
     def ensure(self, interval: float) -> None:
-        if interval <= 0 or (self.thread is not None and self.interval == interval):
+        if self.thread is not None and self.interval == interval:
             return
         with self.lock:
             if self.thread is not None:
                 self.stop.set()
+                self.thread = None
             self.stop = threading.Event()
             self.interval = interval
+            if interval <= 0:
+                return
             self.thread = threading.Thread(
                 target=self._run,
                 args=(self.stop, interval),
@@ -281,8 +284,11 @@ def summary() -> dict[str, Any]:
     return record
 
 
-def emit_summary() -> dict[str, Any]:
-    """Emit a summary event of the counts since the previous one (per key), and return it."""
+def emit_summary(*, force: bool = False) -> dict[str, Any] | None:
+    """Emit a summary event of the counts since the previous one (per key), and return it.
+
+    Nothing is emitted (None is returned) when nothing changed, unless ``force``.
+    """
     tally = _STATE.tally
     now = time.time()
     delta: dict[str, dict[str, int]] = {}
@@ -297,6 +303,8 @@ def emit_summary() -> dict[str, Any]:
                 for name, now_n, was_n in zip(names, current, before, strict=True)
             }
     failures = _STATE.sink.write_failures
+    if not delta and failures == tally.reported_failures and not force:
+        return None
     record: dict[str, Any] = {
         "event": "summary",
         "period_seconds": round(now - tally.last_summary, 3),
@@ -309,7 +317,9 @@ def emit_summary() -> dict[str, Any]:
 
 
 def ensure_summary_timer(environ: Mapping[str, str] | None = None) -> None:
-    """Start the periodic summary (``YOSAI_AUDIT_SUMMARY_SECONDS``, default 300, 0: off) if due.
+    """Run the periodic summary every ``YOSAI_AUDIT_SUMMARY_SECONDS`` (default 300; 0: stop it).
+
+    One timer per process: a later call with another interval replaces it.
 
     Raises:
         ConfigurationError: the variable is not a number of seconds.
