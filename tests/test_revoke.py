@@ -182,6 +182,27 @@ def test_leaked_token_not_in_use_is_revoked_by_accessor(
     assert_nowhere(outcome, debug_log, token, secret_id)
 
 
+def test_accessor_not_allowed_falls_back_to_revoke_self(
+    openbao: OpenBaoServer, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """When the application's login may not revoke by accessor, the token revokes itself."""
+    _, role_id, secret_id = approle(openbao, may_destroy=False)
+    token = child_token(openbao)
+    environ = {
+        "VAULT_ADDR": openbao.addr,
+        "VAULT_TOKEN": token,
+        "VAULT_ROLE_ID": role_id,
+        "VAULT_SECRET_ID": secret_id,
+    }
+
+    outcome = revoke_vault_token(environ, {"VAULT_TOKEN": token})
+
+    assert outcome.status is Status.DONE, outcome.detail
+    assert "revoke-self" in outcome.detail
+    assert not token_alive(openbao, token)
+    assert_nowhere(outcome, debug_log, token, secret_id)
+
+
 @pytest.mark.parametrize(
     "from_file", [False, True], ids=["VAULT_SECRET_ID", "VAULT_SECRET_ID_FILE"]
 )

@@ -193,6 +193,7 @@ def _revoke_self(settings: VaultSettings, token: str) -> str | _Part:
     try:
         with short_session(settings, token) as backend:
             accessor = _accessor(backend)
+            _log.info("revoking VAULT_TOKEN%s with auth/token/revoke-self", accessor)
             backend.request("POST", "auth/token/revoke-self", {})
     except ConfigurationError as exc:
         if status_of(exc) in (401, 403):
@@ -219,6 +220,7 @@ def _revoke_by_accessor(settings: VaultSettings, token: str) -> str | None:
             accessor = data.get("accessor") if isinstance(data, dict) else None
             if not isinstance(accessor, str) or not accessor:
                 return None
+            _log.info("revoking VAULT_TOKEN by accessor %s", accessor)
             backend.request("POST", "auth/token/revoke-accessor", {"accessor": accessor})
     except ConfigurationError as exc:
         _log.info(
@@ -300,6 +302,7 @@ def _destroy_secret_id(
         if not isinstance(role, str) or not role:
             return _Part(Status.MANUAL, f"{what}: {_destroy_by_hand(method.mount, None)}")
         path = f"auth/{method.mount}/role/{role}/secret-id/destroy"
+        _log.info("destroying the AppRole secret id in use at %s", path)
         try:
             backend.request("POST", path, {"secret_id": secret_id})
         except BackendError as exc:
@@ -364,6 +367,7 @@ def revoke_leases(environ: Mapping[str, str], prefix: str) -> StepOutcome:
     try:
         with short_session(settings_from(environ)) as backend:
             before = _listed(backend, clean)
+            _log.info("revoking every Vault lease under %s/", clean)
             backend.request("PUT", f"sys/leases/revoke-prefix/{clean}", {})
             after = _listed(backend, clean)
     except ConfigurationError as exc:
@@ -437,6 +441,7 @@ def rotate_auth0_client_secret(
         config = auth0_mgmt.config_from_environ(environ)
         if config is None:
             return _outcome(AUTH0_STEP, started, Status.MANUAL, auth0_mgmt.MANUAL_STEP)
+        _log.info("rotating the client secret of Auth0 application %s", config.client_id)
         new_secret = auth0_mgmt.rotate_client_secret(config)
     except ConfigurationError as exc:
         return _outcome(AUTH0_STEP, started, Status.FAILED, reason_of(exc))
