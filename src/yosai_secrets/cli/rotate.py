@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -20,7 +20,9 @@ from ..rotation.kubectl import Kubectl
 from ..rotation.postgres import DATABASE_URL_VARIABLE, read_admin_url_file
 from .rotate_summary import print_report
 
-__all__ = ["rotate"]
+__all__ = ["SHARED_OPTIONS", "build_options", "refuse_database_url", "rotate", "shared_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -46,14 +48,57 @@ class _Action:
         return "rotate"
 
 
-@click.command()
-@click.option(
-    "--manifest",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_MANIFEST,
-    show_default=True,
-    help="The Kubernetes Secret manifest (created from its .example.yaml when missing).",
+#: The options ``rotate`` and ``incident`` share: the manifest, the cluster and the database.
+SHARED_OPTIONS = (
+    click.option(
+        "--manifest",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=DEFAULT_MANIFEST,
+        show_default=True,
+        help="The Kubernetes Secret manifest (created from its .example.yaml when missing).",
+    ),
+    click.option(
+        "--no-apply", is_flag=True, help="Do not run kubectl (one role: the rotation holds)."
+    ),
+    click.option(
+        "--database-url-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="PATH",
+        help=f"A file (mode 0600) holding the admin connection (default: {DATABASE_URL_VARIABLE}).",
+    ),
+    click.option("--database-url", hidden=True, help="Refused: use the variable or the file."),
+    click.option(
+        "--db-users",
+        metavar="ROLE_A,ROLE_B",
+        help="Alternating-users mode: two roles; the idle one gets the new password "
+        "(default: ROTATION_DB_USERS).",
+    ),
+    click.option(
+        "--deployment",
+        metavar="NAME",
+        help="Deployment to restart (default: ROTATION_DEPLOYMENT, else yosai-api).",
+    ),
+    click.option(
+        "--context", metavar="NAME", help="The kubeconfig context (default: the current)."
+    ),
+    click.option(
+        "--force-conflicts",
+        is_flag=True,
+        help="Let the apply take over fields another field manager owns.",
+    ),
+    click.option("--reason", metavar="TEXT", help="Why (recorded in the audit log)."),
 )
+
+
+def shared_options(func: F) -> F:
+    """Add :data:`SHARED_OPTIONS` to a command."""
+    for option in reversed(SHARED_OPTIONS):
+        func = option(func)
+    return func
+
+
+@click.command()
+@shared_options
 @click.option("--keys", help="Keys to rotate, comma-separated (default: SECRET_KEY and *PASSWORD).")
 @click.option(
     "--dry-run",
@@ -61,7 +106,6 @@ class _Action:
     help="Show what the run (rotate, --restart, --finish or --abort) would do; write nothing. "
     "Exits with the status the run would.",
 )
-@click.option("--no-apply", is_flag=True, help="Do not run kubectl (one role: the rotation holds).")
 @click.option(
     "--restart",
     is_flag=True,
@@ -84,30 +128,6 @@ class _Action:
     "--setup-alternating",
     is_flag=True,
     help="Create the second database role of alternating-users mode (idempotent).",
-)
-@click.option(
-    "--database-url-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="PATH",
-    help=f"A file (mode 0600) holding the admin connection (default: {DATABASE_URL_VARIABLE}).",
-)
-@click.option("--database-url", hidden=True, help="Refused: use the variable or the file.")
-@click.option(
-    "--db-users",
-    metavar="ROLE_A,ROLE_B",
-    help="Alternating-users mode: two roles; the idle one gets the new password "
-    "(default: ROTATION_DB_USERS).",
-)
-@click.option(
-    "--deployment",
-    metavar="NAME",
-    help="Deployment to restart (default: ROTATION_DEPLOYMENT, else yosai-api).",
-)
-@click.option("--context", metavar="NAME", help="The kubeconfig context (default: the current).")
-@click.option(
-    "--force-conflicts",
-    is_flag=True,
-    help="Let the apply take over fields another field manager owns.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
@@ -140,8 +160,8 @@ def rotate(ctx: click.Context, /, **params: Any) -> None:
         ctx.exit(report.exit_code)
 
 
-def _check_flags(params: dict[str, Any]) -> _Action:
-    """One action per run, and only the flags that fit it."""
+def refuse_database_url(params: dict[str, Any]) -> None:
+    """``--database-url`` is refused: a password on a command line is visible to everyone."""
     if params["database_url"] is not None:
         raise ConfigurationError(
             "--database-url is not accepted: a password on the command line is visible to "
@@ -149,6 +169,11 @@ def _check_flags(params: dict[str, Any]) -> _Action:
             f"{DATABASE_URL_VARIABLE}, or give --database-url-file PATH (mode 0600). If that "
             "was a real password, change it"
         )
+
+
+def _check_flags(params: dict[str, Any]) -> _Action:
+    """One action per run, and only the flags that fit it."""
+    refuse_database_url(params)
     action = _Action(
         finish=params["finish"],
         abort=params["abort"],
@@ -169,6 +194,16 @@ def _check_flags(params: dict[str, Any]) -> _Action:
 
 
 def _options(params: dict[str, Any]) -> RotationOptions:
+    return build_options(
+        params,
+        keys=_split(params["keys"]),
+        now=params["now"],
+        skip_cluster_check=params["skip_cluster_check"],
+    )
+
+
+def build_options(params: dict[str, Any], **extra: Any) -> RotationOptions:
+    """The rotation's options from :data:`SHARED_OPTIONS`' parameters (and ``extra`` fields)."""
     url_file: Path | None = params["database_url_file"]
     console = _Console()
     try:
@@ -177,19 +212,18 @@ def _options(params: dict[str, Any]) -> RotationOptions:
         raise click.BadParameter(str(exc), param_hint="--context") from None
     return RotationOptions(
         manifest=params["manifest"],
-        keys=_split(params["keys"]),
         apply=not params["no_apply"],
         deployment=params["deployment"],
         database_url=read_admin_url_file(url_file) if url_file is not None else None,
         db_users=_split(params["db_users"]),
         environ=os.environ,
         kubectl=kubectl,
-        now=params["now"],
-        skip_cluster_check=params["skip_cluster_check"],
         force_conflicts=params["force_conflicts"],
         progress=console.progress,
         announce=console.announce,
         command_flags=_command_flags(params),
+        reason=params["reason"] or "",
+        **extra,
     )
 
 

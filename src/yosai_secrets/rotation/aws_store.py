@@ -25,6 +25,7 @@ from typing import Any, Final, NamedTuple
 
 from ..backends.aws import AwsBackend
 from ..errors import RotationError, YosaiSecretsError
+from .generate import parse_fallbacks
 from .policy import parse_time
 
 __all__ = ["ROTATED_AT_TAG", "AwsStore"]
@@ -250,6 +251,73 @@ class AwsStore:
             if "stamp_before" in entry:
                 self._restore_stamp(secret.secret_id, entry["stamp_before"])
 
+    def purge(self, state: dict[str, Any], leaked: frozenset[str]) -> list[str]:
+        """Remove every label from each version (but the current one) holding a leaked value.
+
+        AWS has no call that deletes one version: an unlabelled version is deprecated, stays
+        readable by its version id, and is deleted by AWS later (see docs/incident-response.md).
+        """
+        lines: list[str] = []
+        for name, entry in (state.get("entries") or {}).items():
+            secret_id = self._id_of(name, entry)
+            stripped = 0
+            for version, stages in self._labelled_versions(secret_id).items():
+                if "AWSCURRENT" in stages or not self._version_holds(secret_id, version, leaked):
+                    continue
+                for stage in stages:
+                    self._remove_label(secret_id, stage, version)
+                stripped += 1
+            if stripped:
+                lines.append(
+                    f"aws-secrets:{secret_id}: {stripped} version(s) holding a leaked value lost "
+                    "every label (deprecated: AWS deletes them later)"
+                )
+        return lines
+
+    def _labelled_versions(self, secret_id: str) -> dict[str, list[str]]:
+        """Every version of ``secret_id`` that carries a staging label, with its labels."""
+        found: dict[str, list[str]] = {}
+        kwargs: dict[str, Any] = {"SecretId": secret_id, "IncludeDeprecated": True}
+        while True:
+            try:
+                page = self._client.list_secret_version_ids(**kwargs)
+            except Exception as exc:
+                raise _aws_error("list the versions of", secret_id, exc) from None
+            for version in page.get("Versions") or []:
+                if version.get("VersionStages"):
+                    found[str(version["VersionId"])] = list(version["VersionStages"])
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
+
+    def _version_holds(self, secret_id: str, version: str, leaked: frozenset[str]) -> bool:
+        try:
+            text = self.backend.fetch_version(secret_id, version_id=version)
+        except YosaiSecretsError as exc:
+            raise RotationError(
+                f"could not read a version of aws-secrets:{secret_id} ({exc}); check the AWS "
+                "credentials and permissions, then run the incident again"
+            ) from None
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        if text in leaked:
+            return True
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return False
+        values = document.values() if isinstance(document, dict) else []
+        return any(isinstance(v, str) and v in leaked for v in values) or _fallbacks_hold(
+            text, leaked
+        )
+
+    def _remove_label(self, secret_id: str, stage: str, version: str) -> None:
+        try:
+            self._client.update_secret_version_stage(
+                SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=version
+            )
+        except Exception as exc:
+            raise _aws_error(f"remove {stage} from", secret_id, exc) from None
+
     def rotated_at(self, key: str) -> datetime | None:
         """The ``rotated-at`` tag of the secret holding ``key``; None when it has none."""
         stamp = self._stamp_of(self._describe(self.backend.locate(key).path))
@@ -302,6 +370,11 @@ class AwsStore:
             self._client.untag_resource(SecretId=secret_id, TagKeys=[ROTATED_AT_TAG])
         except Exception as exc:
             raise _aws_error("remove the rotation time from", secret_id, exc) from None
+
+
+def _fallbacks_hold(text: str, leaked: frozenset[str]) -> bool:
+    """Whether ``text``, read as a fallbacks list, names a leaked key."""
+    return any(key in leaked for key in parse_fallbacks(text))
 
 
 def _aws_code(exc: Exception) -> str:

@@ -21,11 +21,20 @@ Re-running ``rotate``, ``--restart``, ``--finish`` or ``--abort`` continues wher
 
 Each command is decided first (a :class:`~.schedule.Schedule`), then run; ``dry_run=True`` returns
 the decision as a report and changes nothing.
+
+An incident (:meth:`RotationEngine.incident`) rotates with no grace and finishes in the same run:
+no fallback is kept, ``db-cut`` (after ``db-test``) takes the leaked password away and ends the
+role's open sessions, and the finish purges every store version holding a leaked value. Every run
+(not a dry run) records who ran it and why (``reason``) with
+:func:`yosai_secrets.audit.events.emit_operation`.
 """
 
 from __future__ import annotations
 
-from ..errors import RotationError
+import dataclasses
+from collections.abc import Callable, Mapping
+
+from ..errors import RotationError, YosaiSecretsError
 from ..manager import invalidate_secret
 from .delivery import Delivery
 from .generate import FALLBACKS_KEY, format_fallbacks, parse_fallbacks
@@ -80,8 +89,7 @@ class RotationEngine:
         """
         if dry_run:
             return self._predict("rotate")
-        with exclusive(self.journal_path):
-            return self._rotate()
+        return self._recorded("rotate", self._rotate)
 
     def restart(self, *, dry_run: bool = False) -> RotationReport:
         """Continue a held rotation (password, apply, restart), or apply and restart again.
@@ -91,8 +99,7 @@ class RotationEngine:
         """
         if dry_run:
             return self._predict("restart")
-        with exclusive(self.journal_path):
-            return self._restart()
+        return self._recorded("restart", self._restart)
 
     def finish(self, *, dry_run: bool = False) -> RotationReport:
         """Drop the previous values: fallbacks, old store versions, the old database credential.
@@ -103,8 +110,7 @@ class RotationEngine:
         """
         if dry_run:
             return self._predict("finish")
-        with exclusive(self.journal_path):
-            return self._finish()
+        return self._recorded("finish", self._finish)
 
     def abort(self, *, dry_run: bool = False) -> RotationReport:
         """Roll back to the old values everywhere (resumable too).
@@ -114,10 +120,65 @@ class RotationEngine:
         """
         if dry_run:
             return self._predict("abort")
-        with exclusive(self.journal_path):
-            return self._abort()
+        return self._recorded("abort", self._abort)
+
+    def incident(self) -> RotationReport:
+        """Rotate now with no grace, and finish in the same run (``yosai-secrets incident``).
+
+        No previous value is kept: ``SECRET_KEY_FALLBACKS`` is emptied (every session signed
+        before is refused), the leaked database password stops logging in and every open session
+        of its role is terminated (single role and alternating users), and the store's versions
+        holding a leaked value are purged. The new values are durable (journal, manifest, store)
+        before the old credential is taken away. ``options.grace`` is ignored: an incident never
+        has any. An interrupted incident is resumed by running it again.
+
+        Raises:
+            RotationError: a routine rotation is open (finish or abort it first), or a step
+                failed (the journal keeps the state: run the incident again to resume).
+        """
+        return self._recorded("incident", self._incident)
+
+    def _recorded(self, action: str, run: Callable[[], RotationReport]) -> RotationReport:
+        """Run ``action`` under the journal's lock; record who ran it, why and how it ended."""
+        name = "rotate" if action == "rotate" else f"rotate-{action}"
+        _record(name, list(self.options.keys or []), self.options, "started")
+        try:
+            with exclusive(self.journal_path):
+                report = run()
+        except YosaiSecretsError as exc:
+            keys = list(self.options.keys or [])
+            _record(name, keys, self.options, "failed", {"error": type(exc).__name__})
+            raise
+        details = {"steps": list(report.steps), "store": report.store}
+        _record(name, report.keys, self.options, str(report.outcome), details)
+        return report
 
     # -- the runs --------------------------------------------------------------------------------
+
+    def _incident(self) -> RotationReport:
+        journal = Journal.load(self.journal_path)
+        report = self._report("incident")
+        report.incident = True
+        if journal is None:
+            report.created_manifest = ensure_manifest(self.options.manifest)
+            options = dataclasses.replace(self.options, grace=False)
+            state = build_plan(options, SecretManifest(self.options.manifest), self.store())
+            schedule = plan_rotate(
+                state, fresh=True, delivery=self.delivery, store=self.store().name, options=options
+            )
+            _refuse(schedule)
+            journal = Journal.create(self.journal_path, state)
+        else:
+            _refuse_routine(journal, self.options)
+            report.resumed = True
+            schedule = self._plan("rotate", journal) if _rotating(journal) else Schedule()
+        if _rotating(journal):
+            self._execute(journal, schedule, report)
+            if report.outcome is not Outcome.ROTATED:
+                return report  # held: a password this tool cannot change (the report says which)
+        schedule = self._plan("finish", journal)
+        journal.set_phase(RotationPhase.FINISH)
+        return self._execute(journal, schedule, report)
 
     def _rotate(self) -> RotationReport:
         journal = Journal.load(self.journal_path)
@@ -359,6 +420,36 @@ class RotationEngine:
         for step in (Step.APPLY, Step.FINISH_APPLY, Step.ABORT_APPLY):
             if step in schedule.skipped:
                 report.not_applied_reason = schedule.skipped[step]
+
+
+def _rotating(journal: Journal) -> bool:
+    return journal.phase in (RotationPhase.ROTATE, RotationPhase.AWAITING_OPERATOR)
+
+
+def _refuse_routine(journal: Journal, options: RotationOptions) -> None:
+    """An incident resumes only an incident: a routine rotation is finished or aborted first."""
+    state = journal.state
+    if state.incident:
+        return
+    raise RotationError(
+        f"a routine rotation of {', '.join(state.keys)} is open (phase {journal.phase}): its "
+        f"values may be the leaked ones. Run `{command(options, '--abort')}` (or finish it with "
+        f"`{command(options, '--finish --now')}`), then run the incident again"
+    )
+
+
+def _record(
+    action: str,
+    keys: list[str],
+    options: RotationOptions,
+    outcome: str,
+    details: Mapping[str, object] | None = None,
+) -> None:
+    from ..audit.events import emit_operation
+
+    emit_operation(
+        action, keys=keys, reason=options.reason or None, outcome=outcome, details=details
+    )
 
 
 def _refuse(schedule: Schedule) -> None:

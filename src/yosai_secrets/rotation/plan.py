@@ -85,6 +85,10 @@ class RotationOptions:
         progress: shows long steps as they run (the CLI: a status line on a terminal).
         announce: called with a line to show at once (e.g. the cluster about to be changed).
         command_flags: options repeated in the commands a report suggests (``--manifest P``).
+        grace: False for an incident: the previous values are not kept (no SECRET_KEY fallback),
+            the leaked database credential stops logging in and its sessions are ended, and the
+            store's versions holding old values are purged, all in one run.
+        reason: why the rotation is run (``--reason``), for the audit log.
     """
 
     manifest: Path = DEFAULT_MANIFEST
@@ -104,6 +108,8 @@ class RotationOptions:
     progress: Progress = no_progress
     announce: Callable[[str], None] | None = None
     command_flags: tuple[str, ...] = ()
+    grace: bool = True
+    reason: str = ""
 
     def deployment_name(self) -> str:
         """The deployment to restart."""
@@ -187,7 +193,7 @@ def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store)
         ConfigurationError: a key is missing, or the database settings do not fit the manifest.
     """
     keys = _chosen_keys(options, manifest)
-    old, new = _old_and_new_values(keys, manifest)
+    old, new = _old_and_new_values(keys, manifest, grace=options.grace)
     db: DatabasePlan | None = None
     roles = options.roles()
     if DB_PASSWORD_KEY in keys and roles is not None:
@@ -217,6 +223,7 @@ def build_plan(options: RotationOptions, manifest: SecretManifest, store: Store)
         store={"backend": store.name},
         deployment=options.deployment_name(),
         namespace=manifest.namespace(),
+        incident=not options.grace,
     )
 
 
@@ -235,18 +242,20 @@ def _chosen_keys(options: RotationOptions, manifest: SecretManifest) -> list[str
 
 
 def _old_and_new_values(
-    keys: list[str], manifest: SecretManifest
+    keys: list[str], manifest: SecretManifest, *, grace: bool = True
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Each key's value now and a new one; a new SECRET_KEY moves the old one to the fallbacks.
 
     A placeholder (``replace-me-...``) never signed a session: it is not kept as a fallback.
+    Without ``grace`` (an incident) no fallback is kept at all: every session signed before is
+    refused.
     """
     old = {k: manifest.get(k) for k in keys}
     new = {k: generate_value() for k in keys}
     if "SECRET_KEY" in keys:
         previous = manifest.get(FALLBACKS_KEY) if manifest.has(FALLBACKS_KEY) else ""
         old[FALLBACKS_KEY] = previous
-        kept = [old["SECRET_KEY"], *parse_fallbacks(previous)]
+        kept = [old["SECRET_KEY"], *parse_fallbacks(previous)] if grace else []
         new[FALLBACKS_KEY] = format_fallbacks([k for k in kept if not is_placeholder(k)])
     return old, new
 

@@ -103,16 +103,39 @@ def scram_verifier(
 
 
 def safe_target(url: str) -> str:
-    """Where a connection string points (host, port, database), without user or password."""
+    """Where a connection string points (host, port, database), without user or password.
+
+    Raises:
+        ConfigurationError: the URL's port is not a number from 1 to 65535 (the message names
+            the variable, never the URL: it holds a password).
+    """
     if "://" in url:
         parts = urlsplit(url)
         host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
+        try:
+            number = parts.port
+        except ValueError:  # "host:notaport", "host:99999": urllib's message may quote the URL
+            number = 0
+        else:
+            number = -1 if number is None else number
+        if number == 0 or (number == -1 and _empty_port(parts.netloc)):
+            raise ConfigurationError(
+                f"the database admin URL ({DATABASE_URL_VARIABLE} or --database-url-file) has "
+                "an invalid port: give a number from 1 to 65535 after the host, or no port at "
+                "all (5432)"
+            ) from None
+        port = f":{number}" if number > 0 else ""
         return f"{host}{port}{parts.path or ''}"
     fields = dict(item.split("=", 1) for item in url.split() if "=" in item)
     return (
         f"{fields.get('host', 'localhost')}:{fields.get('port', '5432')}/{fields.get('dbname', '')}"
     )
+
+
+def _empty_port(netloc: str) -> bool:
+    """``host:`` with nothing after the colon (an IPv6 host's own colons are in brackets)."""
+    host = netloc.rpartition("@")[2]
+    return host.endswith(":")
 
 
 def _psycopg() -> Any:
@@ -210,6 +233,32 @@ class PostgresRoles:
         with self._connect() as conn:
             row = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
         return row is not None
+
+    def terminate_sessions(self, role: str) -> int:
+        """End every open session of ``role`` (``pg_terminate_backend``); how many were ended.
+
+        The admin connection's own session is never ended. Needs a superuser or a member of
+        ``pg_signal_backend`` (a superuser's sessions only a superuser may end).
+
+        Raises:
+            RotationError: the statement was refused (the message names the role, never a value).
+        """
+        from psycopg import Error
+
+        with self._connect() as conn:
+            try:
+                rows = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE usename = %s AND pid <> pg_backend_pid()",
+                    (role,),
+                ).fetchall()
+            except Error as exc:
+                raise RotationError(
+                    f"could not end the sessions of {role} at {self.target} "
+                    f"({type(exc).__name__}: {_first_line(exc)}); the admin role needs "
+                    "pg_signal_backend (or superuser)"
+                ) from None
+        return sum(1 for row in rows if row[0])
 
     def test_login(self, role: str, password: str) -> None:
         """Open a new connection as ``role`` with ``password`` and run ``SELECT 1``.

@@ -76,6 +76,11 @@ class RotationReport:
     database: dict[str, str] | None = None
     journal: str = ""
     changes: list[dict[str, str]] = field(default_factory=list)
+    # An incident: what stopped the leaked values (one line each: role, sessions, store versions).
+    incident: bool = False
+    cut: list[str] = field(default_factory=list)
+    terminated_sessions: int = 0
+    purged: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:

@@ -12,6 +12,10 @@ prediction and the run cannot drift apart. The rules:
   ``rotate --restart`` from where the cluster is reachable goes on. A password this tool cannot
   change itself (no admin connection) holds too, until the operator changed it.
 * **Finish only what the cluster has** (see :func:`plan_finish`).
+* **An incident has no grace** (``RotationState.incident``): a single role's password changes
+  even when the cluster is unreachable (the new values are durable first, and the report says how
+  they reach the app), ``db-cut`` ends the leaked credential's sessions, and the finish follows
+  in the same run without waiting for old sessions to expire.
 """
 
 from __future__ import annotations
@@ -99,7 +103,9 @@ def _hold_reason(state: RotationState, delivery: Delivery) -> str:
             "Change it to the manifest's new value yourself, then run the command below at once "
             "(it promotes, applies and restarts)"
         )
-    if single_role(state) and not state.db_touched:
+    # An incident changes the leaked password even so: the new values are durable (journal,
+    # manifest, store) before it changes, and the report says how they reach the app.
+    if single_role(state) and not state.db_touched and not state.incident:
         possible, why = delivery.possible()
         if not possible:
             assert state.db is not None
@@ -121,6 +127,11 @@ def _skipped(
         Step.FINISH_STORE: lambda: "SECRET_BACKEND=env: no store" if store == "env" else "",
         Step.DB_SET: lambda: "" if state.db else "no database role is changed",
         Step.DB_TEST: lambda: "" if state.db else "no database role is changed",
+        Step.DB_CUT: lambda: (
+            ("" if state.db else "no database role is changed")
+            if state.incident
+            else "only in an incident (yosai-secrets incident)"
+        ),
         Step.APPLY_SECRET: lambda: (
             "" if single_role(state) else "only for a single role (the restart delivers)"
         ),
@@ -128,7 +139,8 @@ def _skipped(
         Step.ABORT_DB: lambda: "" if state.db and state.db_touched else "the role is unchanged",
         Step.ABORT_STORE: lambda: "SECRET_BACKEND=env: no store" if store == "env" else "",
         Step.APPLY: lambda: delivery.possible()[1],
-        Step.FINISH_APPLY: lambda: delivery.possible()[1],
+        Step.FINISH_APPLY: lambda: delivery.possible()[1] or _delivered_already(state),
+        Step.FINISH_INVALIDATE: lambda: _delivered_already(state),
         Step.ABORT_APPLY: lambda: (
             delivery.possible()[1] if state.applied else "the cluster never got the new values"
         ),
@@ -140,6 +152,11 @@ def _skipped(
         if why:
             out[step] = why
     return out
+
+
+def _delivered_already(state: RotationState) -> str:
+    """An incident's finish changes no current value: the rotation's own steps delivered them."""
+    return "the incident's rotation delivered the same values in this run" if state.incident else ""
 
 
 def _old_role(state: RotationState) -> bool:
@@ -194,7 +211,7 @@ def _forward(
 ) -> Schedule:
     skipped = _skipped(steps, state, delivery, store)
     delivered, why = delivery.possible()
-    if single_role(state) and not delivered:
+    if single_role(state) and not delivered and not state.incident:
         # Only after a run that changed the password and was interrupted before the apply.
         return Schedule(
             steps=steps,
@@ -274,7 +291,8 @@ def plan_finish(
             return Schedule(refusal=f"not finishing yet: {listed}. Run {fix}")
     steps = _remaining(state, FINISH_STEPS)
     skipped = _skipped(steps, state, delivery, store)
-    later = command(options, "--restart") if Step.FINISH_APPLY in skipped else ""
+    undelivered = Step.FINISH_APPLY in skipped and not delivery.possible()[0]
+    later = command(options, "--restart") if undelivered else ""
     return Schedule(steps=steps, outcome=Outcome.FINISHED, skipped=skipped, next_command=later)
 
 
@@ -291,15 +309,19 @@ def _finish_gates(
     else:
         possible, why = delivery.possible()
         if not possible:
-            missing.append(
-                f"cannot check that the cluster has the new values ({why}); if you delivered "
-                "them by other means, --now --skip-cluster-check finishes without the check"
-            )
-            fix = f"`{command(options, '--finish')}` where kubectl reaches the cluster"
+            # An incident's old values are dead already: the cluster has nothing left to lose.
+            if not state.incident:
+                missing.append(
+                    f"cannot check that the cluster has the new values ({why}); if you "
+                    "delivered them by other means, --now --skip-cluster-check finishes without "
+                    "the check"
+                )
+                fix = f"`{command(options, '--finish')}` where kubectl reaches the cluster"
         else:
             missing.extend(delivery.missing(state))
             fix = f"`{command(options, '--restart')}`, then --finish" if missing else ""
-    if not options.now and "SECRET_KEY" in state.keys:
+    # An incident refuses the sessions signed with the leaked key: nothing to wait for.
+    if not options.now and not state.incident and "SECRET_KEY" in state.keys:
         wait, when = _session_wait(state, options, now)
         if wait:
             missing.append(wait)

@@ -31,8 +31,10 @@ __all__ = [
 # Format 3: the manifest is written before the role's password changes (a rotation that cannot
 # reach the app holds there), and the journal records the values' digest, when the cluster got
 # them, and whether the role was touched. A version that reads only formats 1-2 must not resume it.
-JOURNAL_FORMAT: Final = 3
-READABLE_FORMATS: Final = (1, 2, 3)
+# Format 4: an incident's rotation (``incident``: no grace, the ``db-cut`` step). A version that
+# does not know it would resume an incident as a routine rotation and keep the leaked credential.
+JOURNAL_FORMAT: Final = 4
+READABLE_FORMATS: Final = (1, 2, 3, 4)
 
 
 class Step(StrEnum):
@@ -45,6 +47,8 @@ class Step(StrEnum):
     APPLY_SECRET = "apply-secret"  # noqa: S105 (a step's name)
     DB_SET = "db-set"
     DB_TEST = "db-test"
+    # An incident only: the leaked password stops logging in and its open sessions are ended.
+    DB_CUT = "db-cut"
     STORE_PROMOTE = "store-promote"
     INVALIDATE = "invalidate"
     APPLY = "apply"
@@ -130,6 +134,8 @@ class RotationState:
     old_digest: str | None = None  # the manifest's digest annotation before, for an abort
     applied_at: str | None = None  # when the cluster got them and the rollout completed (UTC)
     db_touched: bool = False  # an ALTER ROLE of this rotation may have run
+    # An incident: no grace (no fallback kept, the leaked credential cut, old versions purged).
+    incident: bool = False
     phase: RotationPhase = RotationPhase.ROTATE
     steps: list[Step] = field(default_factory=lambda: [Step.PREPARE])
     format: int = field(default=JOURNAL_FORMAT, init=False)
@@ -238,6 +244,7 @@ def state_from_json(raw: Mapping[str, object], version: int) -> RotationState:
         old_digest=fields.optional_text("old_digest"),
         applied_at=fields.optional_text("applied_at"),
         db_touched=_db_touched(fields, version),
+        incident=fields.flag("incident", default=False),
         phase=fields.choice("phase", RotationPhase),
         steps=_steps_from_json(fields),
     )

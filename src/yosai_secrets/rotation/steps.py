@@ -14,17 +14,17 @@ from types import MappingProxyType
 from ..errors import ConfigurationError, RotationError
 from ..manager import invalidate_secret
 from .delivery import Delivery
-from .generate import FALLBACKS_KEY, format_fallbacks, parse_fallbacks
+from .generate import FALLBACKS_KEY, format_fallbacks, is_placeholder, parse_fallbacks
 from .journal import Journal
 from .manifest import SecretManifest
 from .notify import notify_all
 from .plan import DB_PASSWORD_KEY, RotationOptions
 from .postgres import DATABASE_URL_VARIABLE, PostgresRoles
 from .report import RotationReport
-from .state import DatabasePlan, DbMode, Step
+from .state import DatabasePlan, DbMode, RotationState, Step
 from .stores import Store
 
-__all__ = ["RotationSteps", "StepHandler"]
+__all__ = ["RotationSteps", "StepHandler", "leaked_values"]
 
 StepHandler = Callable[[Journal, RotationReport], None]
 
@@ -55,6 +55,7 @@ class RotationSteps:
                 Step.APPLY_SECRET: self.apply_secret,
                 Step.DB_SET: self.db_set,
                 Step.DB_TEST: self.db_test,
+                Step.DB_CUT: self.db_cut,
                 Step.STORE_PROMOTE: self.store_promote,
                 Step.INVALIDATE: self.invalidate,
                 Step.APPLY: self.apply,
@@ -138,6 +139,29 @@ class RotationSteps:
                 "`yosai-secrets rotate --abort` to restore the old one, or fix and run rotate again"
             ) from None
 
+    def db_cut(self, journal: Journal, report: RotationReport) -> None:
+        """An incident: the leaked password stops logging in, and its open sessions end.
+
+        One role: ``db-set`` already replaced its password. Alternating users: the role the app
+        used (whose password leaked) loses its password (``PASSWORD NULL``: no password logs in
+        as it; the next rotation gives it a new one). Then every session of that role is
+        terminated, whatever password opened it.
+        """
+        db = journal.state.db
+        if db is None:
+            return
+        roles = self._roles(db)
+        leaked = db.active
+        if db.mode is DbMode.ALTERNATING and db.active != db.role:
+            roles.set_password(db.active, None)
+            report.cut.append(f"role {db.active}: password removed (PASSWORD NULL)")
+        else:
+            report.cut.append(f"role {db.role}: password replaced")
+        with self.options.progress(f"ending the sessions of {leaked} at {db.target}"):
+            ended = roles.terminate_sessions(leaked)
+        report.terminated_sessions += ended
+        report.cut.append(f"role {leaked}: {ended} open session(s) terminated")
+
     def store_promote(self, journal: Journal, report: RotationReport) -> None:
         """Make the new values current in the store; the old ones stay readable."""
         state = journal.state
@@ -177,8 +201,11 @@ class RotationSteps:
 
     def finish_store(self, journal: Journal, report: RotationReport) -> None:
         """Write the dropped fallbacks to the store and remove the old versions."""
-        dropped = journal.state.finish_fallbacks
-        self.store().finish(journal.state.store, {FALLBACKS_KEY: dropped} if dropped else {})
+        state = journal.state
+        dropped = state.finish_fallbacks
+        self.store().finish(state.store, {FALLBACKS_KEY: dropped} if dropped else {})
+        if state.incident:
+            report.purged.extend(self.store().purge(state.store, leaked_values(state)))
 
     def finish_db(self, journal: Journal, report: RotationReport) -> None:
         """Alternating users: the previous role stays, but no password logs in as it any more."""
@@ -233,6 +260,19 @@ class RotationSteps:
                 "continue"
             )
         return roles
+
+
+def leaked_values(state: RotationState) -> frozenset[str]:
+    """The values an incident's rotation replaced: each old value, and every old fallback.
+
+    Entries that are not secrets (``DB_USER`` in alternating mode) and placeholders are left out.
+    """
+    found: set[str] = set()
+    for key, value in state.old.items():
+        if key in state.plain or not value:
+            continue
+        found.update(parse_fallbacks(value) if key == FALLBACKS_KEY else [value])
+    return frozenset(v for v in found if v and not is_placeholder(v))
 
 
 def _stamp(now: datetime) -> str:

@@ -16,6 +16,10 @@ The shipped ``config/production.yaml`` reads these very places (``secret:NAME`` 
 default backend's ``NAME``); ``tests/test_shipped_config.py`` logs in to PostgreSQL with what it
 resolves after each kind of rotation.
 
+In an incident (no grace), ``purge`` then removes what the stores still keep of the leaked values:
+Vault destroys every version holding one; AWS removes every label from such a version (AWS itself
+keeps an unlabelled version, deprecated, until it deletes it: see ``docs/incident-response.md``).
+
 Every step is idempotent: it looks at the store before acting, so a re-run after a crash does the
 right thing. A store's state (versions, request tokens) lives in the journal's ``store`` dict.
 """
@@ -59,6 +63,13 @@ class Store(Protocol):
         """Make the old values current again and drop the new ones."""
         ...
 
+    def purge(self, state: dict[str, Any], leaked: frozenset[str]) -> list[str]:
+        """An incident: make every non-current version holding a ``leaked`` value unreadable.
+
+        Returns one line per place changed (names and version numbers, never a value).
+        """
+        ...
+
     def rotated_at(self, key: str) -> datetime | None:
         """When ``key`` was last rotated, from its own stamp; None when it has none."""
         ...
@@ -83,6 +94,10 @@ class NullStore:
 
     def abort(self, state: dict[str, Any], old: Changes, new: Changes) -> None:
         """Nothing to roll back."""
+
+    def purge(self, state: dict[str, Any], leaked: frozenset[str]) -> list[str]:
+        """The manifest keeps no old versions."""
+        return []
 
     def rotated_at(self, key: str) -> datetime | None:
         """The environment keeps no dates."""

@@ -20,6 +20,7 @@ from typing import Any
 from ..backends.vault import VaultBackend
 from ..backends.vault_http import VaultStatusError
 from ..errors import BackendError, ConfigurationError, RotationError
+from .generate import FALLBACKS_KEY, parse_fallbacks
 from .policy import parse_time
 
 __all__ = ["VaultStore"]
@@ -42,6 +43,17 @@ def _split_kv2(path: str) -> tuple[str, str]:
 def _stamp_key(key: str) -> str:
     """The custom metadata entry that records when ``key`` was last rotated."""
     return f"rotated_at_{key}"
+
+
+def _holds(fields: Mapping[str, Any], leaked: frozenset[str]) -> bool:
+    """Whether a version's fields hold a leaked value (a fallbacks list: any of its keys)."""
+    for key, value in fields.items():
+        if not isinstance(value, str):
+            continue
+        candidates = parse_fallbacks(value) if key == FALLBACKS_KEY else [value]
+        if any(c in leaked for c in candidates):
+            return True
+    return False
 
 
 class VaultStore:
@@ -151,6 +163,27 @@ class VaultStore:
             self._destroy("destroy the rotated version of", [promoted])
         if "stamps_before" in state:
             self._restore_stamps(state["stamps_before"])
+
+    def purge(self, state: dict[str, Any], leaked: frozenset[str]) -> list[str]:
+        """Destroy every version but the current one that holds a leaked value.
+
+        A soft-deleted version cannot be read to check, and can be undeleted: it is destroyed
+        too. The current version (the new values) is never touched.
+        """
+        current, _, meta = self._read()
+        doomed: list[int] = []
+        for number, info in sorted((meta.get("versions") or {}).items(), key=lambda i: int(i[0])):
+            version = int(number)
+            if version == current or (info or {}).get("destroyed"):
+                continue
+            if (info or {}).get("deletion_time") or _holds(self._version_fields(version), leaked):
+                doomed.append(version)
+        if not doomed:
+            return []
+        self._destroy("destroy the versions holding leaked values of", doomed)
+        state["purged"] = doomed
+        listed = ", ".join(str(v) for v in doomed)
+        return [f"vault:{self.raw_path}: version(s) {listed} destroyed"]
 
     def rotated_at(self, key: str) -> datetime | None:
         """The key's recorded rotation time (custom metadata); None when it was never stamped.
