@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,9 +39,6 @@ class JwksServer:
         self.failing = False
         self.delay_seconds = 0.0
         self.drip_seconds = 0.0
-        #: What POST /oauth/token answers (status, JSON body), and the forms it was sent.
-        self.token_answer: tuple[int, dict[str, Any]] = (403, {"error": "access_denied"})
-        self.token_forms: list[dict[str, str]] = []
         self._count_lock = threading.Lock()
         owner = self
 
@@ -65,18 +61,6 @@ class JwksServer:
                 except OSError:
                     return  # the client gave up (what a slow or dripping answer is for)
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-                owner.token_forms.append({k: v[0] for k, v in form.items()})
-                status, answer = owner.token_answer
-                body = json.dumps(answer).encode()
-                self.send_response(status if self.path == "/oauth/token" else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
@@ -87,7 +71,7 @@ class JwksServer:
 
     @property
     def base(self) -> str:
-        """The tenant's base address (``authorize``, ``oauth/token`` live under it)."""
+        """The tenant's base address."""
         return f"http://127.0.0.1:{self._server.server_address[1]}/"
 
     @property
@@ -143,17 +127,6 @@ class Tenant:
             algorithm="RS256",
             headers={"kid": kid or self.kid},
         )
-
-    def id_token(self, client_id: str, nonce: str, **claims: Any) -> str:
-        """An OIDC ID token for ``client_id`` carrying ``nonce``."""
-        defaults: dict[str, Any] = {
-            "aud": client_id,
-            "nonce": nonce,
-            "permissions": None,
-            "scope": None,
-            "name": "Operator",
-        }
-        return self.token(**{**defaults, **claims})
 
 
 def new_tenant() -> Tenant:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,107 +217,4 @@ def test_no_token_text_in_any_refusal(client: FlaskClient, tenant: Tenant) -> No
     assert os.environ["SECRET_KEY"] not in response.get_data(as_text=True)
 
 
-# -- the Auth0 login in front of the posture page ------------------------------------------------
-
-CLIENT_ID = "yosai-dashboard-client"
-
-
-@pytest.fixture
-def login_client(
-    tenant: Tenant, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, canary: str
-) -> FlaskClient:
-    """The API with the posture page, outside development, with an Auth0 client configured."""
-    monkeypatch.setenv("YOSAI_ENV", "test")
-    monkeypatch.setenv("YOSAI_CONFIG_DIR", str(tmp_path / "no-config"))
-    monkeypatch.setenv("SECRET_KEY", "k" * 48)
-    monkeypatch.setenv("AUTH0_DOMAIN", tenant.domain)
-    monkeypatch.setenv("AUTH0_AUDIENCE", tenant.audience)
-    monkeypatch.setenv("AUTH0_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("AUTH0_CLIENT_SECRET", f"{canary}-client-secret")
-    monkeypatch.setenv("AUTH0_JWKS_URL", tenant.server.url)
-    app = create_app({"TESTING": True, "YOSAI_SIGHUP": False})
-    return app.test_client()
-
-
-def _start_login(
-    client: FlaskClient, tenant: Tenant, next_path: str = "/dashboard/"
-) -> dict[str, str]:
-    response = client.get("/login", query_string={"next": next_path})
-    assert response.status_code == 302
-    location = urllib.parse.urlsplit(response.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}/" == tenant.server.base
-    assert location.path == "/authorize"
-    return {k: v[0] for k, v in urllib.parse.parse_qs(location.query).items()}
-
-
-def test_browser_is_sent_to_login_and_comes_back_logged_in(
-    login_client: FlaskClient, tenant: Tenant, canary: str
-) -> None:
-    """/dashboard/ -> /login -> tenant -> /callback (code exchanged, ID token checked) -> page."""
-    page = login_client.get("/dashboard/", headers={"Accept": "text/html"})
-    assert page.status_code == 302
-    assert page.headers["Location"].startswith("/login?next=")
-    query = _start_login(login_client, tenant)
-    assert query["client_id"] == CLIENT_ID
-    assert query["response_type"] == "code"
-    assert query["redirect_uri"] == "http://localhost/callback"
-    assert canary not in str(query)
-    tenant.server.token_answer = (200, {"id_token": tenant.id_token(CLIENT_ID, query["nonce"])})
-    back = login_client.get("/callback", query_string={"code": "the-code", "state": query["state"]})
-    assert back.status_code == 302
-    assert back.headers["Location"] == "/dashboard/"
-    form = tenant.server.token_forms[-1]
-    assert form["grant_type"] == "authorization_code"
-    assert form["code"] == "the-code"
-    assert form["client_secret"] == f"{canary}-client-secret"
-    assert login_client.get("/dashboard/_dash-layout").status_code == 200
-    out = login_client.get("/logout")
-    assert out.headers["Location"].startswith(f"{tenant.server.base}v2/logout?")
-    assert login_client.get("/dashboard/_dash-layout").status_code == 401
-
-
-@pytest.mark.parametrize(
-    "case",
-    ["wrong state", "wrong nonce", "token for another client", "expired", "token endpoint refuses"],
-)
-def test_every_bad_login_is_a_bare_401(
-    login_client: FlaskClient, tenant: Tenant, case: str
-) -> None:
-    """A forged state, a replayed or foreign ID token, or a refused code all end in one 401."""
-    query = _start_login(login_client, tenant)
-    claims: dict[str, Any] = {}
-    nonce, state = query["nonce"], query["state"]
-    if case == "wrong state":
-        state = "forged"
-    elif case == "wrong nonce":
-        nonce = "another-login"
-    elif case == "token for another client":
-        claims["aud"] = "another-client"
-    elif case == "expired":
-        claims.update(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200)
-    answer = {"id_token": tenant.id_token(CLIENT_ID, nonce, **claims)}
-    tenant.server.token_answer = (
-        (403, {"error": "invalid_grant"})
-        if "refuses" in case
-        else (
-            200,
-            answer,
-        )
-    )
-    response = login_client.get("/callback", query_string={"code": "c", "state": state})
-    _assert_unauthorized(response)
-    assert login_client.get("/dashboard/_dash-layout").status_code == 401
-
-
-def test_login_returns_only_to_local_paths(login_client: FlaskClient, tenant: Tenant) -> None:
-    """An open redirect through ?next= is refused: foreign addresses become /dashboard/."""
-    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
-        query = _start_login(login_client, tenant, evil)
-        tenant.server.token_answer = (200, {"id_token": tenant.id_token(CLIENT_ID, query["nonce"])})
-        back = login_client.get("/callback", query_string={"code": "c", "state": query["state"]})
-        assert back.headers["Location"] == "/dashboard/"
-
-
-def test_callback_without_a_login_in_progress_is_refused(login_client: FlaskClient) -> None:
-    """A callback the browser did not start (login CSRF) is refused."""
-    _assert_unauthorized(login_client.get("/callback", query_string={"code": "c", "state": "s"}))
+# The Auth0 login in front of the posture page: tests/test_login_oidc.py (OIDC stand-in provider).
