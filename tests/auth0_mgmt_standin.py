@@ -29,6 +29,8 @@ class Auth0MgmtStandin:
     client_id: str = "yosai-app"
     #: Answer rotate-secret with this status instead (403: the token lacks the scope).
     rotate_status: int | None = None
+    #: Answer every call with a 307 to this address instead (a client must not follow it).
+    redirect_to: str | None = None
     #: Every new client secret handed out, in order.
     new_secrets: list[str] = field(default_factory=list)
     #: (path, whether the call was authorised) of every POST.
@@ -49,6 +51,8 @@ class Auth0MgmtStandin:
                 status, answer = owner.answer(self.path, body, self.headers.get("Authorization"))
                 data = json.dumps(answer).encode()
                 self.send_response(status)
+                if owner.redirect_to is not None:
+                    self.send_header("Location", owner.redirect_to + self.path)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -81,6 +85,8 @@ class Auth0MgmtStandin:
         self, path: str, body: dict[str, Any], authorization: str | None
     ) -> tuple[int, dict[str, Any]]:
         """What Auth0 answers to a POST of ``body`` to ``path``."""
+        if self.redirect_to is not None:
+            return 307, {}
         if path == "/oauth/token":
             ok = (
                 body.get("grant_type") == "client_credentials"

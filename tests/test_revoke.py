@@ -379,6 +379,21 @@ def test_auth0_persist_failure_saves_a_private_rescue_file(
     assert_nowhere(outcome, debug_log, tenant.new_secrets[0], tenant.mgmt_client_secret)
 
 
+def test_auth0_interrupted_persist_still_saves_the_secret(
+    tenant: Auth0MgmtStandin, tmp_path: Path
+) -> None:
+    """Ctrl-C while persisting: the new secret is saved to the rescue file, then it stops."""
+
+    def persist(secret: Secret) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rotate_auth0_client_secret(tenant.environ(), persist, tmp_path)
+
+    [rescue] = list(tmp_path.iterdir())
+    assert rescue.read_text(encoding="utf-8").strip() == tenant.new_secrets[0]
+
+
 def test_auth0_rescue_failure_says_the_secret_is_lost(
     tenant: Auth0MgmtStandin, tmp_path: Path
 ) -> None:
@@ -487,6 +502,20 @@ def test_auth0_uses_https_and_refuses_plain_http_to_a_remote_host(
     assert outcome.status is Status.FAILED
     assert "use https" in outcome.detail
     assert tenant.calls == []
+
+
+def test_auth0_redirects_are_not_followed(tenant: Auth0MgmtStandin, tmp_path: Path) -> None:
+    """A redirect is refused: the Management credentials go to the tenant and nowhere else."""
+    elsewhere = Auth0MgmtStandin(mgmt_client_secret=tenant.mgmt_client_secret)
+    tenant.redirect_to = elsewhere.base_url
+    try:
+        outcome = rotate_auth0_client_secret(tenant.environ(), lambda s: None, tmp_path)
+    finally:
+        elsewhere.close()
+
+    assert outcome.status is Status.FAILED
+    assert "answered 307" in outcome.detail
+    assert elsewhere.calls == []
 
 
 def test_auth0_credentials_without_client_id_fail_naming_it(

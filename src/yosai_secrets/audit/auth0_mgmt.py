@@ -40,7 +40,7 @@ from ..errors import (
     ConfigurationError,
 )
 from ..fileio import atomic_write_text
-from ..secret import Secret
+from ..secret import Secret, register_secret_value
 
 __all__ = [
     "MANUAL_STEP",
@@ -194,6 +194,7 @@ def rotate_client_secret(config: Auth0Management) -> Secret:
             "the application in the Auth0 Dashboard",
             backend=_BACKEND,
         )
+    register_secret_value(new_secret)  # masked by the redacting log filter from now on
     return Secret(new_secret)
 
 
