@@ -47,11 +47,13 @@ class FernetBox:
             says which one by position, never the key).
     """
 
-    def __init__(self, keys: str) -> None:
+    def __init__(self, keys: str, *, purpose: str | None = None) -> None:
+        # What needed the key, for the messages: "secret 'SECRET_KEY' is encrypted, but ...".
+        needed = f"{purpose} is encrypted, but " if purpose else ""
         parts = [k.strip() for k in keys.split(",") if k.strip()]
         if not parts:
             raise DecryptionError(
-                "FERNET_KEY is empty; set it to a key from `yosai-secrets generate-key`"
+                f"{needed}FERNET_KEY is empty; set it to a key from `yosai-secrets generate-key`"
             )
         try:
             from cryptography.fernet import Fernet, MultiFernet
@@ -63,8 +65,8 @@ class FernetBox:
                 fernets.append(Fernet(part.encode("ascii")))
             except (ValueError, UnicodeEncodeError):
                 raise DecryptionError(
-                    f"FERNET_KEY key #{position} is not a valid Fernet key (32 bytes, urlsafe "
-                    "base64); generate one with `yosai-secrets generate-key`"
+                    f"{needed}FERNET_KEY key #{position} is not a valid Fernet key (32 bytes, "
+                    "urlsafe base64); generate one with `yosai-secrets generate-key`"
                 ) from None
         self._fernet: MultiFernet = MultiFernet(fernets)
 
@@ -81,7 +83,7 @@ class FernetBox:
                 f"{purpose} is encrypted but FERNET_KEY is not set; set FERNET_KEY to the key "
                 "it was encrypted with"
             )
-        return cls(keys)
+        return cls(keys, purpose=purpose)
 
     def encrypt(self, value: str) -> str:
         """Encrypt ``value`` with the first key and return the token (without ``enc:``)."""
@@ -93,22 +95,50 @@ class FernetBox:
         Raises:
             DecryptionError: no key decrypts it, or the plaintext is not UTF-8.
         """
-        from cryptography.fernet import InvalidToken
-
-        raw = token.removeprefix(ENC_PREFIX).strip()
-        try:
-            plain = self._fernet.decrypt(raw.encode("ascii"))
-        except (InvalidToken, UnicodeEncodeError, ValueError):
-            raise DecryptionError(
-                f"encrypted value of {name} does not decrypt with any key in FERNET_KEY; "
-                "check that FERNET_KEY holds the key it was encrypted with"
-            ) from None
+        plain = self._open(token, f"encrypted value of {name}")
         try:
             return plain.decode("utf-8")
         except UnicodeDecodeError:
             raise DecryptionError(f"decrypted value of {name} is not UTF-8 text") from None
 
     def rotate(self, token: str) -> str:
-        """Re-encrypt ``token`` with the first key (for key rotation)."""
-        raw = token.removeprefix(ENC_PREFIX).strip()
-        return self._fernet.rotate(raw.encode("ascii")).decode("ascii")
+        """Re-encrypt ``token`` with the first key (for key rotation).
+
+        Raises:
+            DecryptionError: no key in ``FERNET_KEY`` decrypts it.
+        """
+        from cryptography.fernet import InvalidToken
+
+        raw = _raw(token, "the token to re-encrypt")
+        try:
+            return self._fernet.rotate(raw).decode("ascii")
+        except (InvalidToken, ValueError):
+            raise DecryptionError(
+                "the token to re-encrypt does not decrypt with any key in FERNET_KEY; check "
+                "that FERNET_KEY holds the key it was encrypted with"
+            ) from None
+
+    def _open(self, token: str, what: str) -> bytes:
+        from cryptography.fernet import InvalidToken
+
+        raw = _raw(token, what)
+        try:
+            return self._fernet.decrypt(raw)
+        except (InvalidToken, ValueError):
+            raise DecryptionError(
+                f"{what} does not decrypt with any key in FERNET_KEY; "
+                "check that FERNET_KEY holds the key it was encrypted with"
+            ) from None
+
+
+def _raw(token: object, what: str) -> bytes:
+    """The token's bytes, ``enc:`` and surrounding blanks removed; refused if not ASCII text."""
+    if not isinstance(token, str):
+        raise DecryptionError(f"{what} is not text (a {type(token).__name__}); expected a token")
+    try:
+        return token.removeprefix(ENC_PREFIX).strip().encode("ascii")
+    except UnicodeEncodeError:
+        raise DecryptionError(
+            f"{what} does not decrypt with any key in FERNET_KEY: it is not a Fernet token "
+            "(a token is ASCII)"
+        ) from None

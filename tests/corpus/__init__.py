@@ -27,11 +27,15 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
-__all__ = ["Ctx", "Response", "Row", "chain_text", "closed_port"]
+__all__ = ["ACCEPTED", "Ctx", "Response", "Row", "chain_text", "closed_port"]
+
+#: A row's ``expect`` when the input must be accepted (a BOM stripped, a 0644 mount read): the act
+#: returns normally, and nothing it planted may show up in a log line either.
+ACCEPTED: Final = "accepted"
 
 
 @dataclass
@@ -56,12 +60,17 @@ class Ctx:
     servers: dict[str, Any]
     environ: dict[str, str] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
+    planted: list[str] = field(default_factory=list)
     closers: list[Callable[[], object]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
     def name(self, *texts: str) -> None:
         """Require each of ``texts`` in the error's message."""
         self.names.extend(texts)
+
+    def plant(self, *texts: str) -> None:
+        """Check each of ``texts`` like the canary (a token, a key): nowhere a caller sees it."""
+        self.planted.extend(t for t in texts if t)
 
     def server(self, fixture: str) -> Any:
         """The session server behind ``fixture`` (declared in the row's ``needs``)."""
@@ -84,7 +93,8 @@ class Row:
     Attributes:
         id: the test id (``area-what``).
         act: feeds the input to the library (timed); raises, or returns a :class:`Response`.
-        expect: the error type of ours that must be raised, or the HTTP status to answer.
+        expect: the error type of ours that must be raised, the HTTP status to answer, or
+            :data:`ACCEPTED`.
         named: texts the message must contain (the key, reference, variable or file).
         setup: prepares the input (untimed: files, server state, the environment).
         deadline_seconds: the most the act may take.
@@ -95,7 +105,7 @@ class Row:
 
     id: str
     act: Callable[[Ctx], object]
-    expect: type[BaseException] | int
+    expect: type[BaseException] | int | str
     named: tuple[str, ...] = ()
     setup: Callable[[Ctx], None] | None = None
     deadline_seconds: float = 5.0

@@ -175,6 +175,6 @@ class EnvBackend:
 
 def _shown_path(named: str) -> str:
     """``named`` when it looks like a path; otherwise not shown (it may be the secret itself)."""
-    if os.path.isabs(named) and os.path.isdir(os.path.dirname(named)):
+    if named.isprintable() and os.path.isabs(named) and os.path.isdir(os.path.dirname(named)):
         return named
     return "a file (the value is not shown: it may be the secret itself, set by mistake)"

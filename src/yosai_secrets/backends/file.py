@@ -36,15 +36,22 @@ def read_secret_file(
     """Read a secret file: UTF-8, at most 64 KiB, one trailing newline (and a BOM) stripped.
 
     Only a regular file is read: a FIFO, a device (``/dev/zero``) or a socket is refused without
-    blocking. With ``within`` (a directory), a symbolic link is followed only when its target
-    stays inside that directory (as Kubernetes' ``..data`` links do).
+    blocking; so is a file every user may write (anyone could replace the secret). A group- or
+    world-readable file is read: Docker mounts secrets 0444 and Kubernetes 0644. With ``within``
+    (a directory), a symbolic link is followed only when its target stays inside that directory
+    (as Kubernetes' ``..data`` links do).
 
     Raises:
         SecretNotFoundError: the file does not exist.
-        SecretFileError: it is not a regular file, a link leaving ``within``, empty, too large,
-            unreadable or not UTF-8 (the message names the file, never its content).
+        SecretFileError: it is not a regular file, a link leaving ``within``, world-writable,
+            empty, too large, unreadable, not UTF-8 or holds a NUL (the message names the file,
+            never its content).
     """
     text = _decode(_read_bounded(path, what, within), path, what)
+    if "\x00" in text:
+        raise SecretFileError(
+            f"{what} {path} holds a NUL byte; secret files hold text (base64-encode binary secrets)"
+        )
     if text.startswith("\ufeff"):
         text = text[1:]  # a UTF-8 byte order mark is not part of the secret
     if text.endswith("\r\n"):
@@ -116,6 +123,11 @@ def _check_kind_and_size(info: os.stat_result, path: str | Path, what: str) -> N
         kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
         raise SecretFileError(
             f"{what} {path} is {kind}, not a regular file; point it at the file holding the secret"
+        )
+    if info.st_mode & stat.S_IWOTH:
+        raise SecretFileError(
+            f"{what} {path} is writable by every user of this machine, who could replace the "
+            "secret; remove that permission (chmod o-w), e.g. mode 0600 or 0440"
         )
     if info.st_size > MAX_SECRET_FILE_BYTES:
         raise SecretFileError(
