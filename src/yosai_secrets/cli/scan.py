@@ -123,16 +123,25 @@ def _print(findings: Sequence[Finding], searched: list[str]) -> None:
         out.print("Nothing found.")
         return
     grid = table("Findings", ["file", "line", "secret or shape", "encoding", "live"])
+    # Paths whole where they fit: the other columns wrap first.
+    grid.columns[0].min_width = min(60, max(len(_shown(f.path)) for f in findings))
     for f in findings:
         live = ("yes" if f.live else "no (previous)") if f.secret else "-"
         what = f.secret if f.secret else f"shape: {f.shape}"
-        grid.add_row(f.path, str(f.line), what, f.encoding, live)
+        grid.add_row(_shown(f.path), str(f.line), what, f.encoding, live)
     out.print(grid)
     live_count = sum(f.live for f in findings)
     out.print(
         f"{len(findings)} finding(s), {live_count} of a live value"
         + (": rotate those secrets now (yosai-secrets rotate)." if live_count else ".")
     )
+
+
+def _shown(path: str) -> str:
+    """A path under the working directory relative to it (short enough for a table)."""
+    if os.path.isabs(path) and path.startswith(os.getcwd() + os.sep):
+        return os.path.relpath(path)
+    return path
 
 
 def _rule_id(finding: Finding) -> str:
