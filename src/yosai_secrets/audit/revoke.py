@@ -6,7 +6,8 @@ Each function is one step of ``yosai-secrets incident`` and returns its
 accessors and counts only). Vault is reached through
 :class:`~yosai_secrets.backends.vault.VaultBackend` built from the same ``VAULT_*`` variables as
 reading (:meth:`~yosai_secrets.backends.vault_settings.VaultSettings.from_environ`), so the
-addresses, TLS, namespace, timeouts and retries are the application's own.
+addresses, TLS, namespace, timeouts and retries are the application's own (:mod:`.vault_session`);
+the AppRole secret id half lives in :mod:`.secret_id`.
 
 The Auth0 client secret is rotated with the Management API (:mod:`.auth0_mgmt` documents the
 ``AUTH0_MGMT_*`` variables); without them the step is a manual one.
@@ -14,21 +15,20 @@ The Auth0 client secret is rotated with the Management API (:mod:`.auth0_mgmt` d
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hmac
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, ParamSpec
+from typing import TYPE_CHECKING, Final, ParamSpec
 
-from ..errors import BackendAuthError, BackendError, ConfigurationError
+from ..errors import ConfigurationError
 from ..secret import Secret
 from .outcome import Status, StepOutcome
+from .secret_id import secret_id_part
 from .vault_session import (
-    login_refused,
+    Part,
+    leaked_as,
     reason_of,
     settings_from,
     short_session,
@@ -38,7 +38,6 @@ from .vault_session import (
 
 if TYPE_CHECKING:
     from ..backends.vault import VaultBackend
-    from ..backends.vault_auth import AppRoleAuth
     from ..backends.vault_settings import VaultSettings
 
 __all__ = [
@@ -58,14 +57,6 @@ AUTH0_STEP: Final = "rotate the Auth0 client secret"
 
 _ORDER: Final = (Status.FAILED, Status.MANUAL, Status.DONE)
 _P = ParamSpec("_P")
-
-
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """What one half of the token step did (the token, or the secret id)."""
-
-    status: Status
-    detail: str
 
 
 def _now() -> datetime:
@@ -95,18 +86,6 @@ def _contained(step: str) -> Callable[[Callable[_P, StepOutcome]], Callable[_P, 
     return wrap
 
 
-def _leaked_as(value: str, leaked: Mapping[str, str]) -> list[str]:
-    """The names under which ``value`` leaked, compared in constant time (every one is compared)."""
-    if not value:
-        return []
-    wanted = value.encode("utf-8")
-    return [
-        name
-        for name, candidate in leaked.items()
-        if candidate and hmac.compare_digest(wanted, candidate.encode("utf-8"))
-    ]
-
-
 # -- the Vault token -------------------------------------------------------------------------------
 
 
@@ -126,14 +105,14 @@ def revoke_vault_token(environ: Mapping[str, str], leaked: Mapping[str, str]) ->
         settings = settings_from(environ)
     except ConfigurationError as exc:
         return _unusable(environ, leaked, started, exc)
-    parts: list[_Part] = []
+    parts: list[Part] = []
     token = environ.get("VAULT_TOKEN", "").strip()
-    names = _leaked_as(token, leaked)
+    names = leaked_as(token, leaked)
     if names:
         parts.append(_revoke_token(settings, token, names))
-    secret_id_part = _secret_id_part(settings, leaked)
-    if secret_id_part is not None:
-        parts.append(secret_id_part)
+    destroyed = secret_id_part(settings, leaked)
+    if destroyed is not None:
+        parts.append(destroyed)
     if not parts:
         return _outcome(
             TOKEN_STEP,
@@ -150,7 +129,7 @@ def _unusable(
 ) -> StepOutcome:
     """Vault's settings are unusable: a failure when a credential in them may have leaked."""
     suspect = any(
-        _leaked_as(environ.get(name, "").strip(), leaked)
+        leaked_as(environ.get(name, "").strip(), leaked)
         for name in ("VAULT_TOKEN", "VAULT_SECRET_ID")
     )
     if suspect or environ.get("VAULT_SECRET_ID_FILE", "").strip():
@@ -165,30 +144,30 @@ def _unusable(
     )
 
 
-def _revoke_token(settings: VaultSettings, token: str, names: list[str]) -> _Part:
+def _revoke_token(settings: VaultSettings, token: str, names: list[str]) -> Part:
     """Revoke the leaked ``VAULT_TOKEN``, then check that Vault refuses it."""
     what = f"VAULT_TOKEN (leaked as {', '.join(names)})"
     in_use = settings.auth is None or not settings.auth.can_login
-    how: str | _Part | None = None if in_use else _revoke_by_accessor(settings, token)
+    how: str | Part | None = None if in_use else _revoke_by_accessor(settings, token)
     if how is None:
         how = _revoke_self(settings, token)
-    if isinstance(how, _Part):
+    if isinstance(how, Part):
         return how
     refused = token_refused(settings, token)
     if refused:
-        return _Part(Status.DONE, f"{what} {how}; checked: Vault now refuses it (lookup-self)")
+        return Part(Status.DONE, f"{what} {how}; checked: Vault now refuses it (lookup-self)")
     if refused is None:
-        return _Part(
+        return Part(
             Status.FAILED, f"{what} {how}; but whether Vault now refuses it could not be checked"
         )
-    return _Part(
+    return Part(
         Status.FAILED,
         f"{what}: {how}, yet Vault still accepts it; revoke it by hand: "
         "bao token revoke -self (with VAULT_TOKEN set to it)",
     )
 
 
-def _revoke_self(settings: VaultSettings, token: str) -> str | _Part:
+def _revoke_self(settings: VaultSettings, token: str) -> str | Part:
     """Revoke ``token`` with itself; say how (or why not)."""
     try:
         with short_session(settings, token) as backend:
@@ -198,7 +177,7 @@ def _revoke_self(settings: VaultSettings, token: str) -> str | _Part:
     except ConfigurationError as exc:
         if status_of(exc) in (401, 403):
             return "was refused by revoke-self (already revoked or expired?)"
-        return _Part(Status.FAILED, f"VAULT_TOKEN could not be revoked: {reason_of(exc)}")
+        return Part(Status.FAILED, f"VAULT_TOKEN could not be revoked: {reason_of(exc)}")
     return f"revoked with auth/token/revoke-self{accessor}, its child tokens with it"
 
 
@@ -230,121 +209,6 @@ def _revoke_by_accessor(settings: VaultSettings, token: str) -> str | None:
     return (
         f"revoked by accessor {accessor} (auth/token/revoke-accessor, with "
         f"{settings.auth.description if settings.auth else 'the configured login'})"
-    )
-
-
-# -- the AppRole secret id -------------------------------------------------------------------------
-
-
-def _approle(settings: VaultSettings) -> AppRoleAuth | None:
-    from ..backends.vault_auth import AppRoleAuth
-
-    return settings.auth if isinstance(settings.auth, AppRoleAuth) else None
-
-
-class _NotSent(Exception):
-    """Stops a login request after it was recorded (see :func:`_secret_id_in_use`)."""
-
-
-def _secret_id_in_use(approle: AppRoleAuth) -> str:
-    """The secret id exactly as the AppRole login reads it (``VAULT_SECRET_ID`` or its file).
-
-    AppRoleAuth has no public reader of its secret id, so its public ``login(send)`` is given a
-    transport that records the request and sends nothing: the one reader of those variables.
-
-    Raises:
-        BackendAuthError: the secret id file cannot be read (the message names it).
-    """
-    seen: list[str] = []
-
-    def record(
-        method: str, path: str, body: dict[str, Any] | None, token: str | None
-    ) -> dict[str, Any]:
-        seen.append(str((body or {}).get("secret_id") or ""))
-        raise _NotSent
-
-    with contextlib.suppress(_NotSent):
-        approle.login(record)
-    return seen[0] if seen else ""
-
-
-def _secret_id_part(settings: VaultSettings, leaked: Mapping[str, str]) -> _Part | None:
-    """Destroy the AppRole secret id in use when it leaked (None: no AppRole, or not leaked)."""
-    method = _approle(settings)
-    if method is None:
-        return None
-    try:
-        secret_id = _secret_id_in_use(method)
-    except ConfigurationError as exc:
-        return _Part(Status.FAILED, f"could not read the AppRole secret id to compare: {exc}")
-    names = _leaked_as(secret_id, leaked)
-    if not names:
-        return None
-    try:
-        return _destroy_secret_id(settings, method, secret_id, f"leaked as {', '.join(names)}")
-    except ConfigurationError as exc:
-        return _Part(Status.FAILED, f"the AppRole secret id was not destroyed: {reason_of(exc)}")
-
-
-def _destroy_secret_id(
-    settings: VaultSettings, method: AppRoleAuth, secret_id: str, leaked_as: str
-) -> _Part:
-    what = f"the AppRole secret id in use ({leaked_as})"
-    login = f"auth/{method.mount}/login"
-    with short_session(settings) as backend:
-        try:
-            meta = (backend.request("GET", "auth/token/lookup-self").get("data") or {}).get("meta")
-        except BackendAuthError:
-            return _Part(Status.DONE, f"{what} is already refused at {login}: nothing to destroy")
-        except BackendError as exc:
-            return _Part(Status.FAILED, f"{what}: could not log in with it ({reason_of(exc)})")
-        role = meta.get("role_name") if isinstance(meta, dict) else None
-        if not isinstance(role, str) or not role:
-            return _Part(Status.MANUAL, f"{what}: {_destroy_by_hand(method.mount, None)}")
-        path = f"auth/{method.mount}/role/{role}/secret-id/destroy"
-        _log.info("destroying the AppRole secret id in use at %s", path)
-        try:
-            backend.request("POST", path, {"secret_id": secret_id})
-        except BackendError as exc:
-            if status_of(exc) == 403:
-                return _Part(Status.MANUAL, f"{what}: {_destroy_by_hand(method.mount, role)}")
-            return _Part(
-                Status.FAILED, f"{what} could not be destroyed at {path}: {reason_of(exc)}"
-            )
-    return _checked_destroy(settings, what, path, login, method.mount)
-
-
-def _checked_destroy(
-    settings: VaultSettings, what: str, path: str, login: str, mount: str
-) -> _Part:
-    """Say the secret id was destroyed at ``path``, once a login with it is refused."""
-    after = (
-        f"tokens already issued with it stay valid until they expire (revoke them all with "
-        f"--revoke-prefix {login}, which logs every instance out)"
-    )
-    refused = login_refused(settings)
-    if refused:
-        return _Part(
-            Status.DONE, f"{what} destroyed at {path}; checked: {login} refuses it; {after}"
-        )
-    if refused is None:
-        return _Part(Status.FAILED, f"{what} destroyed at {path}; the login could not be checked")
-    return _Part(Status.FAILED, f"{what}: {path} answered, yet {login} still accepts it")
-
-
-def _destroy_by_hand(mount: str, role: str | None) -> str:
-    """What an operator with a token allowed to destroy secret ids runs."""
-    find = ""
-    if role is None:
-        role = "ROLE"
-        find = (
-            f"find the role whose role-id is VAULT_ROLE_ID (bao list auth/{mount}/role; "
-            f"bao read auth/{mount}/role/NAME/role-id), then "
-        )
-    return (
-        f"the token of the login may not destroy it: {find}with a token allowed to, run "
-        f"`bao write auth/{mount}/role/{role}/secret-id/destroy secret_id=-` and give the leaked "
-        "secret id on standard input"
     )
 
 

@@ -3,23 +3,30 @@
 Each session is a :class:`~yosai_secrets.backends.vault.VaultBackend` made from
 :meth:`~yosai_secrets.backends.vault_settings.VaultSettings.from_environ` (the application's
 addresses, TLS, namespace, timeouts, retries and login), without a renewer thread, and closed at
-the end; a token it obtained by logging in is revoked then.
+the end; a token it obtained by logging in is revoked then. Also what the token and secret id
+halves of the revoke step share: how a credential is matched against the leaked values, and the
+:class:`Part` each half reports.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import BackendAuthError, BackendError, ConfigurationError
+from .outcome import Status
 
 if TYPE_CHECKING:
     from ..backends.vault import VaultBackend
     from ..backends.vault_settings import VaultSettings
 
 __all__ = [
+    "Part",
+    "leaked_as",
     "login_refused",
     "reason_of",
     "settings_from",
@@ -29,6 +36,26 @@ __all__ = [
 ]
 
 _log = logging.getLogger("yosai_secrets.audit.revoke")
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """What one half of the token step did (the token, or the secret id): a status and detail."""
+
+    status: Status
+    detail: str
+
+
+def leaked_as(value: str, leaked: Mapping[str, str]) -> list[str]:
+    """The names under which ``value`` leaked, compared in constant time (every one is compared)."""
+    if not value:
+        return []
+    wanted = value.encode("utf-8")
+    return [
+        name
+        for name, candidate in leaked.items()
+        if candidate and hmac.compare_digest(wanted, candidate.encode("utf-8"))
+    ]
 
 
 def reason_of(exc: BaseException) -> str:
