@@ -23,6 +23,7 @@ from yosai_secrets import secret as secret_module
 from yosai_secrets.manager import reset_default_manager
 
 pytest_plugins = [
+    "tests.canary_sweep",
     "tests.servers.openbao",
     "tests.servers.moto",
     "tests.servers.postgres",
@@ -96,12 +97,6 @@ def fresh_redaction() -> Iterator[None]:
     secret_module._REGISTRY.clear()
     yield
     secret_module._REGISTRY.clear()
-
-
-@pytest.fixture
-def canary() -> str:
-    """A unique value to plant as a secret and search for in every output."""
-    return "canary-" + os.urandom(12).hex()
 
 
 @pytest.fixture

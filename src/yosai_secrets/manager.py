@@ -22,8 +22,9 @@ from .audit.reads import ReadAudit
 from .backends import Backend, Fetched, Location, create_backend
 from .cache import CacheEntry, CacheStats, SecretCache
 from .crypto import FernetBox, looks_encrypted
+from .edge import leaving, public_edge
 from .envvars import env_bool, env_seconds
-from .errors import ConfigurationError, SecretNotFoundError
+from .errors import ConfigurationError, SecretNotFoundError, YosaiSecretsError
 from .fields import is_batch, not_found_for, select_field, where
 from .references import BACKEND_OF_SCHEME
 from .secret import Secret, register_secret_value
@@ -175,15 +176,18 @@ class SecretManager:
             return hit.value
         try:
             return self._resolve(key)
-        except SecretNotFoundError:
+        except SecretNotFoundError as error:
             if isinstance(default, _Missing):
-                raise
+                raise leaving(error) from error.__cause__
             return default
+        except YosaiSecretsError as error:  # the frames below held the value (edge.py)
+            raise leaving(error) from error.__cause__
 
     def secret(self, key: str) -> Secret:
         """Return the secret ``key`` wrapped in a :class:`Secret`, which never shows itself."""
         return Secret(self.get(key))
 
+    @public_edge
     def get_bytes(self, key: str) -> bytes:
         """Return the secret ``key`` as bytes (binary AWS secrets; text is UTF-8 encoded)."""
         backend, location = self._locate(key)
@@ -234,7 +238,7 @@ class SecretManager:
                     except ConfigurationError as exc:
                         error = exc
                 if error is not None:
-                    results[key] = error
+                    results[key] = leaving(error)  # handed back, not raised: still an edge
             else:
                 results[key] = item
         return results
@@ -255,7 +259,8 @@ class SecretManager:
     def stats(self) -> CacheStats:
         """Return the cache's counters: hits, misses, backend calls, errors, stale serves."""
         stats = self._cache.stats()
-        return stats._replace(hits=stats.hits + self._audit.fast_hits())
+        # The memo's hits (get()'s fast path) are counted there, not by the cache.
+        return CacheStats(stats.hits + self._audit.fast_hits(), *stats[1:])
 
     def audit_hits(self) -> dict[str, int]:
         """Cache hits per key since this manager was created (also in the audit summary)."""
