@@ -7,6 +7,8 @@ to fail (500), to answer late, or to drip its answer one byte at a time.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 import uuid
@@ -82,6 +84,7 @@ def test_a_failed_fetch_is_not_retried_by_every_request(app: Flask, tenant: Tena
     elapsed = time.monotonic() - began
     assert [r.status_code for r in responses] == [401] * 10
     assert all(r.get_json() == {"error": "unauthorized"} for r in responses)
+    print(f"10 requests after a failed JWKS fetch: {tenant.server.requests} fetch, {elapsed:.3f} s")
     assert tenant.server.requests == 1
     assert elapsed < 2.0, elapsed
     tenant.server.failing = False  # back up, but the back-off has not passed: still no fetch
@@ -119,6 +122,7 @@ def test_forged_key_ids_cannot_force_fetches(app: Flask, tenant: Tenant) -> None
     at_once, _ = _in_threads(25, lambda: _get(app, forged.pop()).status_code)
     in_a_row = [_get(app, token).status_code for token in list(forged)]
     assert at_once + in_a_row == [401] * 50
+    print(f"50 requests with random unknown key ids: {tenant.server.requests} JWKS fetch(es)")
     assert tenant.server.requests <= 2
     assert _get(app, tenant.token()).status_code == 200
     assert tenant.server.requests <= 2
@@ -211,7 +215,39 @@ def test_a_dripping_server_cannot_hold_a_fetch_past_its_deadline(tenant: Tenant)
     began = time.monotonic()
     with pytest.raises(TimeoutError):
         get_json(tenant.server.url, deadline_seconds=1.0)
-    assert time.monotonic() - began < 1.5
+    elapsed = time.monotonic() - began
+    print(f"body dripped every 0.2 s, 1 s deadline: gave up after {elapsed:.2f} s")
+    assert elapsed < 1.5
+
+
+def test_a_server_dripping_its_headers_is_cut_at_the_deadline() -> None:
+    """A status line, then a header one byte every 0.2 s: the fetch still ends at the deadline."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            with contextlib.suppress(OSError):
+                while not stop.wait(0.2):
+                    connection.sendall(b"X")
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/.well-known/jwks.json"
+    began = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            get_json(url, deadline_seconds=1.0)
+        elapsed = time.monotonic() - began
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    print(f"headers dripped every 0.2 s, 1 s deadline: gave up after {elapsed:.2f} s")
+    assert elapsed < 1.5
 
 
 def test_a_fetch_that_never_returns_costs_waiters_only_the_deadline() -> None:
