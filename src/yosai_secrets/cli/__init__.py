@@ -16,7 +16,7 @@ import click
 
 from ..errors import YosaiSecretsError
 from ..secret import install_redaction
-from . import check, crypto, get, rotate, serve, status
+from . import audit, check, crypto, get, rotate, scan, serve, status
 
 __all__ = ["cli", "main"]
 
@@ -43,6 +43,7 @@ def cli(verbose: int) -> None:
 
 
 # Explicit, so that a reader sees every command here; the package attributes stay the modules.
+cli.add_command(audit.audit)
 cli.add_command(check.check)
 cli.add_command(check.dev_secrets)
 cli.add_command(crypto.generate_key_command)
@@ -50,6 +51,7 @@ cli.add_command(crypto.encrypt)
 cli.add_command(crypto.decrypt)
 cli.add_command(get.get)
 cli.add_command(rotate.rotate)
+cli.add_command(scan.scan)
 cli.add_command(serve.serve)
 cli.add_command(status.status)
 
