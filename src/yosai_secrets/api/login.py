@@ -61,7 +61,7 @@ def login_url(next_path: str) -> str:
 class _Credentials:
     verifier: Auth0Verifier
     client_id: str
-    client_secret: str = ""
+    client_secret: str
 
     def __repr__(self) -> str:
         return f"_Credentials(client_id={self.client_id!r}, client_secret=***)"
