@@ -143,8 +143,8 @@ def _setup(state: BlueprintSetupState) -> None:
     """Import Authlib and keep the login's state on the app (once per app)."""
     try:
         from authlib.integrations.flask_client import OAuth  # type: ignore[import-untyped]
-    except ImportError:
-        error = MissingDependencyError("Authlib", "flask", "the Auth0 login")
+    except ImportError as exc:  # Authlib, or the requests package its Flask client uses
+        error = MissingDependencyError(exc.name or "Authlib", "flask", "the Auth0 login")
         _log.warning("the Auth0 login is off: %s", error)
         return
     app = cast(Flask, state.app)
