@@ -157,6 +157,37 @@ def test_the_periodic_summary_reports_hits(
         events.ensure_summary_timer({"YOSAI_AUDIT_SUMMARY_SECONDS": "0"})
 
 
+def test_a_forked_child_runs_its_own_summary_timer(
+    audit_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timer thread is not copied by fork: the child starts its own, and reports its hits."""
+    key = f"forked-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("YOSAI_AUDIT_SUMMARY_SECONDS", "0.1")
+    try:
+        manager = SecretManager(MemoryBackend({key: "v"}))
+        for _ in range(5):  # 1 read and 4 hits of the parent's: not the child's to report
+            manager.get(key)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for _ in range(3):
+                    manager.get(key)
+                deadline = time.monotonic() + 10
+                while code and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    mine = [e for e in lines(audit_log) if e["pid"] == os.getpid()]
+                    code = 0 if any(e["event"] == "summary" for e in mine) else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child wrote no summary within 10 s"
+        summaries = [e for e in lines(audit_log) if e["pid"] == pid and e["event"] == "summary"]
+        assert summaries[0]["keys"][key] == {"reads": 0, "errors": 0, "hits": 3}
+    finally:
+        events.ensure_summary_timer({"YOSAI_AUDIT_SUMMARY_SECONDS": "0"})
+
+
 def test_operations_record_who_and_why(audit_log: Path) -> None:
     """emit_operation writes the action, keys, reason, user, host and details."""
     events.emit_operation(

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from .. import forksafe
 from ..backends import Backend, Fetched
 from ..fields import where
 from . import events
@@ -40,8 +41,10 @@ class ReadAudit:
         self._lock = threading.Lock()
         self._hits: dict[str, int] = {}  # hits of memos since dropped, and of the slower paths
         self.folded_fast_hits = 0  # the memos' part of _hits (the cache counted the others)
+        self._inherited: dict[str, int] = {}  # a forked child's hits at its birth: its parent's
         if enabled:
             events.register_hit_source(self)
+            forksafe.register(self)
 
     def fetch(self, backend: Backend, path: str, keys: str | Sequence[str]) -> Fetched:
         """Read ``path`` from ``backend`` for ``keys``, emitting the event; errors pass through."""
@@ -96,9 +99,24 @@ class ReadAudit:
         return self.folded_fast_hits + sum(m.hits for m in list(self._memos.values()))
 
     def audit_hits(self) -> dict[str, int]:
-        """Cache hits per key since the manager was created."""
+        """Cache hits per key in this process since the manager was created (or it was forked)."""
         with self._lock:
-            totals = dict(self._hits)
+            totals = self._totals()
+        for key, before in self._inherited.items():
+            left = totals.get(key, 0) - before
+            if left > 0:
+                totals[key] = left
+            else:
+                totals.pop(key, None)
+        return totals
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a new lock, and the parent's hits so far set aside (not reported)."""
+        self._lock = threading.Lock()
+        self._inherited = self._totals()  # only this thread runs in the child yet
+
+    def _totals(self) -> dict[str, int]:
+        totals = dict(self._hits)
         for key, memo in list(self._memos.items()):
             if memo.hits:
                 totals[key] = totals.get(key, 0) + memo.hits
