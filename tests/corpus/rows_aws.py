@@ -27,6 +27,8 @@ from yosai_secrets.errors import (
 )
 
 _REGION = "us-east-1"
+#: boto3 builds a client per row (about 0.1 s) and moto closes every connection: generous.
+_DEADLINE = 10.0
 
 
 def _name(ctx: Ctx) -> str:
@@ -186,6 +188,7 @@ ROWS = [
         named=(_REGION,),
         setup=_env,
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-not-found-json-pair",
@@ -194,6 +197,7 @@ ROWS = [
         named=("DB_PASSWORD", "DB_CREDENTIALS"),
         setup=lambda ctx: _env(ctx, SECRET_NAME_PREFIX=f"absent-{ctx.canary[-6:]}/"),
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-not-found-pending-stage",
@@ -202,6 +206,7 @@ ROWS = [
         named=("AWSPENDING",),
         setup=_pending_stage,
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-scheduled-for-deletion",
@@ -210,6 +215,7 @@ ROWS = [
         named=("deletion",),
         setup=_scheduled,
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-binary-only",
@@ -218,6 +224,7 @@ ROWS = [
         named=("binary", "get_bytes"),
         setup=_stored(SecretBinary=b"\x00\xffCANARY\x01"),
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-binary-with-field",
@@ -226,6 +233,7 @@ ROWS = [
         named=("password",),
         setup=_stored(SecretBinary=b"\xff\xfeCANARY"),
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-non-json-with-field",
@@ -234,6 +242,7 @@ ROWS = [
         named=("password", "not JSON"),
         setup=_stored(SecretString="CANARY not json {"),
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-json-array-with-field",
@@ -242,6 +251,7 @@ ROWS = [
         named=("password",),
         setup=_stored(SecretString='["CANARY"]'),
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-json-missing-field",
@@ -250,6 +260,7 @@ ROWS = [
         named=("pasword", "password"),
         setup=_stored(SecretString='{"password": "CANARY", "username": "u"}'),
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-json-null-field",
@@ -258,6 +269,7 @@ ROWS = [
         named=("password",),
         setup=_stored(SecretString='{"password": null, "other": "CANARY"}'),
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-json-deeply-nested-with-field",
@@ -266,6 +278,7 @@ ROWS = [
         named=("password",),
         setup=_stored(SecretString='{"x": "CANARY", "y": ' + "[" * _DEEP + "]" * _DEEP + "}"),
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-kms-decryption-failure",
@@ -275,6 +288,7 @@ ROWS = [
         setup=_env,
         needs=("moto_server",),
         why="stand-in: moto models no KMS failure; injected through botocore's before-call hook",
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-throttled-throughout",
@@ -284,6 +298,7 @@ ROWS = [
         setup=_env,
         needs=("moto_server",),
         why="stand-in: moto never throttles; injected",
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-expired-session-token",
@@ -292,6 +307,7 @@ ROWS = [
         setup=_env,
         needs=("moto_server",),
         why="stand-in: moto does not expire session tokens; injected",
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-access-denied-injected",
@@ -300,6 +316,7 @@ ROWS = [
         setup=_env,
         needs=("moto_server",),
         why="stand-in twin of aws-access-denied: AWS's own message text may name the identity",
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-access-denied",
@@ -307,6 +324,7 @@ ROWS = [
         expect=BackendPermissionError,
         named=("GUARDED", "access denied"),
         needs=("moto_iam",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-unknown-access-key",
@@ -314,6 +332,7 @@ ROWS = [
         expect=BackendAuthError,
         named=("GUARDED",),
         needs=("moto_iam",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-wrong-secret-key",
@@ -321,6 +340,7 @@ ROWS = [
         expect=BackendAuthError,
         named=("GUARDED",),
         needs=("moto_iam",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-endpoint-with-credentials-closed",
@@ -329,6 +349,7 @@ ROWS = [
         named=("AWS_ENDPOINT_URL",),
         setup=_closed,
         why="issue 12 class 9: URL credentials are refused before botocore can echo them",
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-endpoint-with-credentials-live",
@@ -337,24 +358,28 @@ ROWS = [
         named=("AWS_ENDPOINT_URL_SECRETS_MANAGER",),
         setup=_live_with_credentials,
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-given-client-endpoint-with-credentials",
         act=_given_client(lambda ctx: f"http://admin:{ctx.canary}@127.0.0.1:{closed_port()}"),
         expect=BackendUnavailableError,
         why="issue 12 class 9: a client built by the caller; botocore's chained error is scrubbed",
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-settings-endpoint-with-credentials",
         act=_settings_endpoint,
         expect=BackendUnavailableError,
         why="AwsSettings built in code: the credentials are taken out before botocore sees them",
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-proxy-with-credentials",
         act=_read(),
         expect=BackendUnavailableError,
         setup=_proxied,
+        deadline_seconds=_DEADLINE,
     ),
     Row(
         id="aws-no-region",
@@ -363,5 +388,6 @@ ROWS = [
         named=("AWS_REGION",),
         setup=_no_region,
         needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
     ),
 ]

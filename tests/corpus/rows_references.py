@@ -62,7 +62,7 @@ def _parse(text: str) -> Callable[[Ctx], object]:
 
 
 ROWS = [
-    # -- dot segments, plain and percent-encoded in every case mix -------------------------------
+    # -- dot segments, plain and percent-encoded in every case mix --------------------------------
     _vault_row("dotdot-plain", "sub/../target#password"),
     _vault_row("dotdot-lower", "sub/%2e%2e/target#password"),
     _vault_row("dotdot-upper", "sub/%2E%2E/target#password"),
@@ -87,7 +87,7 @@ ROWS = [
     _vault_row("rtl-override", "\u202etegrat#password"),
     _vault_row("zero-width-space", "tar\u200bget#password"),
     _vault_row("very-long", "a" * 100_000 + "#password"),
-    # -- climbing out of the mount to the rest of the API ----------------------------------------
+    # -- climbing out of the mount to the rest of the API -----------------------------------------
     Row(
         id="refs-escape-token-lookup",
         act=_escape("%2e%2e/%2e%2e/auth/token/lookup-self#id"),
@@ -130,7 +130,7 @@ ROWS = [
         setup=_plant,
         needs=("openbao",),
     ),
-    # -- parsing alone (what configuration files go through) ----------------------------------
+    # -- parsing alone (what configuration files go through) --------------------------------------
     Row(
         id="refs-parse-encoded-dotdot",
         act=_parse("vault:secret/data/%2E%2e/%2e%2E/sys/mounts#secret/"),
@@ -173,7 +173,7 @@ ROWS = [
         expect=InvalidReferenceError,
         named=("aws-secrets:ppp",),
     ),
-    # -- unknown schemes and names no backend can hold ------------------------------------------
+    # -- unknown schemes and names no backend can hold --------------------------------------------
     Row(
         id="refs-unknown-scheme-typo",
         act=lambda ctx: get(ctx, "vualt:secret/data/db#password", "env"),

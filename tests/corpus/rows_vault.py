@@ -145,7 +145,7 @@ def _standin_row(
 
 
 ROWS = [
-    # -- the real OpenBao ------------------------------------------------------------------------
+    # -- the real OpenBao -------------------------------------------------------------------------
     Row(
         id="vault-403-bad-token",
         act=_read(),
@@ -242,7 +242,7 @@ ROWS = [
         setup=_sealed,
         needs=("sealed_openbao",),
     ),
-    # -- the stand-in ----------------------------------------------------------------------------
+    # -- the stand-in -----------------------------------------------------------------------------
     _standin_row("429-retry-after", "retry-after", BackendUnavailableError, VAULT_MAX_RETRIES="1"),
     _standin_row(
         "429-retry-after-a-day",

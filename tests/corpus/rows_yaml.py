@@ -100,7 +100,7 @@ def _latin1(ctx: Ctx) -> bytes:
 
 
 ROWS = [
-    # -- what safe_load refuses, named by file and line -----------------------------------------
+    # -- what safe_load refuses, named by file and line -------------------------------------------
     _row(
         "python-object-apply",
         'x: !!python/object/apply:os.system ["echo CANARY"]\n',
@@ -122,14 +122,14 @@ ROWS = [
         xfail=_VALIDATE_OWNER
         + "a !!binary secret_key (bytes) is not refused as a non-string secret",
     ),
-    # -- alias bombs, recursion, depth, size ---------------------------------------------------
+    # -- alias bombs, recursion, depth, size ------------------------------------------------------
     _row("alias-bomb-billion-laughs", _bomb, named=("alias",)),
     _row("alias-bomb-merge-keys", _merge_bomb, named=("alias",)),
     _row("alias-undefined", "security:\n  secret_key: *nothing\n", named=("line 2",)),
     _row("nested-brackets-10000", _nested("[", "]"), named=("nested",)),
     _row("nested-braces-10000", _nested("{a: ", "}"), named=("nested",)),
     _row("larger-than-a-mebibyte", _big, named=("limit",)),
-    # -- duplicates and structure ----------------------------------------------------------------
+    # -- duplicates and structure -----------------------------------------------------------------
     _row(
         "duplicate-secret-key",
         "security:\n  secret_key: first-value-1234567890\n  secret_key: CANARY\n",
@@ -143,13 +143,13 @@ ROWS = [
     _row("top-level-list", "- CANARY\n- b\n", named=("mapping",)),
     _row("top-level-scalar", "CANARY\n", named=("mapping",)),
     _row("top-level-int-key", "1: CANARY\n", named=("not a string",)),
-    # -- broken text: the offending line (with the canary) is never quoted -------------------------
+    # -- broken text: the offending line (with the canary) is never quoted ------------------------
     _row("unterminated-quote", 'security:\n  secret_key: "CANARY\n', named=(_FILE,)),
     _row("tab-indentation", "security:\n\tsecret_key: CANARY\n", named=("line 2",)),
     _row("bad-indentation", "security:\n  secret_key: CANARY\n    other: x\n", named=("line",)),
     _row("nul-byte", lambda ctx: f"security:\n  secret_key: {ctx.canary}\x00\n", named=(_FILE,)),
     _row("not-utf8", _latin1, named=("UTF-8",)),
-    # -- YAML 1.1 coercions of secret fields -------------------------------------------------------
+    # -- YAML 1.1 coercions of secret fields ------------------------------------------------------
     _row(
         "no-as-false-db-password",
         "database:\n  password: no\n",

@@ -54,6 +54,18 @@ _PURPOSE: Final = "the AWS Secrets Manager backend (SECRET_BACKEND=aws, aws-secr
 # botocore loggers whose DEBUG lines carry response bodies (secret values), request dumps and
 # signing material (the access key id, a session token).
 _WIRE_LOGGERS: Final = ("botocore.parsers", "botocore.endpoint", "botocore.auth")
+#: The loggers that quote an endpoint or proxy URL (as given, credentials included).
+_URL_LOGGERS: Final = (
+    "botocore.regions",
+    "botocore.client",
+    "botocore.httpsession",
+    "botocore.hooks",
+    "botocore.retryhandler",
+    "botocore.retries.standard",
+    "botocore.utils",
+    "urllib3.connectionpool",
+    "urllib3.poolmanager",
+)
 
 
 def import_boto3() -> Any:
@@ -76,12 +88,37 @@ class _DropWireDebug(logging.Filter):
         return record.levelno > logging.DEBUG
 
 
+class _ScrubUrlCredentials(logging.Filter):
+    """Takes ``user:password@`` out of the URLs botocore logs (the endpoint it resolved)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from .aws_errors import without_url_credentials
+
+        try:
+            rendered = record.getMessage()
+        except Exception:  # a broken record: leave it to logging's own error handling
+            return True
+        scrubbed = without_url_credentials(rendered)
+        if scrubbed != rendered:
+            record.msg, record.args = scrubbed, ()
+        return True
+
+
 def guard_botocore_logs() -> None:
-    """Drop botocore's DEBUG wire dumps, whoever turned DEBUG on (idempotent)."""
+    """Drop botocore's DEBUG wire dumps and scrub URLs, whoever turned DEBUG on (idempotent).
+
+    A client built by the caller with ``http://user:password@host`` as its endpoint logs that URL
+    at DEBUG (``Endpoint provider result: ...``); a filter on each logger that does takes the
+    credentials out (a logger's filters see only its own records, not its children's).
+    """
     for name in _WIRE_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropWireDebug) for f in logger.filters):
             logger.addFilter(_DropWireDebug())
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ScrubUrlCredentials) for f in logger.filters):
+            logger.addFilter(_ScrubUrlCredentials())
 
 
 @dataclass(frozen=True)

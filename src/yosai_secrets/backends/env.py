@@ -2,7 +2,8 @@
 
 A key ``NAME`` is looked up, in order:
 
-1. the environment variable ``NAME`` (an empty value counts as unset);
+1. the environment variable ``NAME`` (an empty value counts as unset; one of blanks only is an
+   error);
 2. the file named by ``NAME_FILE`` (the convention of official Docker images);
 3. the Docker secrets directory ``SECRETS_DIR`` (default ``/run/secrets``): ``name`` in lower case,
    then exactly ``NAME``;
@@ -17,7 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from ..errors import InvalidReferenceError, SecretFileError, SecretNotFoundError
+from ..errors import (
+    ConfigurationError,
+    InvalidReferenceError,
+    SecretFileError,
+    SecretNotFoundError,
+)
 from ..references import BACKEND_OF_SCHEME, shown, unknown_scheme
 from .base import Location
 from .file import check_secret_name, read_secret_file
@@ -143,6 +149,11 @@ class EnvBackend:
         check_secret_name(name)
         value = self._environ.get(name)
         if value:
+            if not value.strip():
+                raise ConfigurationError(
+                    f"environment variable {name} holds only blanks (spaces, tabs or line "
+                    "breaks); set it to the secret, or unset it"
+                )
             return f"env {name}", value
         file_var = f"{name}_FILE"
         named = self._environ.get(file_var)
