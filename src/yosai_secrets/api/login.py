@@ -142,7 +142,7 @@ class _Login:
 def _setup(state: BlueprintSetupState) -> None:
     """Import Authlib and keep the login's state on the app (once per app)."""
     try:
-        from authlib.integrations.flask_client import OAuth  # type: ignore[import-untyped]
+        from authlib.integrations.flask_client import OAuth
     except ImportError as exc:  # Authlib, or the requests package its Flask client uses
         error = MissingDependencyError(exc.name or "Authlib", "flask", "the Auth0 login")
         _log.warning("the Auth0 login is off: %s", error)
@@ -256,7 +256,7 @@ def _finish(provider: _Provider) -> dict[str, Any]:
     Raises:
         AuthFailure: any refusal, named for the log only (no code, secret or token in it).
     """
-    from authlib.common.errors import AuthlibBaseError  # type: ignore[import-untyped]
+    from authlib.common.errors import AuthlibBaseError
     from joserfc.errors import JoseError
     from requests import RequestException
 
