@@ -107,6 +107,7 @@ def _incident_on_db_password(
     monkeypatch: pytest.MonkeyPatch,
     *,
     alternating: bool,
+    log_lines: list[str],
 ) -> None:
     """The end-to-end DB_PASSWORD incident, in single-role or alternating-users mode."""
     import psycopg
@@ -153,23 +154,36 @@ def _incident_on_db_password(
     assert statuses["deliver to the cluster"] == "done"
     assert data["terminated_sessions"] >= 1 and data["rotated"] == ["DB_PASSWORD"]
     assert "destroyed" in " ".join(data["purged"])
-    _assert_no_value([result.output, markdown, json.dumps(data)], leaked, password)
+    texts = [result.output, markdown, json.dumps(data), "\n".join(log_lines)]
+    _assert_no_value(texts, leaked, password)
 
 
 @pytest.mark.integration
 def test_leaked_db_password_single_role(
-    tmp_path: Path, postgres: Any, openbao: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    postgres: Any,
+    openbao: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    root_logger_capture: list[str],
 ) -> None:
     """One command: the old password and its session are dead, the new one logs in, Vault purged."""
-    _incident_on_db_password(tmp_path, postgres, openbao, monkeypatch, alternating=False)
+    _incident_on_db_password(
+        tmp_path, postgres, openbao, monkeypatch, alternating=False, log_lines=root_logger_capture
+    )
 
 
 @pytest.mark.integration
 def test_leaked_db_password_alternating_users(
-    tmp_path: Path, postgres: Any, openbao: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    postgres: Any,
+    openbao: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    root_logger_capture: list[str],
 ) -> None:
     """Alternating users: the leaked role loses its password and sessions; the other logs in."""
-    _incident_on_db_password(tmp_path, postgres, openbao, monkeypatch, alternating=True)
+    _incident_on_db_password(
+        tmp_path, postgres, openbao, monkeypatch, alternating=True, log_lines=root_logger_capture
+    )
 
 
 # -- SECRET_KEY, scan, a failing step (SECRET_BACKEND=env: no server) --------------------------
@@ -239,8 +253,11 @@ def test_leaked_secret_key_refuses_sessions_signed_before_and_scan_finds_it(
     (logs / "app.log").write_text(f"boot\nconfig dump: {leaked_b64}\n", encoding="utf-8")
     monkeypatch.delenv("SECRET_KEY")
     monkeypatch.delenv("SECRET_KEY_FALLBACKS")
+    audit_log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("YOSAI_AUDIT_LOG", str(audit_log))
+    args = ["SECRET_KEY", "--manifest", str(manifest), "--no-apply", "--logs", str(logs)]
 
-    result = _run(["SECRET_KEY", "--manifest", str(manifest), "--no-apply", "--logs", str(logs)])
+    result = _run([*args, "--reason", "INC-7: key in a log"])
 
     assert result.exit_code == 0, result.output
     after = values(manifest)
@@ -261,7 +278,12 @@ def test_leaked_secret_key_refuses_sessions_signed_before_and_scan_finds_it(
     assert finding["live"] is False  # rotated: the value found no longer works
     assert "app.log" in markdown and "rotate --restart" in markdown
     assert "Notify the security team" in markdown
-    texts = [result.output, markdown, json.dumps(data)]
+    assert statuses["audit summary"] == "done" and "SECRET_KEY" in data["audit_summary"]
+    events = [json.loads(line) for line in audit_log.read_text(encoding="utf-8").splitlines()]
+    recorded = [(e.get("action"), e.get("outcome"), e.get("reason")) for e in events]
+    assert ("incident", "done", "INC-7: key in a log") in recorded
+    assert ("rotate-incident", "finished", "INC-7: key in a log") in recorded
+    texts = [result.output, markdown, json.dumps(data), audit_log.read_text(encoding="utf-8")]
     _assert_no_value(texts, OLD_KEY, PREVIOUS_KEY, leaked_b64, after["SECRET_KEY"])
 
 
@@ -359,3 +381,103 @@ def test_admin_url_with_a_bad_port_is_a_configuration_error(port: str, canary: s
         PostgresRoles(f"postgresql://admin:{canary}@db.internal:{port}/postgres")
     assert canary not in str(info.value)
     assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+# -- Auth0 (a local stand-in of the Management API: Auth0 cannot run here) ---------------------
+
+
+@pytest.mark.integration
+def test_leaked_auth0_secret_is_rotated_stored_and_delivered(
+    tmp_path: Path, openbao: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stand-in tenant rotates it; the new secret reaches the manifest, Vault, the cluster."""
+    from tests.auth0_mgmt_standin import Auth0MgmtStandin
+
+    tenant = Auth0MgmtStandin()
+    try:
+        leaked = "auth0-secret-" + secrets.token_urlsafe(32)
+        key = secrets.token_urlsafe(48)
+        vault_path = _vault_path(
+            openbao, monkeypatch, {"SECRET_KEY": key, "AUTH0_CLIENT_SECRET": leaked}
+        )
+        manifest = make_manifest(tmp_path, SECRET_KEY=key, AUTH0_CLIENT_SECRET=leaked)
+        _, state = stub_cluster(tmp_path, monkeypatch, manifest)
+        environ = {**_vault_environ(openbao, vault_path), **tenant.environ()}
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        reports = tmp_path / "reports"
+
+        result = _run(
+            [
+                "AUTH0_CLIENT_SECRET,SECRET_KEY",
+                "--manifest",
+                str(manifest),
+                "--report-dir",
+                str(reports),
+            ]
+        )
+
+        assert result.exit_code == 0, result.output
+        [new] = tenant.new_secrets
+        assert values(manifest)["AUTH0_CLIENT_SECRET"] == new
+        assert live_values(state)["AUTH0_CLIENT_SECRET"] == new  # the rotation's apply took it
+        status, answer = openbao.api("GET", vault_path)
+        assert status == 200 and answer["data"]["data"]["AUTH0_CLIENT_SECRET"] == new
+        meta = _vault_versions(openbao, vault_path)
+        old = [v for n, v in meta["versions"].items() if int(n) != meta["current_version"]]
+        assert old and all(v["destroyed"] for v in old)
+        data, markdown = _report(reports)
+        assert _statuses(data)["rotate the Auth0 client secret"] == "done"
+        texts = [result.output, markdown, json.dumps(data)]
+        _assert_no_value(texts, leaked, new, tenant.mgmt_client_secret, tenant.access_token, key)
+    finally:
+        tenant.close()
+
+
+# -- resuming, and an open routine rotation ----------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("step", ["db-set", "db-cut", "apply", "finish-store"])
+def test_interrupted_incident_is_resumed_by_running_it_again(
+    tmp_path: Path, postgres: Any, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """Killed after a step, the same incident run again completes it; the old password is dead."""
+    from yosai_secrets.rotation import RotationEngine, RotationOptions
+
+    from .rotation_support import Killed, crash_after
+
+    role, leaked = _make_role(postgres)
+    manifest = make_manifest(tmp_path, SECRET_KEY=OLD_KEY, DB_USER=role, DB_PASSWORD=leaked)
+    stub_cluster(tmp_path, monkeypatch, manifest)
+
+    def options(**kw: Any) -> RotationOptions:
+        return RotationOptions(
+            manifest=manifest, keys=["DB_PASSWORD"], database_url=postgres.url(), environ={}, **kw
+        )
+
+    with pytest.raises(Killed):
+        RotationEngine(options(after_step=crash_after(step))).incident()
+    report = RotationEngine(options()).incident()
+
+    assert report.outcome == "finished" and report.resumed
+    assert not journal_path(manifest).exists()
+    assert not can_login(postgres, role, leaked)
+    assert can_login(postgres, role, values(manifest)["DB_PASSWORD"])
+
+
+def test_an_open_routine_rotation_fails_the_rotate_step_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A routine rotation waiting for --finish: the rotate step fails and says what to run."""
+    from yosai_secrets.rotation import RotationEngine, RotationOptions
+
+    manifest = _env_setup(tmp_path, monkeypatch)
+    RotationEngine(RotationOptions(manifest=manifest, apply=False, environ={})).rotate()
+    result = _run(["SECRET_KEY", "--manifest", str(manifest), "--no-apply", "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    rotate = next(s for s in data["steps"] if s["step"] == "rotate")
+    assert rotate["status"] == "failed" and "rotate --abort" in rotate["detail"]
+    assert _statuses(data)["record"] == "done"
+    assert journal_path(manifest).exists()  # the routine rotation is left as it was

@@ -24,7 +24,6 @@ steps left. No value is ever in a step's detail, the report or a log line.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -102,6 +101,7 @@ class IncidentReport:
     audit_summary: Any = None
     audit_note: str = ""
     captured: dict[str, list[str]] = field(default_factory=dict)  # key -> where its value was
+    purged: list[str] = field(default_factory=list)  # store versions purged outside the rotation
     finished: datetime | None = None
     files: list[Path] = field(default_factory=list)
 
@@ -120,6 +120,8 @@ class IncidentReport:
         left = list(GUIDE_MANUAL_STEPS)
         left += [f"{s.step}: {s.detail}" for s in self.steps if s.status is Status.MANUAL]
         left += [f"FAILED, do it by hand: {s.step}: {s.detail}" for s in self.failed]
+        if self.audit_summary and self.audit_note:
+            left.append(self.audit_note)
         if self.findings:
             left.append(
                 "Remove the leaked value from every file listed under 'Where the value was "
@@ -163,7 +165,7 @@ def run_incident(options: IncidentOptions) -> IncidentReport:
     check_incident(options)
     report = IncidentReport(list(options.keys), options.reason, datetime.now(UTC))
     leaked = _capture(options, report)
-    _add(options, report, _auth0(options, leaked))
+    _auth0(options, report, leaked)
     rotated = _rotate(options, report)
     _revoke(options, report, leaked)
     _add(options, report, _scan(options, report, leaked, rotated))
@@ -204,14 +206,21 @@ def _capture(options: IncidentOptions, report: IncidentReport) -> dict[str, Leak
 # -- Auth0 -------------------------------------------------------------------------------------
 
 
-def _auth0(options: IncidentOptions, leaked: Mapping[str, Leaked]) -> StepOutcome | None:
+def _auth0(options: IncidentOptions, report: IncidentReport, leaked: Mapping[str, Leaked]) -> None:
     if AUTH0_KEY not in options.keys:
-        return None
+        return
     from .incident_rotation import auth0_persister
     from .revoke import rotate_auth0_client_secret
 
-    persist = auth0_persister(options.rotation)
-    return rotate_auth0_client_secret(options.environ, persist, options.report_dir)
+    purged: list[str] = []
+    values = frozenset(v.reveal() for v in leaked[AUTH0_KEY].values)
+    persist = auth0_persister(options.rotation, values, purged)
+    outcome = rotate_auth0_client_secret(options.environ, persist, options.report_dir)
+    _add(options, report, outcome)
+    if purged:
+        report.purged.extend(purged)
+        step = f"purge the store's old versions ({AUTH0_KEY})"
+        _add(options, report, StepOutcome(step, Status.DONE, "; ".join(purged), outcome.finished))
 
 
 # -- rotate ------------------------------------------------------------------------------------
@@ -328,25 +337,26 @@ def _scan(
 
 
 def _audit_summary(options: IncidentOptions, report: IncidentReport) -> StepOutcome:
+    from .analyze import summarize
+
     started = _now()
     step = "audit summary"
     log = options.environ.get("YOSAI_AUDIT_LOG", "").strip()
     if not log or not Path(log).is_file():
         report.audit_note = "no audit log (YOSAI_AUDIT_LOG) to summarize"
         return StepOutcome(step, Status.SKIPPED, report.audit_note, started, _now())
-    try:  # the audit analysis may not be installed with this version yet
-        analyze = importlib.import_module("yosai_secrets.audit.analyze")
-    except ImportError:
-        report.audit_note = "this version has no audit analysis: run `yosai-secrets audit` later"
-        return StepOutcome(step, Status.SKIPPED, report.audit_note, started, _now())
     since = started - timedelta(days=options.audit_days)
     try:
-        report.audit_summary = {
-            key: analyze.summarize([Path(log)], since=since, key=key) for key in options.keys
-        }
+        summaries = {key: summarize([Path(log)], since=since, key=key) for key in options.keys}
     except YosaiSecretsError as exc:
         return StepOutcome(step, Status.FAILED, str(exc), started, _now())
-    detail = f"{log}, last {options.audit_days} days, {len(options.keys)} key(s)"
+    report.audit_summary = summaries
+    flags = sum(len(s.flags) for s in summaries.values())
+    detail = f"{log}, last {options.audit_days} days, {len(summaries)} key(s): {flags} flag(s)"
+    if flags:
+        report.audit_note = (
+            f"{flags} suspicious pattern(s) flagged: review them (`yosai-secrets audit {log}`)"
+        )
     return StepOutcome(step, Status.DONE, detail, started, _now())
 
 

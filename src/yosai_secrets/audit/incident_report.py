@@ -99,7 +99,7 @@ def report_dict(report: IncidentReport) -> dict[str, Any]:
         "rotated": list(rotation.keys) if rotation and rotation.outcome == "finished" else [],
         "rotation": rotation.to_dict() if rotation else None,
         "terminated_sessions": rotation.terminated_sessions if rotation else 0,
-        "purged": list(rotation.purged) if rotation else [],
+        "purged": [*report.purged, *(rotation.purged if rotation else [])],
         "findings": [_finding_dict(f) for f in report.findings],
         "audit_summary": _jsonable(report.audit_summary),
         "audit_note": report.audit_note,
@@ -142,6 +142,8 @@ def report_markdown(report: IncidentReport) -> str:
     lines += _findings(data["findings"])
     lines += ["", "## Audit summary", ""]
     if data["audit_summary"] is not None:
+        if report.audit_note:
+            lines += [report.audit_note, ""]
         lines += ["```json", json.dumps(data["audit_summary"], indent=2), "```"]
     else:
         lines.append(report.audit_note or "No audit summary.")
@@ -155,8 +157,9 @@ def _changes(report: IncidentReport, data: dict[str, Any]) -> list[str]:
     rotation = report.rotation
     if rotation is not None:
         lines += [f"- Database: {_cell(line)}" for line in rotation.cut]
-        lines.append(f"- Sessions terminated: {data['terminated_sessions']}")
-        lines += [f"- Store: {_cell(line)}" for line in data["purged"]]
+        if rotation.cut:
+            lines.append(f"- Sessions terminated: {data['terminated_sessions']}")
+    lines += [f"- Store: {_cell(line)}" for line in data["purged"]]
     revoked = [s for s in report.steps if s.step.startswith(("revoke", "rotate the Auth0"))]
     lines += [f"- {_cell(s.step)}: {s.status.upper()}: {_cell(s.detail)}" for s in revoked]
     return lines

@@ -54,9 +54,9 @@ def rotation_outcomes(
         failed = StepOutcome("rotate", Status.FAILED, detail, started, _now())
         return [failed, *(_not_reached(n) for n in ("cut", "purge", "deliver", "notify"))]
     outcomes = [_rotated(keys, result, started, end)]
-    if result.outcome == "awaiting-operator":
-        return [*outcomes, *(_not_reached(n) for n in ("cut", "purge", "deliver", "notify"))]
     outcomes.append(_cut(keys, result, *clock.span("db-test", "db-cut")))
+    if result.outcome == "awaiting-operator":
+        return [*outcomes, *(_not_reached(n) for n in ("purge", "deliver", "notify"))]
     outcomes.append(_purge(result, *clock.span("finish-manifest", "finish-store")))
     outcomes.append(_deliver(result, *clock.span("invalidate", "apply")))
     outcomes.append(_notify(result, *clock.span("store-promote", "invalidate")))
@@ -127,7 +127,7 @@ def _deliver(result: RotationReport, begin: datetime, end: datetime) -> StepOutc
     reason = result.not_applied_reason or "the manifest was not applied"
     detail = (
         f"not applied ({reason}): run `yosai-secrets rotate --restart` where kubectl reaches the "
-        "cluster, at once (the running pods hold the old values, which no longer work)"
+        "cluster, at once (the running pods still hold the leaked values)"
     )
     return StepOutcome(name, Status.MANUAL, detail, begin, end)
 
@@ -160,11 +160,14 @@ def notified_outcome(
     return StepOutcome(name, Status.DONE, f"told: {listed}", begin, end)
 
 
-def auth0_persister(options: RotationOptions) -> Callable[[Secret], None]:
+def auth0_persister(
+    options: RotationOptions, leaked: frozenset[str], purged: list[str]
+) -> Callable[[Secret], None]:
     """Where a new Auth0 client secret goes: the manifest (when it holds the key) and the store.
 
     The store is written as a rotation writes it (prepare, stage, promote: a new Vault version,
-    or a new AWS version made ``AWSCURRENT``).
+    or a new AWS version made ``AWSCURRENT``); then its versions holding a ``leaked`` value are
+    purged, as an incident's rotation purges its own (one line each appended to ``purged``).
     """
 
     def persist(secret: Secret) -> None:
@@ -187,6 +190,7 @@ def auth0_persister(options: RotationOptions) -> Callable[[Secret], None]:
             store.stage(state, {_AUTH0_KEY: secret.reveal()})
             store.promote(state, {_AUTH0_KEY: secret.reveal()}, stamp)
             wrote = True
+            purged.extend(store.purge(state, leaked))
         if not wrote:
             raise ConfigurationError(
                 f"neither {options.manifest} nor a secret store (SECRET_BACKEND) holds {_AUTH0_KEY}"

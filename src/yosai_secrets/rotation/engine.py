@@ -32,9 +32,9 @@ role's open sessions, and the finish purges every store version holding a leaked
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from ..errors import RotationError, YosaiSecretsError
+from ..errors import RotationError
 from ..manager import invalidate_secret
 from .delivery import Delivery
 from .generate import FALLBACKS_KEY, format_fallbacks, parse_fallbacks
@@ -54,6 +54,7 @@ from .schedule import (
 from .state import ABORT_STEPS, FINISH_STEPS, ROTATE_STEPS, DbMode, RotationPhase, Step
 from .steps import RotationSteps
 from .stores import Store, open_store
+from .trail import recorded, refuse_routine, rotating
 
 __all__ = ["ABORT_STEPS", "FINISH_STEPS", "ROTATE_STEPS", "RotationEngine"]
 
@@ -139,19 +140,13 @@ class RotationEngine:
         return self._recorded("incident", self._incident)
 
     def _recorded(self, action: str, run: Callable[[], RotationReport]) -> RotationReport:
-        """Run ``action`` under the journal's lock; record who ran it, why and how it ended."""
-        name = "rotate" if action == "rotate" else f"rotate-{action}"
-        _record(name, list(self.options.keys or []), self.options, "started")
-        try:
+        """Run ``action`` under the journal's lock, recorded in the audit log."""
+
+        def locked() -> RotationReport:
             with exclusive(self.journal_path):
-                report = run()
-        except YosaiSecretsError as exc:
-            keys = list(self.options.keys or [])
-            _record(name, keys, self.options, "failed", {"error": type(exc).__name__})
-            raise
-        details = {"steps": list(report.steps), "store": report.store}
-        _record(name, report.keys, self.options, str(report.outcome), details)
-        return report
+                return run()
+
+        return recorded(action, self.options, locked)
 
     # -- the runs --------------------------------------------------------------------------------
 
@@ -169,10 +164,10 @@ class RotationEngine:
             _refuse(schedule)
             journal = Journal.create(self.journal_path, state)
         else:
-            _refuse_routine(journal, self.options)
+            refuse_routine(journal.state, journal.phase, self.options)
             report.resumed = True
-            schedule = self._plan("rotate", journal) if _rotating(journal) else Schedule()
-        if _rotating(journal):
+            schedule = self._plan("rotate", journal) if rotating(journal.phase) else Schedule()
+        if rotating(journal.phase):
             self._execute(journal, schedule, report)
             if report.outcome is not Outcome.ROTATED:
                 return report  # held: a password this tool cannot change (the report says which)
@@ -420,36 +415,6 @@ class RotationEngine:
         for step in (Step.APPLY, Step.FINISH_APPLY, Step.ABORT_APPLY):
             if step in schedule.skipped:
                 report.not_applied_reason = schedule.skipped[step]
-
-
-def _rotating(journal: Journal) -> bool:
-    return journal.phase in (RotationPhase.ROTATE, RotationPhase.AWAITING_OPERATOR)
-
-
-def _refuse_routine(journal: Journal, options: RotationOptions) -> None:
-    """An incident resumes only an incident: a routine rotation is finished or aborted first."""
-    state = journal.state
-    if state.incident:
-        return
-    raise RotationError(
-        f"a routine rotation of {', '.join(state.keys)} is open (phase {journal.phase}): its "
-        f"values may be the leaked ones. Run `{command(options, '--abort')}` (or finish it with "
-        f"`{command(options, '--finish --now')}`), then run the incident again"
-    )
-
-
-def _record(
-    action: str,
-    keys: list[str],
-    options: RotationOptions,
-    outcome: str,
-    details: Mapping[str, object] | None = None,
-) -> None:
-    from ..audit.events import emit_operation
-
-    emit_operation(
-        action, keys=keys, reason=options.reason or None, outcome=outcome, details=details
-    )
 
 
 def _refuse(schedule: Schedule) -> None:
