@@ -523,8 +523,46 @@ def test_an_empty_value_means_not_set(tmp_path: Path) -> None:
         assert cfg.get("security.secret_key") == GOOD
 
 
-def test_a_variable_overrides_a_file_value_that_is_not_text(tmp_path: Path) -> None:
-    """The variable wins over the file, so the file's number is never read (as documented)."""
-    folder = _config_dir(tmp_path, f"security:\n  secret_key: {CANARY_NUMBER}\n")
-    cfg = SecureConfigManager(folder, environ=_production_env(tmp_path))
-    assert cfg.get("security.secret_key") == GOOD
+def test_a_file_value_that_is_not_text_is_refused_even_when_overridden(tmp_path: Path) -> None:
+    """The variable wins over the file, but a file holding a number for a secret is still wrong."""
+    folder = _config_dir(tmp_path, f"security:\n  secret_key: !!binary {CANARY_NUMBER}\n")
+    with pytest.raises(ValidationError) as info:
+        SecureConfigManager(folder, environ=_production_env(tmp_path))  # SECRET_KEY is set
+    assert "security.secret_key (SECRET_KEY) in production.yaml" in str(info.value)
+    assert CANARY_NUMBER not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "scheme"),
+    [
+        ("vualt:secret/data/db#password", "vault"),
+        ("valut:kv/db#password", "vault"),
+        ("Vault:secret/data/db#password", "vault"),
+        ("aws-secret:prod/db#password", "aws-secrets"),
+        ("secert:DB_PASSWORD", "secret"),
+        ("fiel:/run/secrets/db_password", "file"),
+    ],
+)
+def test_a_misspelt_reference_is_not_used_as_the_secret(
+    tmp_path: Path, written: str, scheme: str
+) -> None:
+    """A reference with a misspelt scheme is refused (it would be the password itself)."""
+    folder = _config_dir(tmp_path, f"database:\n  password: '{written}'\n")
+    env = _production_env(tmp_path)
+    del env["DB_PASSWORD"]
+    with pytest.raises(ValidationError) as info:
+        SecureConfigManager(folder, environ=env)
+    text = str(info.value)
+    assert "database.password (DB_PASSWORD) in production.yaml" in text
+    assert f"did you mean {scheme}:?" in text and written not in text
+
+
+@pytest.mark.parametrize(
+    "written", ["envy:some/path", "hunter2:abc", "Tr0ub4dor:&3", "https://db/x#y", "valet:a/b"]
+)
+def test_a_password_with_a_colon_is_still_a_password(tmp_path: Path, written: str) -> None:
+    """Text that only resembles a reference (no scheme within one edit) is used as written."""
+    folder = _config_dir(tmp_path, f"database:\n  password: '{written}'\n")
+    env = _production_env(tmp_path)
+    del env["DB_PASSWORD"]
+    assert SecureConfigManager(folder, environ=env).get("database.password") == written

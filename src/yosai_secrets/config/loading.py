@@ -8,33 +8,37 @@ listing everything, and ``yosai-secrets check`` prints the same findings as a ta
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-from ..crypto import looks_encrypted
 from ..environments import ENVIRONMENTS, current_environment
 from ..errors import ConfigurationError, UnknownBackendError
-from ..fallbacks import FALLBACKS_KEY, parse_fallbacks
+from ..fallbacks import FALLBACKS_KEY
 from ..manager import SecretManager
-from ..references import is_reference, reads_default_backend
-from ..secret import redact, register_secret_value
-from .keys import COMPANION_SETTINGS, FALLBACKS_SETTING, SECRET_SETTINGS, dotted, not_text
+from ..references import reads_default_backend
+from ..secret import redact
+from .keys import FALLBACKS_SETTING, SECRET_SETTINGS
 from .loader import deep_merge, find_config_files, load_yaml_file
+from .planning import (
+    SECRET_PATHS,
+    Layers,
+    fallbacks_state,
+    not_text_problems,
+    plan_companions,
+    plan_fallbacks,
+    plan_secrets,
+    reference_requests,
+)
 from .resolve import (
     KeyPath,
-    Kind,
     Outcome,
     Request,
-    get_path,
     group_problems,
-    iter_resolvable,
     resolve_requests,
     set_path,
 )
@@ -43,11 +47,6 @@ from .validate import SecretState, validate_secrets
 __all__ = ["LoadedConfiguration", "load_configuration"]
 
 _log = logging.getLogger("yosai_secrets.config")
-_SECRET_PATHS: Final = frozenset(SECRET_SETTINGS.values())
-_COMPANION_PATHS: Final = frozenset({*COMPANION_SETTINGS.values(), FALLBACKS_SETTING})
-
-#: Each configuration file with its data as parsed, lowest precedence first.
-_Layers = list[tuple[Path, dict[str, Any]]]
 
 
 @dataclass(slots=True)
@@ -67,20 +66,6 @@ class LoadedConfiguration:
     def secret_values(self) -> list[str]:
         """The values obtained (for scrubbing messages; never shown)."""
         return [s.value for s in self.secrets.values() if s.value]
-
-
-_LABELS: Final[dict[KeyPath, str]] = {
-    key: f"{dotted(key)} ({name})"
-    for name, key in (
-        *SECRET_SETTINGS.items(),
-        *COMPANION_SETTINGS.items(),
-        (FALLBACKS_KEY, FALLBACKS_SETTING),
-    )
-}
-
-
-def _label(path: KeyPath) -> str:
-    return _LABELS.get(path) or ".".join(map(str, path))
 
 
 def load_configuration(
@@ -124,7 +109,7 @@ def load_configuration(
         files=files,
         data=data,
         secrets=secrets,
-        masked={*_SECRET_PATHS, FALLBACKS_SETTING} | resolved_paths,
+        masked={*SECRET_PATHS, FALLBACKS_SETTING} | resolved_paths,
         problems=problems,
         references=[r.text for r in requests if r.kind != "encrypted"],
         manager=manager,
@@ -150,11 +135,11 @@ def _with_environment(environ: Mapping[str, str], env: str) -> Mapping[str, str]
     return environ
 
 
-def _merge_layers(layers: _Layers) -> dict[str, Any]:
+def _merge_layers(layers: Layers) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for _, layer in layers:
         data = deep_merge(data, layer)
-    # Secrets are written into the merged tree later; the layers stay as parsed, for _origin().
+    # Secrets are written into the merged tree later; the layers stay as parsed, for origin_of().
     merged: dict[str, Any] = _copy_tree(data)
     return merged
 
@@ -166,17 +151,6 @@ def _copy_tree(data: Any) -> Any:
     if isinstance(data, list):
         return [_copy_tree(v) for v in data]
     return data
-
-
-def _origin(layers: _Layers, path: KeyPath) -> str:
-    """The file whose value for ``path`` won the merge (the last layer that sets it)."""
-    for file, data in reversed(layers):
-        try:
-            get_path(data, path)
-        except KeyError:
-            continue
-        return str(file.name)
-    return "configuration"
 
 
 def _build_manager(
@@ -198,7 +172,7 @@ def _build_manager(
 
 def _obtain_values(
     data: dict[str, Any],
-    layers: _Layers,
+    layers: Layers,
     environ: Mapping[str, str],
     manager: SecretManager,
     findings: list[tuple[str, str]],
@@ -212,15 +186,16 @@ def _obtain_values(
     # _build_manager's one finding, when the default backend could not be built.
     broken_cause = findings[0][1] if findings else None
     broken = "; ".join(group_problems(findings))
-    secrets, requests = _plan_secrets(data, layers, environ, broken, findings)
-    requests.extend(_plan_companions(data, layers, environ, findings))
-    fallbacks = _plan_fallbacks(data, layers, environ, broken, findings)
+    refused = not_text_problems(data, layers, findings)
+    secrets, requests = plan_secrets(data, layers, environ, broken, refused, findings)
+    requests.extend(plan_companions(data, layers, environ, refused))
+    fallbacks = plan_fallbacks(data, layers, environ, broken, refused)
     if isinstance(fallbacks, SecretState):
         secrets[FALLBACKS_KEY] = fallbacks
     elif fallbacks is not None:
         requests.append(fallbacks)
     if resolve_references:
-        requests.extend(_reference_requests(data, layers))
+        requests.extend(reference_requests(data, layers))
     waiting: list[Request] = []
     if broken_cause is not None:
         # secret:NAME means the configured default backend, never the env fallback used instead.
@@ -234,185 +209,8 @@ def _obtain_values(
     _record_secret_outcomes(secrets, outcomes)
     fallback = outcomes.get(FALLBACKS_SETTING)
     if fallback is not None and fallback.value is not None:
-        secrets[FALLBACKS_KEY] = _fallbacks_state(fallback.source, fallback.value)
+        secrets[FALLBACKS_KEY] = fallbacks_state(fallback.source, fallback.value)
     return secrets, requests, resolved_paths
-
-
-def _plan_secrets(
-    data: dict[str, Any],
-    layers: _Layers,
-    environ: Mapping[str, str],
-    backend_broken: str,
-    findings: list[tuple[str, str]],
-) -> tuple[dict[str, SecretState], list[Request]]:
-    """Each of the six secrets, as found in plain text now or as a request to obtain it.
-
-    A variable of the secret's name wins over the files, and is written into ``data``.
-    ``backend_broken`` is why the default backend could not be built ("" if it was). A file
-    value that is not text is added to ``findings``.
-    """
-    secrets: dict[str, SecretState] = {}
-    requests: list[Request] = []
-    for name, key in SECRET_SETTINGS.items():
-        from_env = environ.get(name, "")
-        if from_env:
-            set_path(data, key, from_env)
-            planned = _plan_environ_secret(name, key, from_env)
-        else:
-            planned = _plan_written_secret(name, key, data, layers, backend_broken, findings)
-        if isinstance(planned, SecretState):
-            secrets[name] = planned
-        else:
-            requests.append(planned)
-    return secrets, requests
-
-
-def _plan_environ_secret(name: str, key: KeyPath, value: str) -> SecretState | Request:
-    if looks_encrypted(value):
-        return Request(key, "encrypted", value, _label(key), f"env {name}")
-    register_secret_value(value)
-    return SecretState(name, "found", f"env {name}", value)
-
-
-def _plan_written_secret(
-    name: str,
-    key: KeyPath,
-    data: dict[str, Any],
-    layers: _Layers,
-    backend_broken: str,
-    findings: list[tuple[str, str]],
-) -> SecretState | Request:
-    try:
-        written = get_path(data, key)
-    except KeyError:
-        written = None
-    if written is None or written == "":
-        if backend_broken:
-            return SecretState(name, "error", "error", detail=backend_broken)
-        return Request(key, "fill", name, _label(key), described=True)
-    origin = f"config file {_origin(layers, key)}"
-    problem = _not_text_problem(key, written, layers, findings)
-    if problem is not None:
-        return SecretState(name, "error", origin, detail=problem)
-    text = str(written)
-    # The six secrets are always obtained, references and encrypted values included: a
-    # secret is never validated (or handed out) as the text of its reference.
-    if is_reference(text):
-        return Request(key, "reference", text, _label(key), origin, True)
-    if looks_encrypted(text):
-        return Request(key, "encrypted", text, _label(key), origin, True)
-    register_secret_value(text)
-    return SecretState(name, "found", origin, text)
-
-
-def _plan_companions(
-    data: dict[str, Any],
-    layers: _Layers,
-    environ: Mapping[str, str],
-    findings: list[tuple[str, str]],
-) -> list[Request]:
-    """A request for each companion setting (``database.user``) that is a reference or encrypted.
-
-    As for the six: its variable (``DB_USER``) overrides the file, and its reference is resolved
-    even by a :class:`~yosai_secrets.config.ConfigManager`, so that a user and its password always
-    come from the same place.
-    """
-    requests: list[Request] = []
-    for name, key in COMPANION_SETTINGS.items():
-        text = environ.get(name, "")
-        origin = f"env {name}"
-        if text:
-            set_path(data, key, text)
-        else:
-            try:
-                written = get_path(data, key)
-            except KeyError:
-                continue
-            if not isinstance(written, str):
-                _not_text_problem(key, written, layers, findings)
-                continue
-            text, origin = written, f"config file {_origin(layers, key)}"
-            if is_reference(text):
-                requests.append(Request(key, "reference", text, _label(key)))
-                continue
-        if looks_encrypted(text):
-            requests.append(Request(key, "encrypted", text, _label(key), origin))
-    return requests
-
-
-def _not_text_problem(
-    key: KeyPath, written: object, layers: _Layers, findings: list[tuple[str, str]]
-) -> str | None:
-    """Report a secret-bearing setting whose file value is not text (never showing it)."""
-    kind = not_text(written)
-    if kind is None:
-        return None
-    subject = f"{_label(key)} in {_origin(layers, key)}"
-    cause = (
-        f"must be text (a string), but the file holds {kind}; quote the value, or write a "
-        "reference (secret:NAME, vault:PATH#FIELD, aws-secrets:NAME)"
-    )
-    findings.append((subject, cause))
-    return f"{subject}: {cause}"
-
-
-def _plan_fallbacks(
-    data: dict[str, Any],
-    layers: _Layers,
-    environ: Mapping[str, str],
-    backend_broken: str,
-    findings: list[tuple[str, str]],
-) -> SecretState | Request | None:
-    """``SECRET_KEY_FALLBACKS`` as the Flask extension reads it, so that validation sees it.
-
-    Its variable wins, then the configuration (``security.secret_key_fallbacks``: a list, the
-    stored JSON text, a reference or an encrypted value), then the default backend's
-    ``SECRET_KEY_FALLBACKS``. None when there is nothing to read.
-    """
-    text, origin = environ.get(FALLBACKS_KEY, ""), f"env {FALLBACKS_KEY}"
-    if not text.strip():
-        try:
-            written = get_path(data, FALLBACKS_SETTING)
-        except KeyError:
-            written = None
-        if written is None or written == "":
-            if backend_broken:
-                return None
-            label = _label(FALLBACKS_SETTING)
-            return Request(FALLBACKS_SETTING, "fill", FALLBACKS_KEY, label, described=True)
-        origin = f"config file {_origin(layers, FALLBACKS_SETTING)}"
-        if isinstance(written, list):
-            # A list of keys, as Flask takes it; parse_fallbacks refuses one of anything else.
-            return _fallbacks_state(origin, json.dumps(written, default=repr))
-        if _not_text_problem(FALLBACKS_SETTING, written, layers, findings) is not None:
-            return None
-        text = str(written)
-        if is_reference(text):
-            return Request(FALLBACKS_SETTING, "reference", text, _label(FALLBACKS_SETTING))
-    if looks_encrypted(text):
-        return Request(FALLBACKS_SETTING, "encrypted", text, _label(FALLBACKS_SETTING), origin)
-    return _fallbacks_state(origin, text)
-
-
-def _fallbacks_state(source: str, text: str) -> SecretState:
-    """The found ``SECRET_KEY_FALLBACKS``; each key is registered for redaction."""
-    with contextlib.suppress(ConfigurationError):  # validation reports what does not parse
-        for key in parse_fallbacks(text):
-            register_secret_value(key)
-    return SecretState(FALLBACKS_KEY, "found", source, text)
-
-
-def _reference_requests(data: dict[str, Any], layers: _Layers) -> list[Request]:
-    """A request for every other reference or encrypted value in ``data``."""
-    requests = []
-    for key_path, text in iter_resolvable(data):
-        if key_path in _SECRET_PATHS or key_path in _COMPANION_PATHS:
-            continue  # planned with the six secrets (or overridden by the environment)
-        kind: Kind = "reference" if is_reference(text) else "encrypted"
-        # Only encrypted values report the file they were written in.
-        origin = f"config file {_origin(layers, key_path)}" if kind == "encrypted" else ""
-        requests.append(Request(key_path, kind, text, _label(key_path), origin))
-    return requests
 
 
 def _unreadable(

@@ -20,6 +20,7 @@ from ..environments import REQUIRED_SECRETS, required_secrets
 from ..errors import ConfigurationError
 from ..fallbacks import FALLBACKS_KEY, parse_fallbacks
 from ..placeholders import is_placeholder
+from ..references import BACKEND_OF_SCHEME
 from .keys import SECRET_SETTINGS, dotted
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "SecretState",
     "estimated_entropy_bits",
     "fallback_key_problems",
+    "misspelt_scheme",
     "secret_key_weakness",
     "validate_secrets",
 ]
@@ -98,6 +100,9 @@ _GENERATE_HINT: Final = (
 )
 
 Status = Literal["found", "missing", "error"]
+
+# `scheme:rest`, where rest names a path, a field or a NAME (what a reference holds).
+_REFERENCE_LIKE: Final = re.compile(r"([A-Za-z][A-Za-z-]{2,30}):(?=\S*[/#]|[A-Z][A-Z0-9_]*$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,9 +341,51 @@ def _presence_problems(env: str, states: Mapping[str, SecretState], where: str) 
                 f"variable {name}, or set {dotted(SECRET_SETTINGS[name])} in {where} "
                 f"(e.g. to secret:{name}, a vault: or an aws-secrets: reference)"
             )
+        elif state.value is not None and not state.value.strip():
+            problems.append(
+                f"{name} is required in {env} but is not set: {state.source} holds only blanks "
+                "(spaces, tabs or newlines); set it to the real value"
+            )
         elif env == "production" and is_placeholder(state.value):
             problems.append(
                 f"{name} is required in {env} but is not set: {state.source} holds the example's "
                 "placeholder; replace it with the real value"
             )
     return problems
+
+
+def misspelt_scheme(text: str) -> str | None:
+    """The known scheme ``text`` seems to misspell (``vualt:secret/db#pw`` -> ``vault``), or None.
+
+    Only a text shaped like a reference (a word, a colon, then a path, a ``#field`` or
+    a ``NAME``) whose word is one edit (two for ``aws-secrets``) from a scheme of at least four
+    letters counts: such a value would otherwise be used as the secret itself. ``env`` is too
+    short to tell from a word.
+    """
+    found = _REFERENCE_LIKE.match(text)
+    if found is None or found.group(1) in BACKEND_OF_SCHEME:
+        return None
+    word = found.group(1).lower()
+    if word in BACKEND_OF_SCHEME:
+        return word  # "Vault:": schemes are lower case
+    for scheme in BACKEND_OF_SCHEME:
+        allowed = 2 if len(scheme) > 8 else 1
+        if len(scheme) >= 4 and _edits(word, scheme, allowed) <= allowed:
+            return scheme
+    return None
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (a swap of neighbours is one edit), capped past limit."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
