@@ -245,6 +245,18 @@ def test_our_errors_exit_2_naming_the_cause(tmp_path: Path, problem: str) -> Non
     assert expected in result.output and "Traceback" not in result.output
 
 
+def test_gzipped_logs_and_naive_times(suspicious_log: Path, tmp_path: Path) -> None:
+    """A rotated log compressed with gzip reads like the plain one; a naive since is UTC."""
+    import gzip
+
+    packed = tmp_path / "old" / "suspicious.jsonl.gz"
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(suspicious_log.read_bytes()))
+    plain = summarize([suspicious_log], since=DAY2)
+    zipped = summarize([packed], since=DAY2.replace(tzinfo=None))
+    assert [f.kind for f in zipped.flags] == [f.kind for f in plain.flags]
+
+
 def test_lines_of_neither_format_are_counted_not_fatal(tmp_path: Path) -> None:
     """A plain text line or a foreign JSON document is skipped and counted in a note."""
     log = tmp_path / "mixed.log"

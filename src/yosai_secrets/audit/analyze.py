@@ -11,15 +11,14 @@ applies four rules over a window of time (``since`` to the end of the logs):
 * ``token-new-address``: a Vault token (by accessor) used from an address it had not used before.
 
 The baseline is everything before ``since`` or, without ``since``, the first half of the logs'
-time span. With no read in the baseline, the two "new" rules cannot tell anything and are not
+time span. With no read in the baseline, the new-reader rule cannot tell anything and is not
 applied (the report says so). Nothing here ever holds a value: logs hold names and HMACs.
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,42 +26,21 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .logs import Access, LogStream, Rotation, parse_time, read_logs
+from .rules import (
+    Flag,
+    Rules,
+    denied_bursts,
+    iso,
+    new_readers,
+    reads_after_rotation,
+    token_new_address,
+    within,
+)
 
 __all__ = ["AuditReport", "Flag", "KeyCounts", "Rules", "SourceCounts", "parse_since", "summarize"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.I)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Thresholds of the rules."""
-
-    burst_count: int = 5
-    burst_seconds: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Flag:
-    """One thing that looks wrong: its rule, when, who, which secret, and why in words."""
-
-    kind: str
-    time: datetime
-    source: str
-    key: str
-    reason: str
-    where: str = ""  # the log file and line of the access that raised it
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return {
-            "kind": self.kind,
-            "time": _iso(self.time),
-            "source": self.source,
-            "key": self.key,
-            "reason": self.reason,
-            "where": self.where,
-        }
 
 
 @dataclass
@@ -113,8 +91,8 @@ class AuditReport:
         return {
             "files": self.files,
             "key": self.key,
-            "window": {"start": _iso(self.window_start), "end": _iso(self.window_end)},
-            "baseline_end": _iso(self.baseline_end),
+            "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
+            "baseline_end": iso(self.baseline_end),
             "lines": self.lines,
             "unrecognised_lines": self.unrecognised,
             "keys": {
@@ -124,7 +102,7 @@ class AuditReport:
                 name: {**_counts(c), "keys": sorted(c.keys)} for name, c in self.sources.items()
             },
             "rotations": [
-                {"time": _iso(r.time), "key": r.key, "version": r.version, "origin": r.origin}
+                {"time": iso(r.time), "key": r.key, "version": r.version, "origin": r.origin}
                 for r in self.rotations
             ],
             "flags": [f.to_dict() for f in self.flags],
@@ -172,6 +150,8 @@ def summarize(
         ConfigurationError: a path is missing or unreadable, or ``since`` is malformed.
     """
     start = parse_since(since) if isinstance(since, str) else since
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)  # a naive time is taken as UTC, as the logs are
     stream = read_logs(paths)
     names = _aliases(stream, key) if key else None
     accesses = [a for a in stream.accesses if names is None or _touches(a, names)]
@@ -191,13 +171,13 @@ def summarize(
     window = [a for a in accesses if start is None or a.time >= start]
     _count(report, window, stream, names, start)
     report.rotations = [
-        r for r in stream.rotations if (names is None or r.key in names) and _in(r.time, start)
+        r for r in stream.rotations if (names is None or r.key in names) and within(r.time, start)
     ]
     rules = rules or Rules()
-    report.flags.extend(_denied_bursts(window, rules))
-    report.flags.extend(_new_readers(accesses, baseline_end, start, report.notes))
-    report.flags.extend(_reads_after_rotation(window, stream.rotations, _path_aliases(stream)))
-    report.flags.extend(_token_new_address(accesses, start))
+    report.flags.extend(denied_bursts(window, rules))
+    report.flags.extend(new_readers(accesses, baseline_end, start, report.notes))
+    report.flags.extend(reads_after_rotation(window, stream.rotations, _path_aliases(stream)))
+    report.flags.extend(token_new_address(accesses, start))
     report.flags.sort(key=lambda f: (f.time, f.kind))
     return report
 
@@ -225,7 +205,7 @@ def _count(
             _tally(counts, access)
         _tally(source, access)
     for when, name, hits in stream.hits:
-        if (names is None or name in names) and _in(when, start):
+        if (names is None or name in names) and within(when, start):
             report.keys.setdefault(name, KeyCounts()).hits += hits
 
 
@@ -239,134 +219,6 @@ def _tally(counts: KeyCounts | SourceCounts, access: Access) -> None:
 
 
 # -- the rules ---------------------------------------------------------------------------------
-
-
-def _denied_bursts(window: list[Access], rules: Rules) -> Iterator[Flag]:
-    """``burst_count`` denials from one source within ``burst_seconds``: one flag per burst."""
-    by_source: dict[str, list[Access]] = {}
-    for access in window:
-        if access.denied:
-            origin = access.host if access.origin == "vault" else access.source
-            by_source.setdefault(origin or "?", []).append(access)
-    span = timedelta(seconds=rules.burst_seconds)
-    for source, denials in by_source.items():
-        recent: deque[Access] = deque()
-        burst: list[Access] = []
-        for access in denials:
-            if burst and access.time - burst[-1].time > span:
-                yield _burst_flag(source, burst, rules)
-                burst = []
-            recent.append(access)
-            while access.time - recent[0].time > span:
-                recent.popleft()
-            if burst:
-                burst.append(access)
-            elif len(recent) >= rules.burst_count:
-                burst = list(recent)
-        if burst:
-            yield _burst_flag(source, burst, rules)
-
-
-def _burst_flag(source: str, burst: list[Access], rules: Rules) -> Flag:
-    seconds = (burst[-1].time - burst[0].time).total_seconds()
-    keys = sorted({a.key for a in burst})
-    shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-    return Flag(
-        kind="denied-burst",
-        time=burst[0].time,
-        source=source,
-        key=keys[0] if len(keys) == 1 else f"{len(keys)} keys",
-        reason=(
-            f"{len(burst)} denied requests in {seconds:.0f} s (threshold {rules.burst_count} "
-            f"within {rules.burst_seconds:g} s): {shown}"
-        ),
-        where=burst[0].where,
-    )
-
-
-def _new_readers(
-    accesses: list[Access], baseline_end: datetime | None, start: datetime | None, notes: list[str]
-) -> Iterator[Flag]:
-    """The first read in the window by a host, or a process on a host, the baseline never saw."""
-    reads = [a for a in accesses if a.is_secret_read]
-    baseline = [a for a in reads if baseline_end is not None and a.time < baseline_end]
-    if not baseline:
-        if reads:
-            notes.append("no read before the window: new readers cannot be told apart")
-        return
-    hosts = {(a.origin, a.host) for a in baseline}
-    pairs = {(a.origin, a.host, a.process) for a in baseline}
-    for access in reads:
-        if access.time < (baseline_end or access.time) or not _in(access.time, start):
-            continue
-        if (access.origin, access.host) not in hosts:
-            what = f"host {access.host or '?'} never read a secret before"
-        elif (access.origin, access.host, access.process) not in pairs:
-            who = "token" if access.origin == "vault" else "process"
-            what = f"{who} {access.process or '?'} never read a secret from {access.host} before"
-        else:
-            continue
-        hosts.add((access.origin, access.host))
-        pairs.add((access.origin, access.host, access.process))
-        yield Flag("new-reader", access.time, access.source, access.key, what, access.where)
-
-
-def _reads_after_rotation(
-    window: list[Access], rotations: list[Rotation], paths: dict[str, set[str]]
-) -> Iterator[Flag]:
-    """A read returning a version older than one made before it (by a rotation or a KV write)."""
-    by_key: dict[str, list[Rotation]] = {}
-    for rotation in rotations:
-        for name in {rotation.key} | paths.get(rotation.key, set()):
-            by_key.setdefault(name, []).append(rotation)
-    for access in window:
-        if access.version is None or access.outcome != "ok" or not access.is_secret_read:
-            continue
-        for name in {*access.keys, access.key, access.path or ""}:
-            newer = _newer_rotation(by_key.get(name, []), access)
-            if newer is not None:
-                yield Flag(
-                    "read-after-rotation",
-                    access.time,
-                    access.source,
-                    access.key,
-                    f"read version {access.version} after version {newer.version} was made "
-                    f"at {_iso(newer.time)} ({newer.origin})",
-                    access.where,
-                )
-                break
-
-
-def _newer_rotation(rotations: list[Rotation], access: Access) -> Rotation | None:
-    latest = None
-    for rotation in rotations:
-        if rotation.time <= access.time and rotation.version is not None:
-            latest = rotation
-    if latest is None or latest.version == access.version:
-        return None
-    if isinstance(latest.version, int) and isinstance(access.version, int):
-        return latest if access.version < latest.version else None
-    return latest  # version ids (AWS): any other id than the rotated one is an old one
-
-
-def _token_new_address(accesses: list[Access], start: datetime | None) -> Iterator[Flag]:
-    """A Vault token seen before from other addresses, used in the window from a new one."""
-    seen: dict[str, set[str]] = {}
-    for access in accesses:
-        if access.origin != "vault" or not access.token or not access.host:
-            continue
-        known = seen.setdefault(access.token, set())
-        if known and access.host not in known and _in(access.time, start):
-            yield Flag(
-                "token-new-address",
-                access.time,
-                access.source,
-                access.key,
-                f"token {access.process or '?'} (accessor {_short(access.token)}) used from "
-                f"{access.host}, before only from {', '.join(sorted(known))}",
-                access.where,
-            )
-        known.add(access.host)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -400,18 +252,6 @@ def _midpoint(accesses: list[Access]) -> datetime | None:
         return None
     first, last = accesses[0].time, accesses[-1].time
     return first + (last - first) / 2
-
-
-def _in(when: datetime, start: datetime | None) -> bool:
-    return start is None or when >= start
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.isoformat().replace("+00:00", "Z")
-
-
-def _short(token: str) -> str:
-    return token.removeprefix("hmac-sha256:")[:12]
 
 
 def _counts(counts: KeyCounts | SourceCounts) -> dict[str, int]:
