@@ -6,11 +6,13 @@
 >>> YosaiSecrets(app)  # doctest: +SKIP
 
 On ``init_app`` the extension loads the configuration (``SecureConfigManager``: it validates the
-environment's required secrets and refuses to start when one is missing), sets ``SECRET_KEY`` and
-``SECRET_KEY_FALLBACKS`` (always a list: a previous key kept during a rotation so that sessions
-signed with it stay valid) and installs log redaction. A Dash app uses it through its Flask server:
-``YosaiSecrets(dash_app.server)``. The ``flask secrets ...`` commands reach every app through the
-``flask.commands`` entry point (:mod:`yosai_secrets.cli.flask_group`), not through ``init_app``.
+environment's required secrets and refuses to start when one is missing; in production it also
+holds ``SECRET_KEY`` and every fallback key it installs to the strength rule), sets
+``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` (always a list: a previous key kept during a rotation
+so that sessions signed with it stay valid) and installs log redaction. A Dash app uses it
+through its Flask server: ``YosaiSecrets(dash_app.server)``. The ``flask secrets ...`` commands
+reach every app through the ``flask.commands`` entry point (:mod:`yosai_secrets.cli.flask_group`),
+not through ``init_app``.
 
 ``SECRET_KEY_FALLBACKS`` is read with :func:`yosai_secrets.fallbacks.parse_fallbacks` (re-exported
 here), the one parser rotation uses too.
@@ -113,7 +115,9 @@ class YosaiSecrets:
         StartupError: on ``init_app``, ``SECRET_KEY`` is missing or Flask is too old; the message
             names ``SECRET_KEY`` and every place looked at.
         StartupValidationError: the configuration's validation failed (e.g. ``DB_PASSWORD`` in
-            production); every problem is listed.
+            production), or in production ``SECRET_KEY`` or a ``SECRET_KEY_FALLBACKS`` key is a
+            placeholder or too weak (the rule of ``yosai_secrets.config.validate``); every
+            problem is listed, naming the key or its position, never a value.
     """
 
     def __init__(
