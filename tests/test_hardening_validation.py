@@ -566,3 +566,17 @@ def test_a_password_with_a_colon_is_still_a_password(tmp_path: Path, written: st
     env = _production_env(tmp_path)
     del env["DB_PASSWORD"]
     assert SecureConfigManager(folder, environ=env).get("database.password") == written
+
+
+def test_a_weak_fallback_after_a_reload_keeps_the_current_keys(
+    tmp_path: Path, no_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGHUP reload that would install a weak fallback keeps the keys already in use."""
+    old = generate_value()
+    env = _production_env(tmp_path, SECRET_KEY_FALLBACKS=json.dumps([old]))
+    app = Flask(__name__)
+    extension = YosaiSecrets(app, environ=env)
+    env["SECRET_KEY_FALLBACKS"] = json.dumps(["changeme"])
+    extension.clear_caches()  # what SIGHUP does; logs a warning, never raises
+    assert app.config["SECRET_KEY_FALLBACKS"] == [old]
+    assert app.config["SECRET_KEY"] == GOOD
