@@ -10,6 +10,11 @@ one backend call. Design choices, each for a reason:
 - **Stale-if-error, bounded.** When a refresh fails, the previous value is served for at most
   ``max_stale_seconds`` past its expiry, with one warning naming the key; after that, the error.
   A failed refresh is retried no more often than every ``retry_interval_seconds``.
+- **Jitter.** With ``jitter`` (``SECRET_CACHE_JITTER``, a fraction ``j`` of the TTL), each entry's
+  expiry is drawn in ``[ttl*(1-j), ttl]`` (never past the TTL the operator set), so processes that
+  started together refresh apart; a failing entry's next retry is drawn in
+  ``[interval, interval*(1+j)]`` (never sooner than the interval). The draws come from
+  :func:`~yosai_secrets.jitter.urandom_fraction`, which a forked child does not share.
 - **Invalidation wins.** A value fetched before an invalidation is never stored after it.
 - **Bounded.** At most ``max_entries``; the entry fetched longest ago is evicted first.
 - **A deadline for every read.** With ``read_timeout_seconds``, a cold read runs its loader in a
@@ -27,6 +32,7 @@ from collections.abc import Callable, Hashable
 from typing import Final, Generic, NamedTuple, TypeVar
 
 from .errors import BackendUnavailableError, ConfigurationError
+from .jitter import Rng, shortened, urandom_fraction
 
 __all__ = ["CacheEntry", "CacheStats", "SecretCache"]
 
@@ -131,6 +137,9 @@ class SecretCache(Generic[V]):
         refresh_wait_seconds: how long a reader of an expired entry waits for its refresh.
         retry_interval_seconds: the least time between two refreshes of a failing entry.
         read_timeout_seconds: the longest any reader waits for a backend (None: no limit).
+        jitter: the fraction of the TTL (and of the retry interval) drawn at random per entry
+            (0: none).
+        rng: a source of floats in [0, 1) for the jitter (inject a fixed one in tests).
     """
 
     def __init__(
@@ -143,6 +152,8 @@ class SecretCache(Generic[V]):
         refresh_wait_seconds: float = 0.05,
         retry_interval_seconds: float = 5.0,
         read_timeout_seconds: float | None = None,
+        jitter: float = 0.0,
+        rng: Rng = urandom_fraction,
     ) -> None:
         if ttl_seconds < 0:
             raise ConfigurationError(f"cache ttl_seconds must be >= 0, got {ttl_seconds}")
@@ -163,6 +174,10 @@ class SecretCache(Generic[V]):
                 f"the read timeout must be > 0 seconds, got {read_timeout_seconds}"
             )
         self.read_timeout_seconds = read_timeout_seconds
+        if not 0 <= jitter <= 1:
+            raise ConfigurationError(f"cache jitter must be in [0, 1], got {jitter}")
+        self.jitter = jitter
+        self._rng = rng
         self._lock = threading.Lock()
         self._entries: dict[Hashable, CacheEntry[V]] = {}
         self._flights: dict[Hashable, _Flight[V]] = {}
@@ -389,7 +404,7 @@ class SecretCache(Generic[V]):
         return CacheEntry(
             value=value,
             fetched_at=now,
-            expires_at=now + self.ttl_seconds,
+            expires_at=now + shortened(self.ttl_seconds, self.jitter, self._rng),
             stale_until=now + self.ttl_seconds + self.max_stale_seconds,
         )
 
@@ -427,7 +442,9 @@ class SecretCache(Generic[V]):
                         previous.stale_until - now,
                     )
                 previous.failing = True
-                previous.retry_at = now + min(self.retry_interval_seconds, self.ttl_seconds or 1.0)
+                interval = min(self.retry_interval_seconds, self.ttl_seconds or 1.0)
+                # Stretched, never shortened: the interval is what protects a failing store.
+                previous.retry_at = now + interval * (1.0 + self.jitter * self._rng())
             self._flights.pop(key, None)
         flight.error = exc
         flight.done.set()
