@@ -168,6 +168,30 @@ def _proxied(ctx: Ctx) -> None:
     ctx.monkeypatch.delenv("no_proxy", raising=False)
 
 
+def _raised_in_send(kind: str, **fields: str) -> Callable[[Ctx], str]:
+    """Read with botocore's error ``kind`` (CANARY in its fields) raised as the request is sent.
+
+    A stand-in for a network that times out or a proxy that refuses: botocore raises these from
+    its HTTP layer with the URL as configured, ``user:password@`` included.
+    """
+
+    def act(ctx: Ctx) -> str:
+        from botocore import exceptions
+
+        built = manager(ctx)
+        backend: Any = built.backend
+        values = {k: v.replace("CANARY", ctx.canary) for k, v in fields.items()}
+
+        def fail(**_: Any) -> None:
+            raise getattr(exceptions, kind)(**values)
+
+        backend.client.meta.events.register("before-send.secrets-manager.GetSecretValue", fail)
+        ctx.name(_name(ctx))
+        return built.get(f"aws-secrets:{_name(ctx)}")
+
+    return act
+
+
 def _pending_stage(ctx: Ctx) -> None:
     _stored(SecretString="CANARY")(ctx)
     ctx.environ["AWS_SECRET_VERSION_STAGE"] = "AWSPENDING"
@@ -373,6 +397,35 @@ ROWS = [
         expect=BackendUnavailableError,
         why="AwsSettings built in code: the credentials are taken out before botocore sees them",
         deadline_seconds=_DEADLINE,
+    ),
+    Row(
+        id="aws-connect-timeout-url-with-credentials",
+        act=_raised_in_send("ConnectTimeoutError", endpoint_url="http://u:CANARY@10.0.0.1/"),
+        expect=BackendUnavailableError,
+        setup=_env,
+        needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
+        why="stand-in: botocore's error raised from its before-send hook, as its HTTP layer does",
+    ),
+    Row(
+        id="aws-read-timeout-url-with-credentials",
+        act=_raised_in_send("ReadTimeoutError", endpoint_url="https://u:CANARY@sm.example.com/"),
+        expect=BackendUnavailableError,
+        setup=_env,
+        needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
+        why="stand-in, as above",
+    ),
+    Row(
+        id="aws-proxy-refused-url-with-credentials",
+        act=_raised_in_send(
+            "ProxyConnectionError", proxy_url="http://proxy:CANARY@10.0.0.2:3128", error="refused"
+        ),
+        expect=BackendUnavailableError,
+        setup=_env,
+        needs=("moto_server",),
+        deadline_seconds=_DEADLINE,
+        why="stand-in, as above",
     ),
     Row(
         id="aws-proxy-with-credentials",

@@ -11,6 +11,7 @@ stored, or both.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from tests.corpus import Ctx, Row, closed_port
@@ -19,6 +20,7 @@ from yosai_secrets.errors import (
     BackendAuthError,
     BackendError,
     BackendPermissionError,
+    BackendTLSError,
     BackendUnavailableError,
     ConfigurationError,
     SecretNotFoundError,
@@ -141,6 +143,71 @@ def _standin_row(
         needs=("vault_standin",),
         deadline_seconds=deadline,
         why=why,
+    )
+
+
+def _login_file(variable: str, value: Callable[[Ctx], str], **auth: str) -> Callable[[Ctx], None]:
+    """Log in to the stand-in with a credential file (``value`` gives its path)."""
+
+    def setup(ctx: Ctx) -> None:
+        standin = ctx.server("vault_standin")
+        ctx.environ.update(VAULT_ADDR=standin.addr, VAULT_MAX_RETRIES="0", SECRET_BACKEND="vault")
+        ctx.environ.update(auth)
+        ctx.environ[variable] = value(ctx)
+
+    return setup
+
+
+def _fifo(ctx: Ctx) -> str:
+    path = ctx.tmp / "credential"
+    os.mkfifo(path)
+    return str(path)
+
+
+def _bytes_file(ctx: Ctx) -> str:
+    path = ctx.tmp / "credential"
+    path.write_bytes(b"\xff\xfe" + ctx.canary.encode())
+    return str(path)
+
+
+def _pem(ctx: Ctx) -> str:
+    return f"-----BEGIN PRIVATE KEY-----\n{ctx.canary}\n-----END PRIVATE KEY-----\n"
+
+
+def _garbage_ca(ctx: Ctx) -> None:
+    path = ctx.tmp / "ca.pem"
+    path.write_text(f"-----BEGIN CERTIFICATE-----\n{ctx.canary}\n-----END CERTIFICATE-----\n")
+    standin = ctx.server("vault_standin")
+    ctx.environ.update(
+        VAULT_ADDR=standin.addr.replace("http://", "https://"),
+        VAULT_TOKEN=ctx.canary,
+        VAULT_CACERT=str(path),
+        VAULT_MAX_RETRIES="0",
+    )
+
+
+def _https_to_http(ctx: Ctx) -> None:
+    plain = ctx.server("vault_standin").addr
+    ctx.environ.update(
+        VAULT_ADDR=plain.replace("http://", "https://"),
+        VAULT_TOKEN=ctx.canary,
+        VAULT_MAX_RETRIES="0",
+    )
+
+
+_APPROLE = {"VAULT_ROLE_ID": "corpus-role"}
+_K8S = {"VAULT_K8S_ROLE": "corpus-role"}
+
+
+def _auth_row(id: str, variable: str, value: Callable[[Ctx], str], auth: dict[str, str]) -> Row:
+    return Row(
+        id=f"vault-{id}",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=BackendAuthError,
+        named=(variable,),
+        setup=_login_file(variable, value, **auth),
+        needs=("vault_standin",),
+        deadline_seconds=3.0,
     )
 
 
@@ -294,6 +361,61 @@ ROWS = [
     _standin_row("403-echoes-token", "echo-token-403", BackendPermissionError),
     _standin_row("418-unexpected-status", "teapot", BackendError),
     _standin_row("200-null-data", "null-data", SecretNotFoundError),
+    # -- credentials read from files, and TLS material -------------------------------------------
+    _auth_row("secret-id-file-dev-zero", "VAULT_SECRET_ID_FILE", lambda ctx: "/dev/zero", _APPROLE),
+    _auth_row("secret-id-file-fifo", "VAULT_SECRET_ID_FILE", _fifo, _APPROLE),
+    _auth_row(
+        "secret-id-file-directory", "VAULT_SECRET_ID_FILE", lambda ctx: str(ctx.tmp), _APPROLE
+    ),
+    _auth_row("secret-id-file-not-utf8", "VAULT_SECRET_ID_FILE", _bytes_file, _APPROLE),
+    _auth_row(
+        "secret-id-file-holds-the-secret-id",
+        "VAULT_SECRET_ID_FILE",
+        lambda ctx: ctx.canary,
+        _APPROLE,
+    ),
+    _auth_row("k8s-token-file-dev-zero", "VAULT_K8S_TOKEN_FILE", lambda ctx: "/dev/zero", _K8S),
+    _auth_row("k8s-token-file-fifo", "VAULT_K8S_TOKEN_FILE", _fifo, _K8S),
+    Row(
+        id="vault-client-key-holds-the-key",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=ConfigurationError,
+        named=("VAULT_CLIENT_KEY",),
+        setup=lambda ctx: ctx.environ.update(
+            VAULT_ADDR="https://127.0.0.1:8200", VAULT_TOKEN="t", VAULT_CLIENT_KEY=_pem(ctx)
+        ),
+    ),
+    Row(
+        id="vault-cacert-holds-the-certificate",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=ConfigurationError,
+        named=("VAULT_CACERT",),
+        setup=lambda ctx: ctx.environ.update(
+            VAULT_ADDR="https://127.0.0.1:8200", VAULT_TOKEN="t", VAULT_CACERT=_pem(ctx)
+        ),
+    ),
+    Row(
+        id="vault-cacert-not-a-certificate",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=BackendTLSError,
+        named=("VAULT_CACERT",),
+        setup=_garbage_ca,
+        needs=("vault_standin",),
+    ),
+    Row(
+        id="vault-https-to-plain-http",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=BackendTLSError,
+        setup=_https_to_http,
+        needs=("vault_standin",),
+    ),
+    Row(
+        id="vault-no-token",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=ConfigurationError,
+        named=("VAULT_TOKEN",),
+        setup=lambda ctx: ctx.environ.update(VAULT_ADDR="http://127.0.0.1:8200"),
+    ),
     Row(
         id="vault-dead-address",
         act=_read(path=lambda ctx: "secret/data/app"),

@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..references import BACKEND_OF_SCHEME, shown, unknown_scheme
 from .base import Location
-from .file import check_secret_name, read_secret_file
+from .file import check_secret_name, read_secret_file, shown_path
 
 __all__ = ["DEFAULT_SECRETS_DIR", "EnvBackend"]
 
@@ -141,7 +141,7 @@ class EnvBackend:
         named = self._environ.get(file_var)
         return [
             f"environment variable {name}",
-            f"{file_var}={_shown_path(named)}" if named else f"{file_var} (not set)",
+            f"{file_var}={shown_path(named)}" if named else f"{file_var} (not set)",
             *(kind + path for kind, path in self._files(name)),
         ]
 
@@ -158,14 +158,14 @@ class EnvBackend:
         file_var = f"{name}_FILE"
         named = self._environ.get(file_var)
         if named:
-            place = f"{file_var}={_shown_path(named)}"
+            place = f"{file_var}={shown_path(named)}"
             if not read:
                 return place, ""
             try:
                 return place, read_secret_file(named, what=f"the file named by {file_var}")
             except SecretNotFoundError:
                 raise SecretFileError(
-                    f"{file_var} names {_shown_path(named)}, which does not exist; fix the path "
+                    f"{file_var} names {shown_path(named)}, which does not exist; fix the path "
                     f"or unset {file_var}"
                 ) from None
         for kind, path in self._files(name):
@@ -182,10 +182,3 @@ class EnvBackend:
 
     def _within(self, kind: str) -> str:
         return self._secrets_dir if kind == _DOCKER else self._local_dir
-
-
-def _shown_path(named: str) -> str:
-    """``named`` when it looks like a path; otherwise not shown (it may be the secret itself)."""
-    if named.isprintable() and os.path.isabs(named) and os.path.isdir(os.path.dirname(named)):
-        return named
-    return "a file (the value is not shown: it may be the secret itself, set by mistake)"

@@ -12,7 +12,13 @@ from ..errors import SecretFileError, SecretNotFoundError
 from ..references import check_name
 from .base import Location
 
-__all__ = ["MAX_SECRET_FILE_BYTES", "FileBackend", "check_secret_name", "read_secret_file"]
+__all__ = [
+    "MAX_SECRET_FILE_BYTES",
+    "FileBackend",
+    "check_secret_name",
+    "read_secret_file",
+    "shown_path",
+]
 
 MAX_SECRET_FILE_BYTES: Final = 64 * 1024
 
@@ -28,6 +34,18 @@ def check_secret_name(name: str) -> None:
             f"secret name {name!r} cannot be used as a file name: it contains a path separator, "
             "'..' or another unsafe character; use a plain name such as DB_PASSWORD"
         )
+
+
+def shown_path(named: str) -> str:
+    """``named`` when it looks like a path; otherwise not shown (it may be the secret itself).
+
+    A variable meant to name a file (``DB_PASSWORD_FILE``, ``VAULT_CLIENT_KEY``) sometimes holds
+    the secret instead: a value that is not an absolute path in an existing directory is never
+    repeated in a message.
+    """
+    if named.isprintable() and os.path.isabs(named) and os.path.isdir(os.path.dirname(named)):
+        return named
+    return "a file (the value is not shown: it may be the secret itself, set by mistake)"
 
 
 def read_secret_file(

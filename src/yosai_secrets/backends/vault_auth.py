@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from ..errors import BackendAuthError, BackendError, BackendUnavailableError, ConfigurationError
+from ..errors import (
+    BackendAuthError,
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    SecretFileError,
+    SecretNotFoundError,
+)
+from .file import read_secret_file, shown_path
 
 __all__ = [
     "DEFAULT_K8S_TOKEN_FILE",
@@ -141,19 +149,12 @@ class AppRoleAuth:
         if self._secret_id:
             return self._secret_id
         assert self._secret_id_file is not None
-        try:
-            text = self._secret_id_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise BackendAuthError(
-                f"cannot read the AppRole secret id file {self._secret_id_file} "
-                f"(VAULT_SECRET_ID_FILE): {exc.strerror or type(exc).__name__}",
-                backend="vault",
-            ) from None
-        if not text:
-            raise BackendAuthError(
-                f"the AppRole secret id file {self._secret_id_file} is empty", backend="vault"
-            )
-        return text
+        return read_credential_file(
+            self._secret_id_file,
+            "the AppRole secret id file",
+            "VAULT_SECRET_ID_FILE",
+            "point it at the file holding the secret id",
+        )
 
     def login(self, send: Send) -> Login:
         """Log in with the role id and secret id."""
@@ -169,6 +170,24 @@ class AppRoleAuth:
                 backend="vault",
             ) from None
         return auth_block(response, self.description)
+
+
+def read_credential_file(path: Path, what: str, variable: str, fix: str) -> str:
+    """Read a login credential from ``path`` as a secret file is read (bounded, regular only).
+
+    A FIFO, ``/dev/zero``, a directory, a huge, empty or non-UTF-8 file is refused at once,
+    never waited on or read to the end; the message names the file, never its content.
+
+    Raises:
+        BackendAuthError: the file is missing or unusable (naming ``variable`` and ``fix``).
+    """
+    try:
+        return read_secret_file(path, what=what).strip()
+    except SecretNotFoundError:
+        problem = f"{what} {shown_path(str(path))} does not exist"
+    except SecretFileError as exc:
+        problem = str(exc)
+    raise BackendAuthError(f"{problem} ({variable}); {fix}", backend="vault")
 
 
 class KubernetesAuth:
@@ -198,15 +217,12 @@ class KubernetesAuth:
 
     def login(self, send: Send) -> Login:
         """Log in with the service-account token."""
-        try:
-            jwt = self.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise BackendAuthError(
-                f"{self.description}: cannot read the service-account token file "
-                f"{self.token_file} ({exc.strerror or type(exc).__name__}); set "
-                "VAULT_K8S_TOKEN_FILE or mount the service-account token",
-                backend="vault",
-            ) from None
+        jwt = read_credential_file(
+            self.token_file,
+            f"{self.description}: the service-account token file",
+            "VAULT_K8S_TOKEN_FILE",
+            "set VAULT_K8S_TOKEN_FILE or mount the service-account token",
+        )
         try:
             response = send(
                 "POST", f"auth/{self.mount}/login", {"role": self.role, "jwt": jwt}, None

@@ -4,8 +4,9 @@ Every request goes to the address that answered last; on a connection error, a t
 (sealed, standby without a leader), a 307/308 (a standby sending the request to its leader: not
 followed), 412 (a standby not yet caught up) or 429 (rate limit, or a standby asking to come back
 later) it moves on to the next address of ``VAULT_ADDR`` at once, and
-after a full round without an answer it waits (exponential backoff with jitter, at least the
-server's ``Retry-After``) before the next round, for at most ``1 + max_retries`` rounds.
+after a full round without an answer it waits (exponential backoff with full jitter: uniform in
+``[0, cap]``, drawn per process, so that clients that failed together come back apart; at least
+the server's ``Retry-After``) before the next round, for at most ``1 + max_retries`` rounds.
 A TLS failure is not retried: a certificate does not fix itself.
 
 Each address is an :class:`~.vault_endpoints.Endpoint` (see :mod:`.vault_endpoints`: a urllib3
@@ -22,12 +23,12 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from ..errors import BackendError, BackendTLSError, BackendUnavailableError
+from ..jitter import Rng, full_jitter, urandom_fraction
 from .vault_endpoints import Answer, Endpoint, TLSFailure, Unreachable, scrub
 
 __all__ = ["RETRYABLE_STATUSES", "VaultStatusError", "VaultTransport"]
@@ -78,7 +79,8 @@ class VaultTransport:
         backoff_seconds: the wait before the second round; it doubles each round.
         max_backoff_seconds: the longest wait between two rounds.
         sleep: the function that waits (inject a fake one in tests).
-        rng: a source of floats in [0, 1) for the jitter.
+        rng: a source of floats in [0, 1) for the jitter (default: ``os.urandom``, which a forked
+            child or an application's ``random.seed()`` cannot put in step with other clients).
         clock: a monotonic clock in seconds, for deadlines.
     """
 
@@ -92,7 +94,7 @@ class VaultTransport:
         backoff_seconds: float = 0.1,
         max_backoff_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
+        rng: Rng = urandom_fraction,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not endpoints:
@@ -137,10 +139,8 @@ class VaultTransport:
                 return answer
             if round_no + 1 < rounds:
                 self.retries += 1
-                delay = min(self.max_backoff_seconds, self.backoff_seconds * (2**round_no))
-                # "Equal jitter": half fixed, half random, so that many clients spread out.
-                delay = delay / 2 + self._rng() * delay / 2
-                self._sleep(max(delay, wait_at_least))
+                cap = min(self.max_backoff_seconds, self.backoff_seconds * (2**round_no))
+                self._sleep(max(full_jitter(cap, self._rng), wait_at_least))
         where = "; ".join(f"{a}: {p}" for a, p in problems.items())
         raise BackendUnavailableError(
             f"vault is unavailable for {path} after {rounds} round(s) over "

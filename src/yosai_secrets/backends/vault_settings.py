@@ -23,6 +23,7 @@ from typing import Final
 from ..environments import current_environment
 from ..envvars import env_bool, env_int, env_seconds
 from ..errors import ConfigurationError
+from .file import shown_path
 from .vault_auth import (
     DEFAULT_K8S_TOKEN_FILE,
     AppRoleAuth,
@@ -253,18 +254,21 @@ def _is_loopback(host: str) -> bool:
 
 
 def _pem_file(environ: Mapping[str, str], name: str, what: str) -> str | None:
+    # Not repeated unless it is a path: VAULT_CLIENT_KEY may hold the private key by mistake.
     path = environ.get(name, "").strip()
-    if path and not Path(path).is_file():
-        raise ConfigurationError(f"{name}={path} is not a readable file; point it at {what}")
+    if path and not (path.isprintable() and Path(path).is_file()):
+        raise ConfigurationError(
+            f"{name}={shown_path(path)} is not a readable file; point it at {what}"
+        )
     return path or None
 
 
 def _directory(environ: Mapping[str, str], name: str) -> str | None:
     path = environ.get(name, "").strip()
-    if path and not Path(path).is_dir():
+    if path and not (path.isprintable() and Path(path).is_dir()):
         raise ConfigurationError(
-            f"{name}={path} is not a directory; point it at a directory of CA certificates "
-            "(PEM, hashed names as made by `openssl rehash`)"
+            f"{name}={shown_path(path)} is not a directory; point it at a directory of CA "
+            "certificates (PEM, hashed names as made by `openssl rehash`)"
         )
     return path or None
 
