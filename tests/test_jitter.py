@@ -123,3 +123,24 @@ def test_secret_cache_jitter_from_the_environment() -> None:
     for bad in ("lots", "2", "-0.1", "0.1s"):
         with pytest.raises(ConfigurationError, match=r"SECRET_CACHE_JITTER=.*between 0 and 1"):
             jitter_from_environ({"SECRET_CACHE_JITTER": bad})
+
+
+def test_vault_retry_rounds_wait_a_full_jitter_of_the_backoff() -> None:
+    """Against a dead port, the waits between rounds are uniform in [0, cap]: here half of each."""
+    from tests.servers.process import free_port
+    from yosai_secrets.backends.vault import endpoints_for
+    from yosai_secrets.backends.vault_http import VaultTransport
+    from yosai_secrets.backends.vault_settings import VaultSettings
+    from yosai_secrets.errors import BackendUnavailableError
+
+    settings = VaultSettings(addresses=(f"http://127.0.0.1:{free_port()}",))
+    waits: list[float] = []
+    transport = VaultTransport(
+        endpoints_for(settings, FakeClock()),
+        max_retries=3,
+        sleep=waits.append,
+        rng=lambda: 0.5,
+    )
+    with pytest.raises(BackendUnavailableError):
+        transport.send("GET", "secret/data/x", None, None)
+    assert waits == pytest.approx([0.05, 0.1, 0.2])  # caps 0.1, 0.2, 0.4 s, each halved
