@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import stat
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -153,6 +154,23 @@ def test_the_periodic_summary_reports_hits(
         assert found, "no summary event within 10 s"
         assert found[0]["keys"][key] == {"reads": 1, "errors": 0, "hits": 4}
         assert found[0]["period_seconds"] > 0 and "audit_write_failures" in found[0]
+    finally:
+        events.ensure_summary_timer({"YOSAI_AUDIT_SUMMARY_SECONDS": "0"})
+
+
+def test_the_timer_starts_with_the_first_backend_read() -> None:
+    """Building a manager starts no thread (a fork right after it has none to warn about)."""
+
+    def timer_running() -> bool:
+        return any(t.name == "yosai-secrets-audit-summary" for t in threading.enumerate())
+
+    events.ensure_summary_timer({"YOSAI_AUDIT_SUMMARY_SECONDS": "0"})
+    try:
+        assert not timer_running()
+        manager = SecretManager(MemoryBackend({"k": "v"}))
+        assert not timer_running()
+        manager.get("k")
+        assert timer_running()
     finally:
         events.ensure_summary_timer({"YOSAI_AUDIT_SUMMARY_SECONDS": "0"})
 

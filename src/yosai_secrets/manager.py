@@ -136,9 +136,11 @@ class SecretManager:
         self._max_resolved = max_entries * 4
         if audit is None:
             audit = env_bool(self._environ, "YOSAI_AUDIT", True)
-        self._audit = ReadAudit(self._resolved, enabled=audit)
-        if audit:
-            events.ensure_summary_timer(self._environ)
+        self._audit = ReadAudit(
+            self._resolved,
+            enabled=audit,
+            summary_seconds=events.summary_seconds(self._environ) if audit else 0.0,
+        )
         forksafe.register(self)
 
     def __repr__(self) -> str:

@@ -42,7 +42,9 @@ __all__ = [
     "emit_summary",
     "ensure_summary_timer",
     "register_hit_source",
+    "start_summary_timer",
     "summary",
+    "summary_seconds",
     "utc_iso",
     "write_failures",
 ]
@@ -159,20 +161,20 @@ class _SummaryTimer:
         if self.thread is not None and self.interval == interval:
             return
         with self.lock:
-            if self.thread is not None:
-                self.stop.set()
-                self.thread = None
+            old, self.thread = self.thread, None
+            self.stop.set()
             self.stop = threading.Event()
             self.interval = interval
-            if interval <= 0:
-                return
-            self.thread = threading.Thread(
-                target=self._run,
-                args=(self.stop, interval),
-                name="yosai-secrets-audit-summary",
-                daemon=True,
-            )
-            self.thread.start()
+            if interval > 0:
+                self.thread = threading.Thread(
+                    target=self._run,
+                    args=(self.stop, interval),
+                    name="yosai-secrets-audit-summary",
+                    daemon=True,
+                )
+                self.thread.start()
+        if old is not None and old is not threading.current_thread():
+            old.join(timeout=1.0)  # it wakes at once; then nothing of it is left running
 
     @staticmethod
     def _run(stop: threading.Event, interval: float) -> None:
@@ -185,6 +187,7 @@ class _SummaryTimer:
     def after_fork_in_child(self) -> None:
         # The parent's thread was not copied: start one here (if the parent had one).
         interval, self.thread, self.lock = self.interval, None, threading.Lock()
+        self.stop = threading.Event()  # the parent's may be mid-wait, its lock held, at the fork
         self.interval = 0.0
         if interval > 0:
             self.ensure(interval)
@@ -316,17 +319,32 @@ def emit_summary(*, force: bool = False) -> dict[str, Any] | None:
     return record
 
 
-def ensure_summary_timer(environ: Mapping[str, str] | None = None) -> None:
-    """Run the periodic summary every ``YOSAI_AUDIT_SUMMARY_SECONDS`` (default 300; 0: stop it).
-
-    One timer per process: a later call with another interval replaces it.
+def summary_seconds(environ: Mapping[str, str] | None = None) -> float:
+    """``YOSAI_AUDIT_SUMMARY_SECONDS`` (default 300; 0: no periodic summary).
 
     Raises:
         ConfigurationError: the variable is not a number of seconds.
     """
     env = os.environ if environ is None else environ
-    interval = env_seconds(env, SUMMARY_SECONDS_VARIABLE, DEFAULT_SUMMARY_SECONDS)
-    _STATE.timer.ensure(interval)
+    return env_seconds(env, SUMMARY_SECONDS_VARIABLE, DEFAULT_SUMMARY_SECONDS)
+
+
+def start_summary_timer(interval_seconds: float) -> None:
+    """Emit a summary every ``interval_seconds`` from a daemon thread (0: stop it).
+
+    One timer per process: a later call with another interval replaces it; a forked child
+    starts its own.
+    """
+    _STATE.timer.ensure(interval_seconds)
+
+
+def ensure_summary_timer(environ: Mapping[str, str] | None = None) -> None:
+    """Run the periodic summary every ``YOSAI_AUDIT_SUMMARY_SECONDS`` (default 300; 0: stop it).
+
+    Raises:
+        ConfigurationError: the variable is not a number of seconds.
+    """
+    start_summary_timer(summary_seconds(environ))
 
 
 def count_write_failure() -> None:

@@ -33,10 +33,15 @@ class ReadAudit:
     Args:
         memos: the manager's key -> memo table (read, never written, here).
         enabled: emit ``read`` events and be part of :func:`events.summary` (``YOSAI_AUDIT``).
+        summary_seconds: the periodic summary's interval, started with the first event (not
+            before: a process that never reads a backend runs no timer thread).
     """
 
-    def __init__(self, memos: Mapping[str, Memo], *, enabled: bool) -> None:
+    def __init__(
+        self, memos: Mapping[str, Memo], *, enabled: bool, summary_seconds: float = 0.0
+    ) -> None:
         self.enabled = enabled
+        self._summary_seconds = summary_seconds
         self._memos = memos
         self._lock = threading.Lock()
         self._hits: dict[str, int] = {}  # hits of memos since dropped, and of the slower paths
@@ -68,6 +73,9 @@ class ReadAudit:
         """Emit the event of one read of ``path`` (``error``: what it raised, if it failed)."""
         if not self.enabled:
             return
+        if self._summary_seconds:
+            events.start_summary_timer(self._summary_seconds)
+            self._summary_seconds = 0.0  # once: a later manager's interval may replace it
         try:
             names = [keys] if isinstance(keys, str) else list(keys)
             events.emit_access(
