@@ -9,7 +9,9 @@ written that way is not the text its author typed, and must be refused, not used
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.corpus import Ctx, Row
 from yosai_secrets.config import SecureConfigManager
@@ -99,6 +101,34 @@ def _latin1(ctx: Ctx) -> bytes:
     return b"security:\n  secret_key: caf\xe9-" + ctx.canary.encode() + b"\n"
 
 
+def _special(make: Callable[[Path], None], name: str = _FILE) -> Callable[[Ctx], None]:
+    """Make ``name`` something other than a regular file (every secret set in the environment)."""
+
+    def setup(ctx: Ctx) -> None:
+        make(ctx.tmp / name)
+        ctx.environ.update(_OTHERS)
+
+    return setup
+
+
+def _load_dir(ctx: Ctx) -> object:
+    ctx.name(_FILE)
+    return SecureConfigManager(ctx.tmp, env="production", environ=ctx.environ)
+
+
+def _special_row(
+    id: str, make: Callable[[Path], None], act: Callable[[Ctx], object] = _load
+) -> Row:
+    return Row(
+        id=f"yaml-{id}",
+        act=act,
+        expect=ConfigurationError,
+        named=("regular file",),
+        setup=_special(make),
+        deadline_seconds=3.0,
+    )
+
+
 ROWS = [
     # -- what safe_load refuses, named by file and line -------------------------------------------
     _row(
@@ -129,6 +159,12 @@ ROWS = [
     _row("nested-brackets-10000", _nested("[", "]"), named=("nested",)),
     _row("nested-braces-10000", _nested("{a: ", "}"), named=("nested",)),
     _row("larger-than-a-mebibyte", _big, named=("limit",)),
+    _special_row("file-is-a-fifo", lambda p: os.mkfifo(p)),
+    _special_row("file-is-dev-zero", lambda p: p.symlink_to("/dev/zero")),
+    _special_row("file-is-a-directory", lambda p: p.mkdir()),
+    _special_row("dir-holds-a-fifo", lambda p: os.mkfifo(p), act=_load_dir),
+    _special_row("dir-holds-a-broken-link", lambda p: p.symlink_to("absent.yaml"), act=_load_dir),
+    _special_row("dir-holds-dev-zero", lambda p: p.symlink_to("/dev/zero"), act=_load_dir),
     # -- duplicates and structure -----------------------------------------------------------------
     _row(
         "duplicate-secret-key",

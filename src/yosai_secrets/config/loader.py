@@ -10,6 +10,7 @@ the file, the line and the problem, never the text around it (which may hold a s
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -192,34 +193,60 @@ def load_yaml_file(path: Path) -> Layer:
 
     A file unchanged since it was last parsed (same inode, size, modification and change times)
     is not parsed again: its tree is copied from a small cache. Configuration files rarely change
-    while a process runs, and parsing is a quarter of a configuration load's cost.
+    while a process runs, and parsing is a quarter of a configuration load's cost. Only a regular
+    file is read, and at most :data:`MAX_CONFIG_FILE_BYTES` of it: a FIFO or a device is refused
+    at once (never waited on, never read without end).
 
     Raises:
-        ConfigurationError: the file is missing, unreadable, too large, not UTF-8 or not safe YAML.
+        ConfigurationError: the file is missing, not a regular file, unreadable, too large, not
+            UTF-8 or not safe YAML.
     """
     try:
-        stat = path.stat()
-        if stat.st_size > MAX_CONFIG_FILE_BYTES:
-            raise ConfigurationError(
-                f"configuration file {path} is {stat.st_size} bytes, more than the "
-                f"{MAX_CONFIG_FILE_BYTES}-byte limit; is this the right file?"
-            )
-        stamp = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ConfigurationError(f"configuration file {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
+    try:
+        info = os.fstat(fd)
+        _check_kind_and_size(path, info.st_mode, info.st_size)
+        stamp = (str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         parsed = _PARSED.get(stamp)
         if parsed is not None:
             return Layer(path, _copy_tree(parsed))
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(f"configuration file {path} does not exist") from None
+        raw = os.read(fd, MAX_CONFIG_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    finally:
+        os.close(fd)
+    _check_kind_and_size(path, stat.S_IFREG, len(raw))  # it may have grown since fstat
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigurationError(f"configuration file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigurationError(
-            f"configuration file {path} cannot be read ({exc.strerror}); check its permissions"
-        ) from None
     data = load_yaml_text(text, source=str(path))
     _PARSED.put(stamp, data)
     return Layer(path, _copy_tree(data))
+
+
+def _check_kind_and_size(path: Path, mode: int, size: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise ConfigurationError(
+            f"configuration file {path} is not a regular file (a directory, a FIFO or a "
+            "device); point it at the YAML file"
+        )
+    if size > MAX_CONFIG_FILE_BYTES:
+        raise ConfigurationError(
+            f"configuration file {path} is {size} bytes or more, more than the "
+            f"{MAX_CONFIG_FILE_BYTES}-byte limit; is this the right file?"
+        )
+
+
+def _unreadable(path: Path, exc: OSError | ValueError) -> ConfigurationError:
+    reason = getattr(exc, "strerror", None) or "its name holds a NUL byte"
+    return ConfigurationError(
+        f"configuration file {path} cannot be read ({reason}); check its permissions"
+    )
 
 
 class _ParsedFiles:
@@ -261,6 +288,12 @@ def _first_existing(directory: Path, stem: str) -> Path | None:
         candidate = directory / f"{stem}{suffix}"
         if candidate.is_file():
             return candidate
+        if candidate.is_symlink() or candidate.exists():
+            # Skipping it would load the environment without its own file, silently.
+            raise ConfigurationError(
+                f"configuration file {candidate} is not a regular file (a directory, a FIFO, a "
+                "device or a broken link); make it the YAML file or remove it"
+            )
     return None
 
 
@@ -279,17 +312,17 @@ def find_config_files(
     """
     if path is not None:
         target = Path(path)
-        if target.is_dir():
+        if target.is_dir() and target.suffix not in (".yaml", ".yml"):
             directory = target
         elif target.exists() or target.suffix in (".yaml", ".yml"):
-            if not target.is_file():
+            if not target.exists():
                 raise ConfigurationError(f"configuration file {target} does not exist")
-            return [target]
+            return [target]  # not a regular file: load_yaml_file says so
         else:
             directory = target
     elif environ.get("YOSAI_CONFIG_FILE", "").strip():
         target = Path(environ["YOSAI_CONFIG_FILE"].strip())
-        if not target.is_file():
+        if not target.exists():
             raise ConfigurationError(
                 f"YOSAI_CONFIG_FILE names {target}, which does not exist; fix it or unset it"
             )
