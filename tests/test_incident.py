@@ -481,3 +481,31 @@ def test_an_open_routine_rotation_fails_the_rotate_step_only(
     assert rotate["status"] == "failed" and "rotate --abort" in rotate["detail"]
     assert _statuses(data)["record"] == "done"
     assert journal_path(manifest).exists()  # the routine rotation is left as it was
+
+
+@pytest.mark.integration
+def test_single_role_without_a_cluster_still_cuts_the_leaked_password(
+    tmp_path: Path, postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--no-apply: unlike a routine rotation (it holds), the password changes and sessions end."""
+    import psycopg
+
+    role, leaked = _make_role(postgres)
+    manifest = make_manifest(tmp_path, SECRET_KEY=OLD_KEY, DB_USER=role, DB_PASSWORD=leaked)
+    monkeypatch.setenv("ROTATION_DATABASE_URL", postgres.url())
+    monkeypatch.chdir(tmp_path)
+    session = psycopg.connect(postgres.dsn(user=role, password=leaked), autocommit=True)
+
+    result = _run(["DB_PASSWORD", "--manifest", str(manifest), "--no-apply"])
+
+    assert result.exit_code == 0, result.output
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")
+    session.close()
+    assert not can_login(postgres, role, leaked)
+    assert can_login(postgres, role, values(manifest)["DB_PASSWORD"])
+    data, _ = _report(tmp_path)
+    statuses = _statuses(data)
+    assert statuses["cut the leaked database credential"] == "done"
+    assert statuses["deliver to the cluster"] == "manual"
+    assert any("rotate --restart" in step for step in data["manual_steps"])

@@ -133,7 +133,10 @@ def _skipped(
             else "only in an incident (yosai-secrets incident)"
         ),
         Step.APPLY_SECRET: lambda: (
-            "" if single_role(state) else "only for a single role (the restart delivers)"
+            # An incident goes on without a cluster (only a routine rotation holds there).
+            (delivery.possible()[1] if state.incident else "")
+            if single_role(state)
+            else "only for a single role (the restart delivers)"
         ),
         Step.FINISH_DB: lambda: "" if _old_role(state) else "no previous role to close",
         Step.ABORT_DB: lambda: "" if state.db and state.db_touched else "the role is unchanged",
