@@ -282,6 +282,7 @@ class VaultBackend:
             "renewals": self.keeper.renewals,
             "renew_in_seconds": self.keeper.seconds_until_due(),
             "address": self.transport.addr,
+            "via_agent": self.settings.via_agent,  # VAULT_AGENT_ADDR: a node-local proxy
         }
 
     # -- internals ------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ turn. The proxy variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_
 here once for each address, as ``curl`` and ``requests`` read them. With
 ``YOSAI_ENV=development`` set explicitly and no address or token, the development server
 (``http://127.0.0.1:8200``, token ``root``) is used and one log line says so; any other
-environment fails closed with a :class:`ConfigurationError`.
+environment fails closed with a :class:`ConfigurationError`. ``VAULT_AGENT_ADDR`` (a node-local
+Vault Agent or OpenBao Proxy) replaces ``VAULT_ADDR`` and makes a token optional: see
+:mod:`.vault_agent`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..environments import current_environment
 from ..envvars import env_bool, env_int, env_seconds
 from ..errors import ConfigurationError
 from .file import shown_path
+from .vault_agent import AGENT_VARIABLE, ProxyTokenAuth, check_agent_addr
 from .vault_auth import (
     DEFAULT_K8S_TOKEN_FILE,
     AppRoleAuth,
@@ -66,6 +69,7 @@ class VaultSettings:
         max_retries: extra rounds over the addresses on failure (``VAULT_MAX_RETRIES``).
         secrets_path: where bare names are read (``VAULT_SECRETS_PATH``).
         auth: how to obtain a token (None: the caller supplies one).
+        via_agent: the address is a local agent's or proxy's (``VAULT_AGENT_ADDR``).
     """
 
     addresses: tuple[str, ...]
@@ -80,6 +84,7 @@ class VaultSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     secrets_path: str = DEFAULT_SECRETS_PATH
     auth: AuthMethod | None = field(default=None, compare=False)
+    via_agent: bool = False
 
     def __post_init__(self) -> None:
         if not self.addresses:
@@ -117,9 +122,10 @@ class VaultSettings:
 
         addr_text, auth = _address_and_auth(environ)
         addresses = tuple(a.strip().rstrip("/") for a in addr_text.split(",") if a.strip())
+        variable = AGENT_VARIABLE if get(AGENT_VARIABLE) else "VAULT_ADDR"
         for addr in addresses:
-            _check_addr(addr)  # before anything can show an address holding credentials
-        _warn_plain_http(addresses, environ)
+            _check_addr(addr, variable)  # before anything can show an address with credentials
+        _warn_plain_http(addresses, environ, variable)
         return cls(
             addresses=addresses,
             namespace=get("VAULT_NAMESPACE") or None,
@@ -142,11 +148,16 @@ class VaultSettings:
             max_retries=env_int(environ, "VAULT_MAX_RETRIES", DEFAULT_MAX_RETRIES),
             secrets_path=get("VAULT_SECRETS_PATH").strip("/") or DEFAULT_SECRETS_PATH,
             auth=auth,
+            via_agent=variable == AGENT_VARIABLE,
         )
 
 
 def _address_and_auth(environ: Mapping[str, str]) -> tuple[str, AuthMethod]:
     """``VAULT_ADDR`` and the auth method; the development defaults, or an error naming both."""
+    agent = environ.get(AGENT_VARIABLE, "").strip()
+    if agent:
+        # It wins over VAULT_ADDR, as in the vault command; the proxy may add the token.
+        return check_agent_addr(agent), _auth_from_environ(environ) or ProxyTokenAuth()
     env = current_environment(environ)
     development = env == "development"
     addr_text = environ.get("VAULT_ADDR", "").strip()
@@ -213,22 +224,24 @@ def _auth_from_environ(environ: Mapping[str, str]) -> AuthMethod | None:
     return None
 
 
-def _check_addr(addr: str) -> None:
+def _check_addr(addr: str, variable: str = "VAULT_ADDR") -> None:
     scheme, sep, rest = addr.partition("://")
     if "@" in rest.partition("/")[0]:
         # Never echoed: the part before "@" is a user name and perhaps a password.
         raise ConfigurationError(
-            "a VAULT_ADDR entry holds a user name or password (user:password@host); Vault "
-            "authenticates with a token, never with URL credentials: remove them from VAULT_ADDR"
+            f"a {variable} entry holds a user name or password (user:password@host); Vault "
+            f"authenticates with a token, never with URL credentials: remove them from {variable}"
         )
     if not sep or scheme not in ("http", "https") or not rest.strip("/"):
         raise ConfigurationError(
-            f"VAULT_ADDR entry {addr!r} is not an http:// or https:// address "
+            f"{variable} entry {addr!r} is not an http:// or https:// address "
             "(e.g. https://vault.example.com:8200; several are separated by commas)"
         )
 
 
-def _warn_plain_http(addresses: tuple[str, ...], environ: Mapping[str, str]) -> None:
+def _warn_plain_http(
+    addresses: tuple[str, ...], environ: Mapping[str, str], variable: str = "VAULT_ADDR"
+) -> None:
     """Outside development, say once that a token would cross the network unencrypted."""
     if current_environment(environ) == "development":
         return
@@ -237,8 +250,9 @@ def _warn_plain_http(addresses: tuple[str, ...], environ: Mapping[str, str]) -> 
         host = (parsed.hostname or "").lower()
         if parsed.scheme == "http" and not _is_loopback(host):
             _log.warning(
-                "VAULT_ADDR %s is plain http:// to a host other than this machine: the Vault "
+                "%s %s is plain http:// to a host other than this machine: the Vault "
                 "token crosses the network unencrypted; use https:// (YOSAI_ENV=%s)",
+                variable,
                 addr,
                 current_environment(environ),
             )
