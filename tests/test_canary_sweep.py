@@ -209,3 +209,32 @@ def test_cli_and_kubectl_never_see_a_value(
     assert_clean(arguments, "kubectl's arguments")
     rotated = manifest.read_text(encoding="utf-8")  # the old key kept only as the fallback
     assert len(CANARY.findall(rotated)) == 1 and "SECRET_KEY_FALLBACKS" in rotated
+
+
+def test_configuration_errors_never_leak(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, canary: str
+) -> None:
+    """A production configuration that resolves some secrets and fails on others."""
+    from yosai_secrets import SecureConfigManager
+
+    (tmp_path / "production.yaml").write_text(
+        textwrap.dedent(
+            """
+            security:
+              secret_key: env:SWEEP_KEY
+            database:
+              password: env:SWEEP_DB#password
+            auth0:
+              client_secret: env:SWEEP_AUTH0
+            """
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SWEEP_KEY", canary + "-k3Y9xQ2mW7pL5vN8rT1zB4cD6fG0hJ")
+    monkeypatch.setenv("SWEEP_DB", json.dumps({"password": canary, "user": "u"}) + "garbage")
+    monkeypatch.setenv("SWEEP_AUTH0", canary + "-auth0")
+    with debug_logs() as lines:
+        error = expect_error(lambda: SecureConfigManager(tmp_path, env="production"))
+        assert "DB_PASSWORD" in str(error) or "database.password" in str(error)
+        assert_clean(rendered(error), "a configuration error, its chain or its frames' locals")
+    assert_clean("\n".join(lines), "a DEBUG log line")

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
+from .edge import public_edge
 from .errors import DecryptionError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class FernetBox:
             says which one by position, never the key).
     """
 
+    @public_edge
     def __init__(self, keys: str, *, purpose: str | None = None) -> None:
         # What needed the key, for the messages: "secret 'SECRET_KEY' is encrypted, but ...".
         needed = f"{purpose} is encrypted, but " if purpose else ""
@@ -89,6 +91,7 @@ class FernetBox:
         """Encrypt ``value`` with the first key and return the token (without ``enc:``)."""
         return self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
 
+    @public_edge
     def decrypt(self, token: str, *, name: str) -> str:
         """Decrypt ``token`` (with or without ``enc:``); ``name`` names the secret in errors.
 
@@ -101,6 +104,7 @@ class FernetBox:
         except UnicodeDecodeError:
             raise DecryptionError(f"decrypted value of {name} is not UTF-8 text") from None
 
+    @public_edge
     def rotate(self, token: str) -> str:
         """Re-encrypt ``token`` with the first key (for key rotation).
 

@@ -32,6 +32,7 @@ from typing import Any, Final, Protocol
 
 from flask import Flask
 
+from .edge import public_edge
 from .environments import REQUIRED_SECRETS, current_environment, required_secrets
 from .errors import (
     ConfigurationError,
@@ -152,6 +153,7 @@ class YosaiSecrets:
         """The configuration loaded on ``init_app`` (None when the config layer is absent)."""
         return self._config
 
+    @public_edge
     def init_app(self, app: Flask) -> None:
         """Configure ``app``: load and validate the configuration, set the session keys.
 

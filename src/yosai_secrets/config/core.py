@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
+from ..edge import public_edge
 from ..errors import ConfigurationError, ValidationError
 from ..manager import SecretManager
 from ..secret import MASK
@@ -104,6 +105,7 @@ class ConfigManager(Mapping[str, Any]):
 
     _resolve_references: ClassVar[bool] = False
 
+    @public_edge
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -187,6 +189,7 @@ class ConfigManager(Mapping[str, Any]):
         found = self._state.secrets
         return {name: found[name].source for name in SECRET_SETTINGS if name in found}
 
+    @public_edge
     def reload(self) -> None:
         """Read the files and the secrets again; on error the previous configuration stays.
 
@@ -201,6 +204,8 @@ class ConfigManager(Mapping[str, Any]):
             self._state = self._load(manager)
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_state"):  # shown by an error reporter while __init__ failed
+            return f"{type(self).__name__}(not loaded)"
         files = [f.name for f in self._state.files]
         return (
             f"{type(self).__name__}(environment={self.environment!r}, files={files!r}, "
