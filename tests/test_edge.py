@@ -6,6 +6,7 @@ import traceback
 
 import pytest
 
+from tests.canary_sweep import CANARY, new_canary
 from yosai_secrets.edge import cut_frames, public_edge
 from yosai_secrets.errors import ConfigurationError
 
@@ -14,7 +15,11 @@ def _parse(value: str) -> int:
     raise ValueError("not a number")  # a scrubbed message; this frame's locals hold the value
 
 
-def _deep(value: str) -> None:
+_STORE: dict[str, str] = {}
+
+
+def _deep(name: str) -> None:
+    value = _STORE[name]
     try:
         _parse(value)
     except ValueError as exc:
@@ -22,8 +27,8 @@ def _deep(value: str) -> None:
 
 
 @public_edge
-def _entry(value: str) -> None:
-    _deep(value)
+def _entry(name: str) -> None:
+    _deep(name)
 
 
 @public_edge
@@ -31,13 +36,14 @@ def _bug() -> None:
     raise KeyError("not ours")
 
 
-def test_frames_below_the_edge_and_the_causes_frames_are_cut(canary: str) -> None:
+def test_frames_below_the_edge_and_the_causes_frames_are_cut() -> None:
+    _STORE["KEY"] = new_canary()  # held by the store and the frames below the edge only
     with pytest.raises(ConfigurationError) as caught:
-        _entry(canary)
+        _entry("KEY")
     text = "".join(
         traceback.TracebackException.from_exception(caught.value, capture_locals=True).format()
     )
-    assert canary not in text
+    assert CANARY.search(text) is None
     assert "_deep" not in text and "_parse" not in text
     assert "test_frames_below_the_edge" in text  # the caller's frame stays
     assert isinstance(caught.value.__cause__, ValueError)  # the chain's types and messages stay
