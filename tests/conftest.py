@@ -25,6 +25,7 @@ from yosai_secrets.manager import reset_default_manager
 pytest_plugins = [
     "tests.canary_sweep",
     "tests.servers.openbao",
+    "tests.servers.bao_proxy",
     "tests.servers.moto",
     "tests.servers.postgres",
 ]
