@@ -138,13 +138,20 @@ def _jwt() -> str:
     return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part({'sub': 'user-1'})}.{_token(43)}"
 
 
+def _pem(kind: str, after_header: str) -> str:
+    body = _b64(bytes(_RNG.randrange(256) for _ in range(48)))
+    return f"-----BEGIN {kind}-----{after_header}{body}\n-----END {kind}-----"
+
+
 def _fernet_key() -> str:
     return _b64(bytes(_RNG.randrange(256) for _ in range(32)), urlsafe=True)
 
 
 SHAPES = {
-    "private-key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEow...\n-----END RSA PRIVATE KEY-----",
-    "private-key-openssh": "-----BEGIN OPENSSH PRIVATE KEY-----",
+    "private-key": _pem("RSA PRIVATE KEY", "\n"),
+    "private-key-openssh": _pem("OPENSSH PRIVATE KEY", "\n"),
+    "private-key-encrypted": _pem("RSA PRIVATE KEY", "\nProc-Type: 4,ENCRYPTED\nDEK-Info: x\n\n"),
+    "private-key-in-json": json.dumps({"key": _pem("EC PRIVATE KEY", "\n")}),
     "aws-access-key": "aws_access_key_id = AKIA"
     + "".join(_RNG.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)),
     "vault-token": "VAULT_TOKEN=hvs." + _token(90),
@@ -159,7 +166,7 @@ SHAPES = {
 def test_each_credential_shape_is_found(tmp_path: Path, case: str) -> None:
     """A private key, AWS key id, Vault token, Fernet key, JWT and random assignment are found."""
     findings = _scan(tmp_path, "x\n" + SHAPES[case] + "\n", {})
-    shape = case.removesuffix("-openssh").removesuffix("-legacy")
+    shape = next(s for s in sorted(SHAPES, key=len) if case.startswith(s))
     assert [(f.shape, f.secret, f.line, f.live) for f in findings] == [(shape, None, 2, False)]
 
 
@@ -177,6 +184,8 @@ def test_each_credential_shape_is_found(tmp_path: Path, case: str) -> None:
         "password = replace-me-db-password-XYZ123",  # the example's placeholder
         "secret = secretsmanager:BatchGetSecretValue",
         "fernet = " + "A" * 43 + "=",  # not random
+        'if line == "-----BEGIN RSA PRIVATE KEY-----":',  # a header without a body
+        'token: "VAULT_TOKEN=hvs.abc"',  # another assignment inside the value
     ],
 )
 def test_what_only_looks_like_a_credential_is_not_reported(tmp_path: Path, text: str) -> None:
@@ -297,6 +306,27 @@ def test_history_covers_every_branch(leaked_repo: tuple[Path, str], canary: str)
     _git(repo, "checkout", "-q", "main")
     found = scan_paths([repo], {"X": SecretValues.of(canary + "-feature")}, git=True, shapes=False)
     assert [f.path.partition(":")[2] for f in found] == ["notes.txt"]
+
+
+def test_history_gives_the_line_in_the_file_as_committed(tmp_path: Path, canary: str) -> None:
+    """A line added among kept, removed and other added lines is numbered as in that commit's file
+    (in a file whose name has a space)."""
+    repo = tmp_path / "numbers"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    original = [f"line {n}" for n in range(1, 11)]
+    (repo / "my notes.txt").write_text("\n".join(original) + "\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "start")
+    changed = [*original[:3], "new a", "new b", *original[5:7], f"k={canary}-x", *original[8:]]
+    (repo / "my notes.txt").write_text("\n".join(changed) + "\n")
+    _git(repo, "commit", "-qam", "change")
+    commit = _git(repo, "rev-parse", "HEAD")
+    (repo / "my notes.txt").write_text("gone\n")
+    _git(repo, "commit", "-qam", "remove")
+    found = scan_paths([repo], {"A": SecretValues.of(canary + "-x")}, git=True, shapes=False)
+    expected = f"{commit[:12]}:my notes.txt", changed.index(f"k={canary}-x") + 1, commit
+    assert [(f.path, f.line, f.commit) for f in found] == [expected]
 
 
 def test_the_command_scans_history_and_exits_1(

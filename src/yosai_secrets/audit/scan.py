@@ -35,6 +35,8 @@ __all__ = [
     "SKIPPED_DIRS",
     "Finding",
     "SecretValues",
+    "find_hits",
+    "findings_at",
     "known_values",
     "scan_bytes",
     "scan_paths",
@@ -159,10 +161,10 @@ def scan_paths(
         paths: files and directories. A directory is walked, skipping :data:`SKIPPED_DIRS` and
             virtualenvs; a file is scanned whatever its name.
         secrets: each secret's name with its values (:func:`known_values`).
-        git: also scan every blob of every commit reachable from any ref of the repository each
-            path lies in, reporting the commit that added it.
+        git: also scan every line added by any commit reachable from any ref (branches, tags,
+            the stash) of the repository each path lies in, reporting the commit that added it.
         shapes: also report credential shapes (:mod:`.shapes`).
-        max_bytes: files (and blobs) larger than this are skipped.
+        max_bytes: files larger than this are skipped (history is read as diffs, whole).
         exclude: files never reported (the sources of the values themselves: the manifest).
 
     Returns:
@@ -187,8 +189,12 @@ def scan_paths(
         from .history import scan_history
 
         for root in dict.fromkeys(_repository_root(p) for p in paths):
-            findings.extend(scan_history(root, matcher, shapes=shapes, max_bytes=max_bytes))
+            findings.extend(scan_history(root, matcher, shapes=shapes))
     return sorted(set(findings), key=lambda f: (f.path, f.line, f.what, f.encoding))
+
+
+#: What :func:`find_hits` found at an offset: a configured value's labels, or a shape's name.
+Hit = tuple[int, "tuple[Label, ...] | str"]
 
 
 def scan_bytes(
@@ -204,24 +210,47 @@ def scan_bytes(
         return []
     lines = _LineIndex(data)
     found: list[Finding] = []
-    spans: list[tuple[int, int]] = []
-    for start, end, labels in matcher.find(data):
-        spans.append((start, end))
-        line = lines.number(start)
-        found.extend(_value_finding(path, line, label, commit) for label in labels)
-    if shapes:
-        # Shapes come most specific first: a value of ours, then a Vault token, say more than
-        # the generic assignment overlapping them.
-        for start, end, shape in find_shapes(data):
-            if any(s < end and start < e for s, e in spans) or lines.allowed(start):
-                continue
-            spans.append((start, end))
-            found.append(Finding(path, lines.number(start), None, shape, "plain", False, commit))
+    for start, what in find_hits(data, matcher, shapes=shapes):
+        found.extend(findings_at(path, lines.number(start), what, commit))
     return found
 
 
-def _value_finding(path: str, line: int, label: Label, commit: str | None) -> Finding:
-    return Finding(path, line, label.name, None, label.encoding, label.live, commit)
+def find_hits(data: bytes, matcher: ValueMatcher, *, shapes: bool = True) -> list[Hit]:
+    """Where values and shapes start in ``data``, one hit per place, most telling first.
+
+    A value of ours says more than its shape, and a Vault token more than the generic assignment
+    overlapping it (shapes come most specific first), so an overlapped shape is dropped. A shape
+    on a line with an allow marker is dropped too.
+    """
+    hits: list[Hit] = []
+    spans: list[tuple[int, int]] = []
+    for start, end, labels in matcher.find(data):
+        spans.append((start, end))
+        hits.append((start, labels))
+    if shapes:
+        for start, end, shape in find_shapes(data):
+            if any(s < end and start < e for s, e in spans) or _allowed(data, start):
+                continue
+            spans.append((start, end))
+            hits.append((start, shape))
+    return hits
+
+
+def findings_at(
+    path: str, line: int, what: tuple[Label, ...] | str, commit: str | None = None
+) -> list[Finding]:
+    """The findings of one hit: one per secret name whose value it is, or the shape."""
+    if isinstance(what, str):
+        return [Finding(path, line, None, what, "plain", False, commit)]
+    return [Finding(path, line, x.name, None, x.encoding, x.live, commit) for x in what]
+
+
+def _allowed(data: bytes, offset: int) -> bool:
+    """Whether the line holding ``offset`` carries an allow marker."""
+    begin = data.rfind(b"\n", 0, offset) + 1
+    end = data.find(b"\n", offset)
+    line = data[begin : end if end != -1 else len(data)]
+    return any(marker in line for marker in ALLOW_MARKERS)
 
 
 class _LineIndex:
@@ -242,12 +271,6 @@ class _LineIndex:
                 at = self._data.find(b"\n", at + 1)
             self._starts = starts
         return bisect.bisect_right(self._starts, offset)
-
-    def allowed(self, offset: int) -> bool:
-        begin = self._data.rfind(b"\n", 0, offset) + 1
-        end = self._data.find(b"\n", offset)
-        line = self._data[begin : end if end != -1 else len(self._data)]
-        return any(marker in line for marker in ALLOW_MARKERS)
 
 
 def _files(path: Path) -> Iterator[Path]:

@@ -36,21 +36,29 @@ __all__ = ["ALLOW_MARKERS", "SHAPES", "find_shapes", "shannon_entropy"]
 #: Markers that silence shape findings on their line.
 ALLOW_MARKERS: Final = (b"pragma: allowlist secret", b"yosai-secrets: allow")
 
-_PRIVATE_KEY: Final = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
-_AWS_KEY_ID: Final = re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Z0-9])")
-_VAULT_TOKEN: Final = re.compile(
-    rb"(?<![\w.])(?:hv[sbr]\.[A-Za-z0-9_-]{24,}|[sbr]\.[A-Za-z0-9]{24})(?![\w.])"
+# Each expression starts with a literal (or a small set of characters), so that the engine skips
+# to candidates at C speed; what must not come before a match is checked in Python, on the few.
+# A header followed by a body (after optional "Proc-Type: ..." lines), possibly JSON-escaped: code
+# that only names the header (a parser, a test building one) is not a key.
+_PRIVATE_KEY: Final = re.compile(
+    rb"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+    rb"(?:\r?\n|\\(?:r\\)?n)(?:[A-Za-z-]+: [^\n]*?(?:\r?\n|\\n)|\r?\n|\\n)*[A-Za-z0-9+/=]{40}"
 )
-_FERNET_KEY: Final = re.compile(rb"(?<![A-Za-z0-9_+/-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=+/-])")
-_JWT: Final = re.compile(
-    rb"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"
+_AWS_KEY_ID: Final = re.compile(rb"A(?:KIA|SIA|BIA|CCA)[A-Z2-7]{16}(?![A-Z0-9])")
+_VAULT_TOKEN: Final = re.compile(rb"hv[sbr]\.[A-Za-z0-9_-]{24,}(?![\w.])")
+_VAULT_LEGACY: Final = re.compile(rb"\.[A-Za-z0-9]{24}(?![\w.])")  # after s, b or r
+_FERNET_KEY: Final = re.compile(rb"=(?<=[A-Za-z0-9_-]{43}=)(?![A-Za-z0-9_=+/-])")
+_JWT: Final = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+_ASSIGNED: Final = re.compile(
+    rb"(?::=|=>|[:=])[ \t]{0,3}[\"']?(?P<value>[^\s\"'`,;()\[\]{}<>]{12,256})"
 )
-_ASSIGNMENT: Final = re.compile(
+# The name before an assignment's operator that says a secret is assigned.
+_SECRET_KEY_NAME: Final = re.compile(
     rb"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
-    rb"|client[_-]?secret|credentials?)[\w.-]{0,30}[\"']?[ \t]{0,3}"
-    rb"(?::=|=>|:|=)[ \t]{0,3}"
-    rb"[\"']?(?P<value>[^\s\"'`,;()\[\]{}<>]{12,256})"
+    rb"|client[_-]?secret|credentials?)[\w.-]{0,30}[\"']?[ \t]{0,3}\Z"
 )
+_WORD_CHARS: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_BASE64_CHARS: Final = _WORD_CHARS | frozenset(b"-+/")
 
 # The last character of the base64 of 32 bytes carries 2 bits of data and 4 zero bits.
 _FERNET_LAST: Final = frozenset(b"AEIMQUYcgkosw048")
@@ -82,6 +90,8 @@ _CODE: Final = re.compile(
 _HASH_NAME: Final = re.compile(rb"(?i)hash|digest|sha\d|checksum|fingerprint")
 # A reference rather than a value: vault:secret/..., secret:NAME, env:NAME, arn:aws:...
 _SCHEME: Final = re.compile(rb"[a-z][a-z0-9+-]*:")
+# "=" inside a value: another assignment (a command line, a query string), not a token.
+_INNER_EQUALS: Final = re.compile(rb"=[^=]")
 _HEX: Final = re.compile(rb"[0-9a-f]+|[0-9A-F]+")
 _CLASSES: Final = (re.compile(rb"[a-z]"), re.compile(rb"[A-Z]"), re.compile(rb"[0-9]"))
 _SEPARATORS: Final = re.compile(rb"[-_.]+")
@@ -121,56 +131,87 @@ def _placeholder(value: bytes) -> bool:
     return any(word in lowered for word in _PLACEHOLDER_WORDS)
 
 
-def _aws(match: re.Match[bytes]) -> bool:
-    return not match[0].endswith(b"EXAMPLE")
+_Span = tuple[int, int] | None
 
 
-def _vault(match: re.Match[bytes]) -> bool:
-    token = match[0]
-    body = token[4:] if token.startswith(b"hv") else token[2:]
-    return _random_looking(body) and not _placeholder(token)
+def _after(data: bytes, start: int, forbidden: frozenset[int]) -> bool:
+    """Whether ``data[start]`` is not preceded by one of ``forbidden`` (a match starts a word)."""
+    return start == 0 or data[start - 1] not in forbidden
 
 
-def _fernet(match: re.Match[bytes]) -> bool:
-    key = match[0]
-    return key[42] in _FERNET_LAST and _random_looking(key[:43]) and not _placeholder(key)
+def _aws(match: re.Match[bytes]) -> _Span:
+    if match[0].endswith(b"EXAMPLE") or not _after(match.string, match.start(), _WORD_CHARS):
+        return None
+    return match.span()
 
 
-def _jwt(match: re.Match[bytes]) -> bool:
+def _vault(match: re.Match[bytes]) -> _Span:
+    data, start = match.string, match.start()
+    if not _after(data, start, _WORD_CHARS | {ord(".")}):
+        return None
+    return match.span() if _random_looking(match[0][4:]) and not _placeholder(match[0]) else None
+
+
+def _vault_legacy(match: re.Match[bytes]) -> _Span:
+    data, start = match.string, match.start() - 1
+    if start < 0 or data[start] not in b"sbr" or not _after(data, start, _WORD_CHARS | {46}):
+        return None
+    return (start, match.end()) if _random_looking(match[0][1:]) else None
+
+
+def _fernet(match: re.Match[bytes]) -> _Span:
+    data, start = match.string, match.end() - 44
+    key = data[start : match.end()]
+    if not _after(data, start, _BASE64_CHARS) or key[42] not in _FERNET_LAST:
+        return None
+    return (start, match.end()) if _random_looking(key[:43]) and not _placeholder(key) else None
+
+
+def _jwt(match: re.Match[bytes]) -> _Span:
+    if not _after(match.string, match.start(), _WORD_CHARS | {ord("-")}):
+        return None
     header, payload, _signature = match[0].split(b".")
     for part in (header, payload):
         try:
             decoded = json.loads(base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4)))
         except (binascii.Error, ValueError):
-            return False
+            return None
         if not isinstance(decoded, dict):
-            return False
-    return True
+            return None
+    return match.span()
 
 
-def _assignment(match: re.Match[bytes]) -> bool:
+def _assignment(match: re.Match[bytes]) -> _Span:
+    data, start = match.string, match.start()
+    name = _SECRET_KEY_NAME.search(data, max(0, start - 48), start)
+    if name is None:
+        return None
     value = match["value"]
-    key = match.string[max(0, match.start() - 30) : match.start("value")]
-    return (
+    key = data[max(0, start - 48) : start]
+    looks_secret = (
         _HASH_NAME.search(key) is None
         and _SCHEME.match(value) is None
         and _CODE.fullmatch(value) is None
         and not _placeholder(value)
         and not value.startswith((b"$", b"%", b"http://", b"https://"))
+        and _INNER_EQUALS.search(value) is None
         and _random_looking(value)
     )
+    return (name.start(), match.end()) if looks_secret else None
 
 
-_Check = Callable[[re.Match[bytes]], bool]
+_Check = Callable[[re.Match[bytes]], _Span]
 
-#: Each shape's name, its expression and the check its candidates must pass.
+#: Each shape's name, its expression, and the check that gives a candidate's span (or None),
+#: most specific first.
 SHAPES: Final[tuple[tuple[str, re.Pattern[bytes], _Check], ...]] = (
-    ("private-key", _PRIVATE_KEY, lambda match: True),
+    ("private-key", _PRIVATE_KEY, lambda match: match.span()),
     ("aws-access-key", _AWS_KEY_ID, _aws),
     ("vault-token", _VAULT_TOKEN, _vault),
+    ("vault-token", _VAULT_LEGACY, _vault_legacy),
     ("fernet-key", _FERNET_KEY, _fernet),
     ("jwt", _JWT, _jwt),
-    ("high-entropy-assignment", _ASSIGNMENT, _assignment),
+    ("high-entropy-assignment", _ASSIGNED, _assignment),
 )
 
 
@@ -178,5 +219,6 @@ def find_shapes(data: bytes) -> Iterator[tuple[int, int, str]]:
     """Yield ``(start, end, shape)`` for each credential shape found in ``data``."""
     for name, pattern, check in SHAPES:
         for match in pattern.finditer(data):
-            if check(match):
-                yield match.start(), match.end(), name
+            span = check(match)
+            if span is not None:
+                yield span[0], span[1], name
