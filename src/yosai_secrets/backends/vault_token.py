@@ -96,6 +96,17 @@ class TokenKeeper:
             return None
         return max(0.0, self._due_at - self._clock())
 
+    def seconds_until_expiry(self) -> float | None:
+        """Seconds the current token has left to live (0: expired).
+
+        None when no token is held yet, when its TTL is not known (a static token not looked up
+        yet) or when it never expires (a root token). Read by the metrics
+        (``yosai_secrets_vault_token_ttl_seconds``).
+        """
+        if self._token is None or self.ttl_unknown or self._expires_at == float("inf"):
+            return None
+        return max(0.0, self._expires_at - self._clock())
+
     def ensure(self, send: Send) -> str:
         """Return a token fit to send now: obtaining, renewing or replacing it when due.
 
