@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 
-from yosai_secrets import ConfigurationError
+from yosai_secrets import ConfigurationError, SecretManager
 from yosai_secrets.cache import SecretCache
 from yosai_secrets.jitter import (
     DEFAULT_JITTER,
@@ -19,7 +19,7 @@ from yosai_secrets.jitter import (
     shortened,
     urandom_fraction,
 )
-from yosai_secrets.testing import FakeClock
+from yosai_secrets.testing import FakeClock, MemoryBackend
 
 TTL = 300.0
 
@@ -144,3 +144,40 @@ def test_vault_retry_rounds_wait_a_full_jitter_of_the_backoff() -> None:
     with pytest.raises(BackendUnavailableError):
         transport.send("GET", "secret/data/x", None, None)
     assert waits == pytest.approx([0.05, 0.1, 0.2])  # caps 0.1, 0.2, 0.4 s, each halved
+
+
+def test_manager_reads_secret_cache_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SecretManager: 0.1 by default, SECRET_CACHE_JITTER=0 turns it off, a bad value is named."""
+    backend = MemoryBackend({"K": "jitter-value"})
+    assert SecretManager(backend).ttl_seconds == 300
+    assert SecretManager(backend)._cache.jitter == DEFAULT_JITTER
+    monkeypatch.setenv("SECRET_CACHE_JITTER", "0")
+    clock = FakeClock()
+    manager = SecretManager(backend, clock=clock, ttl_seconds=TTL)
+    manager.get("K")
+    clock.advance(TTL - 0.001)
+    manager.get("K")
+    assert backend.calls == 1  # no jitter: fresh until the very end of the TTL
+    assert SecretManager(backend, jitter=0.5)._cache.jitter == 0.5  # the argument wins
+    monkeypatch.setenv("SECRET_CACHE_JITTER", "ten percent")
+    with pytest.raises(ConfigurationError, match="SECRET_CACHE_JITTER='ten percent'"):
+        SecretManager(backend)
+
+
+def test_a_fleet_of_managers_started_together_refreshes_apart() -> None:
+    """256 managers reading at one instant refresh over 30 s of a 300 s TTL, not in one second."""
+    clock = FakeClock()
+    backend = MemoryBackend({"K": "fleet-value"})
+    managers = [SecretManager(backend, clock=clock, ttl_seconds=TTL) for _ in range(256)]
+    for manager in managers:
+        manager.get("K")
+    refreshed_per_second = []
+    clock.advance(TTL * 0.9 - 1)
+    for _ in range(32):
+        clock.advance(1)
+        before = backend.calls
+        for manager in managers:
+            manager.get("K")
+        refreshed_per_second.append(backend.calls - before)
+    assert sum(refreshed_per_second) == 256  # each refreshed exactly once in the window
+    assert max(refreshed_per_second) <= 30  # ~8.5 a second on average, never the whole fleet

@@ -26,6 +26,7 @@ from .edge import leaving, public_edge
 from .envvars import env_bool, env_seconds
 from .errors import ConfigurationError, SecretNotFoundError, YosaiSecretsError
 from .fields import is_batch, not_found_for, select_field, where
+from .jitter import jitter_from_environ
 from .references import BACKEND_OF_SCHEME
 from .secret import Secret, register_secret_value
 
@@ -84,6 +85,8 @@ class SecretManager:
         clock: a monotonic clock in seconds.
         read_timeout_seconds: the longest a read from a remote backend may take, waiters
             included (default ``SECRET_READ_TIMEOUT``, else 8).
+        jitter: the fraction of the TTL drawn at random per cached path, so that processes
+            started together refresh apart (default ``SECRET_CACHE_JITTER``, else 0.1; 0: off).
         audit: emit an audit event for every backend read and count hits per key in the audit
             summary (default ``YOSAI_AUDIT``, else on); see :mod:`yosai_secrets.audit.events`.
 
@@ -103,6 +106,7 @@ class SecretManager:
         clock: Callable[[], float] = time.monotonic,
         read_timeout_seconds: float | None = None,
         audit: bool | None = None,
+        jitter: float | None = None,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         if ttl_seconds is None:
@@ -120,6 +124,7 @@ class SecretManager:
             max_entries=max_entries,
             clock=clock,
             read_timeout_seconds=read_timeout_seconds,
+            jitter=jitter_from_environ(self._environ) if jitter is None else jitter,
         )
         self._clock = clock
         self._lock = threading.Lock()
