@@ -89,7 +89,7 @@ def _shape(rng: random.Random) -> str:
     jwt = f"{b64({'alg': 'HS256'})}.{b64({'sub': 'u1'})}.{rand(43)}"
     return rng.choice(
         [
-            "-----BEGIN RSA PRIVATE KEY-----",
+            "-----BEGIN RSA PRIVATE KEY-----\n" + base64.b64encode(rng.randbytes(48)).decode(),
             "aws_access_key_id = AKIA"
             + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)),
             "VAULT_TOKEN=hvs." + rand(90),

@@ -247,6 +247,22 @@ def test_an_excluded_source_file_is_not_reported(tmp_path: Path, canary: str) ->
     assert scan_paths([tmp_path], secrets, exclude=[tmp_path / "manifest.yaml"]) == []
 
 
+def test_the_files_values_are_read_from_are_not_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, canary: str
+) -> None:
+    """A NAME_FILE and the Docker secrets directory hold values by design; a copy is a leak."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run-secrets").mkdir()
+    (tmp_path / "run-secrets" / "secret_key").write_text(canary + "-key")
+    (tmp_path / "db_password.txt").write_text(canary + "-db")
+    (tmp_path / "copy.txt").write_text(canary + "-db")
+    monkeypatch.setenv("DB_PASSWORD_FILE", str(tmp_path / "db_password.txt"))
+    result = CliRunner().invoke(scan, [str(tmp_path), "--json"])
+    found = json.loads(result.output)["findings"]
+    assert [(Path(f["path"]).name, f["secret"]) for f in found] == [("copy.txt", "DB_PASSWORD")]
+    assert sorted(json.loads(result.output)["searched_secrets"]) == ["DB_PASSWORD", "SECRET_KEY"]
+
+
 # -- git history ----------------------------------------------------------------------------------
 
 

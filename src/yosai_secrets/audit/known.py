@@ -32,7 +32,7 @@ from ..placeholders import is_placeholder
 from ..secret import register_secret_value
 from .scan import SecretValues
 
-__all__ = ["BACKEND_KEYS", "ENVIRON_CREDENTIALS", "known_values"]
+__all__ = ["BACKEND_KEYS", "ENVIRON_CREDENTIALS", "known_values", "source_files"]
 
 #: The secrets among the six required keys, read from the default backend.
 BACKEND_KEYS: Final = ("SECRET_KEY", "DB_PASSWORD", "AUTH0_CLIENT_SECRET")
@@ -77,6 +77,28 @@ def known_values(
         keys = [k.strip() for k in raw.split(",")] if name == "FERNET_KEY" else [raw.strip()]
         add(name, SecretValues.of(keys))
     return _cleaned(found)
+
+
+def source_files(environ: Mapping[str, str], *, manifest: Path | None = None) -> list[Path]:
+    """The files the values are read from: finding a value there is no leak.
+
+    The manifest and its journal, each ``NAME_FILE`` of the secrets read, the files of the Docker
+    secrets directory (``SECRETS_DIR``) and the development ``secrets/*.txt``.
+    """
+    from ..backends.env import DEFAULT_SECRETS_DIR
+    from ..rotation.journal import journal_path
+    from ..rotation.plan import DEFAULT_MANIFEST
+
+    path = manifest if manifest is not None else DEFAULT_MANIFEST
+    files = [path, journal_path(path)]
+    for key in (*BACKEND_KEYS, FALLBACKS_KEY, *ENVIRON_CREDENTIALS):
+        named = environ.get(f"{key}_FILE", "").strip()
+        if named:
+            files.append(Path(named))
+    for directory in (Path(environ.get("SECRETS_DIR") or DEFAULT_SECRETS_DIR), Path("secrets")):
+        if directory.is_dir():
+            files += [f for f in directory.iterdir() if f.is_file() and f.name != "README.md"]
+    return files
 
 
 def _cleaned(found: dict[str, SecretValues]) -> dict[str, SecretValues]:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import click
 
+from ..audit.known import source_files
 from ..audit.scan import DEFAULT_MAX_BYTES, Finding, SecretValues, known_values, scan_paths
 from ..errors import YosaiSecretsError
 
@@ -74,7 +75,7 @@ def _run(params: dict[str, Any]) -> tuple[list[Finding], list[str]]:
     manifest = params["manifest"]
     if not params["no_values"]:
         secrets = known_values(os.environ, manifest=manifest)
-    exclude = _sources(manifest)
+    exclude = source_files(os.environ, manifest=manifest)
     findings = scan_paths(
         list(params["paths"]),
         secrets,
@@ -84,15 +85,6 @@ def _run(params: dict[str, Any]) -> tuple[list[Finding], list[str]]:
         exclude=exclude,
     )
     return findings, sorted(secrets)
-
-
-def _sources(manifest: Path | None) -> list[Path]:
-    """The files the values come from: finding them there is no leak."""
-    from ..rotation.journal import journal_path
-    from ..rotation.plan import DEFAULT_MANIFEST
-
-    path = manifest if manifest is not None else DEFAULT_MANIFEST
-    return [path, journal_path(path)]
 
 
 def _as_json(findings: Sequence[Finding], searched: list[str]) -> dict[str, Any]:
