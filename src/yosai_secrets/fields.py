@@ -60,7 +60,12 @@ def select_field(key: str, where: str, field: str | None, raw: Fetched) -> str:
             import json  # here, not at start-up: most values are plain strings
 
             data = json.loads(raw)
-        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        except RecursionError:
+            raise ConfigurationError(
+                f"secret {key!r}: {where} holds JSON nested too deeply to pick field "
+                f"{field!r} from; store a flat JSON object"
+            ) from None
+        except ValueError:
             data = None
         if not isinstance(data, dict):
             raise ConfigurationError(

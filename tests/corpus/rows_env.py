@@ -68,6 +68,10 @@ def _blank_variable(value: str) -> Callable[[Ctx], str]:
     return act
 
 
+def _deep_json(canary: str) -> str:
+    return f'{{"p": "{canary}", "x": ' + "[" * 50_000 + "]" * 50_000 + "}"
+
+
 ROWS = [
     # -- production: empty, blank, placeholders ---------------------------------------------------
     _prod_row("empty-secret-key", SECRET_KEY=""),
@@ -96,6 +100,26 @@ ROWS = [
     ),
     Row(id="env-get-blank-variable", act=_blank_variable("   "), expect=ConfigurationError),
     Row(id="env-get-newline-variable", act=_blank_variable("\n\n"), expect=ConfigurationError),
+    Row(
+        id="env-deeply-nested-json-field",
+        act=lambda ctx: (
+            ctx.environ.update(
+                DB_CREDENTIALS='{"p": "CANARY", "x": ' + "[" * 50_000 + "]" * 50_000 + "}"
+            ),
+            get(ctx, "env:DB_CREDENTIALS#password", "env"),
+        ),
+        expect=ConfigurationError,
+        named=("DB_CREDENTIALS", "password"),
+    ),
+    Row(
+        id="env-plain-value-with-field",
+        act=lambda ctx: (
+            ctx.environ.update(DB_PASSWORD=ctx.canary),
+            get(ctx, "env:DB_PASSWORD#password", "env"),
+        ),
+        expect=ConfigurationError,
+        named=("DB_PASSWORD", "password"),
+    ),
     Row(
         id="env-unknown-backend",
         act=lambda ctx: manager(ctx, SECRET_BACKEND="vualt").get("SECRET_KEY"),

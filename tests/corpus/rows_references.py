@@ -193,6 +193,24 @@ ROWS = [
         named=("../../etc/passwd",),
     ),
     Row(
+        id="refs-env-newline",
+        act=lambda ctx: get(ctx, "env:DB_PASSWORD\nX-Injected: 1", "env"),
+        expect=InvalidReferenceError,
+        named=("DB_PASSWORD",),
+    ),
+    Row(
+        id="refs-env-very-long",
+        act=lambda ctx: get(ctx, "K" * 100_000, "env"),
+        expect=InvalidReferenceError,
+        named=("KKKK",),
+    ),
+    Row(
+        id="refs-secret-scheme-traversal-env",
+        act=lambda ctx: get(ctx, "secret:../../etc/shadow", "env"),
+        expect=SecretFileError,
+        named=("../../etc/shadow",),
+    ),
+    Row(
         id="refs-aws-nul",
         act=lambda ctx: get(ctx, "aws-secrets:prod/db\x00#password", "env", AWS_REGION="x"),
         expect=InvalidReferenceError,

@@ -261,6 +261,20 @@ ROWS = [
         named=("SECRET_KEY",),
     ),
     _row(
+        "file-reference-with-nul",
+        'database:\n  password: "file:/run/secrets/db\\0password"\n',
+        ValidationError,
+        leave=("DB_PASSWORD",),
+        named=("database.password",),
+    ),
+    _row(
+        "vault-reference-escaping-its-mount",
+        "database:\n  password: vault:secret/data/%2e%2e/%2E%2E/sys/mounts#secret/\n",
+        ValidationError,
+        leave=("DB_PASSWORD",),
+        named=("database.password",),
+    ),
+    _row(
         "typo-scheme-reference",
         "database:\n  password: vualt:secret/data/db#password\n",
         ValidationError,

@@ -24,7 +24,7 @@ from ..errors import (
     SecretFileError,
     SecretNotFoundError,
 )
-from ..references import BACKEND_OF_SCHEME, shown, unknown_scheme
+from ..references import BACKEND_OF_SCHEME, check_name, shown, unknown_scheme
 from .base import Location
 from .file import check_secret_name, read_secret_file, shown_path
 
@@ -87,7 +87,8 @@ class EnvBackend:
         """The key is the variable's name; ``NAME#field`` is not meaningful here.
 
         Raises:
-            InvalidReferenceError: the key starts with a scheme no backend has (``vualt:``).
+            InvalidReferenceError: the key starts with a scheme no backend has (``vualt:``), holds
+                a control character or is absurdly long.
         """
         name, _, field = key.partition("#")
         scheme = unknown_scheme(name)
@@ -97,6 +98,8 @@ class EnvBackend:
                 f"reference scheme; use one of {', '.join(s + ':' for s in BACKEND_OF_SCHEME)}, "
                 "or a plain name such as DB_PASSWORD"
             )
+        check_secret_name(name)  # a separator, '..', a NUL: it could leave the directory
+        check_name(None, name, key)  # other control characters, absurd lengths
         return Location(name, field or None)
 
     def fetch(self, path: str) -> str:
