@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from . import forksafe
+from . import forksafe, metrics
 from .audit import events
 from .audit.reads import ReadAudit
 from .backends import Backend, Fetched, Location, create_backend
@@ -147,6 +147,7 @@ class SecretManager:
             summary_seconds=events.summary_seconds(self._environ) if audit else 0.0,
         )
         forksafe.register(self)
+        metrics.track(self)  # a weak reference: its counters are read at scrape time
 
     def __repr__(self) -> str:
         return f"SecretManager(backend={self._default.name!r}, cached={len(self._resolved)})"
@@ -317,6 +318,11 @@ class SecretManager:
                 self._backends[name] = found
             return found
 
+    def backends(self) -> list[Backend]:
+        """The backends this manager has built or been given so far."""
+        with self._lock:
+            return list(self._backends.values())
+
     def add_backend(self, backend: Backend) -> None:
         """Use ``backend`` for references of its name (inject a ready-made client this way)."""
         with self._lock:
@@ -467,7 +473,7 @@ class SecretManager:
         self._cache.backend_calls += 1
         now = self._clock()
         try:
-            results = backend.fetch_many(paths)
+            results = self._audit.fetch_many(backend, paths)
         except BaseException as exc:
             for path in paths:
                 self._audit.record(backend, path, names.get((name, path), [path]), exc)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from time import perf_counter
 from typing import Any, Protocol
 
 from .. import forksafe
 from ..backends import Backend, Fetched
 from ..fields import where
+from ..metrics import observe_read
 from . import events
 
 __all__ = ["Memo", "ReadAudit"]
@@ -52,16 +54,36 @@ class ReadAudit:
             forksafe.register(self)
 
     def fetch(self, backend: Backend, path: str, keys: str | Sequence[str]) -> Fetched:
-        """Read ``path`` from ``backend`` for ``keys``, emitting the event; errors pass through."""
-        if not self.enabled:
-            return backend.fetch(path)
+        """Read ``path`` from ``backend`` for ``keys``, emitting the event; errors pass through.
+
+        The call is counted and timed for the metrics (:func:`yosai_secrets.metrics.observe_read`)
+        whether or not auditing is on.
+        """
+        started = perf_counter()
         try:
             raw = backend.fetch(path)
         except BaseException as exc:
+            observe_read(backend.name, perf_counter() - started, exc)
             self.record(backend, path, keys, exc)
             raise
+        observe_read(backend.name, perf_counter() - started, None)
         self.record(backend, path, keys, None)
         return raw
+
+    def fetch_many(self, backend: Any, paths: list[str]) -> dict[str, Any]:
+        """Call ``backend.fetch_many(paths)``, counted and timed as one backend call.
+
+        The caller records each path's event (:meth:`record`); a batch that raises is counted as
+        failed, one that answers as ``ok`` (its per-path errors are in their events).
+        """
+        started = perf_counter()
+        try:
+            results: dict[str, Any] = backend.fetch_many(paths)
+        except BaseException as exc:
+            observe_read(str(backend.name), perf_counter() - started, exc)
+            raise
+        observe_read(str(backend.name), perf_counter() - started, None)
+        return results
 
     def record(
         self,
