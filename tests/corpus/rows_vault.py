@@ -23,6 +23,7 @@ from yosai_secrets.errors import (
     BackendTLSError,
     BackendUnavailableError,
     ConfigurationError,
+    InvalidReferenceError,
     SecretNotFoundError,
 )
 
@@ -184,6 +185,15 @@ def _garbage_ca(ctx: Ctx) -> None:
         VAULT_CACERT=str(path),
         VAULT_MAX_RETRIES="0",
     )
+
+
+def _standin_token(token: Callable[[Ctx], str]) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        made = token(ctx)
+        ctx.plant(made)
+        vault_environ(ctx, ctx.server("vault_standin"), token=made, VAULT_MAX_RETRIES="0")
+
+    return setup
 
 
 def _https_to_http(ctx: Ctx) -> None:
@@ -376,6 +386,53 @@ ROWS = [
     ),
     _auth_row("k8s-token-file-dev-zero", "VAULT_K8S_TOKEN_FILE", lambda ctx: "/dev/zero", _K8S),
     _auth_row("k8s-token-file-fifo", "VAULT_K8S_TOKEN_FILE", _fifo, _K8S),
+    Row(
+        id="vault-token-with-crlf",
+        act=lambda ctx: get(ctx, "vault:secret/data/empty#password"),
+        expect=ConfigurationError,
+        named=("VAULT_TOKEN",),
+        setup=_standin_token(lambda ctx: f"s.x\r\nX-Injected: {ctx.canary}"),
+        needs=("vault_standin",),
+        why="http.client's own ValueError quotes the whole header value",
+    ),
+    Row(
+        id="vault-token-non-ascii",
+        act=lambda ctx: get(ctx, "vault:secret/data/empty#password"),
+        expect=ConfigurationError,
+        named=("VAULT_TOKEN",),
+        setup=_standin_token(lambda ctx: f"s.tökén-{ctx.canary}"),
+        needs=("vault_standin",),
+    ),
+    Row(
+        id="vault-login-answers-a-broken-token",
+        act=lambda ctx: get(ctx, "vault:secret/data/empty#password"),
+        expect=BackendAuthError,
+        setup=_login_file("VAULT_SECRET_ID", lambda ctx: ctx.canary, **_APPROLE),
+        needs=("vault_standin",),
+        why="stand-in: a login answer no OpenBao gives (a token with a line break)",
+    ),
+    Row(
+        id="vault-namespace-with-crlf",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=ConfigurationError,
+        named=("VAULT_NAMESPACE",),
+        setup=lambda ctx: ctx.environ.update(
+            VAULT_ADDR="http://127.0.0.1:8200", VAULT_TOKEN="t", VAULT_NAMESPACE="ns\r\nX-A: 1"
+        ),
+    ),
+    Row(
+        id="vault-secrets-path-escaping-its-mount",
+        act=lambda ctx: get(ctx, "id"),
+        expect=InvalidReferenceError,
+        named=("VAULT_SECRETS_PATH",),
+        setup=lambda ctx: (
+            _stored(ctx),
+            ctx.environ.update(
+                VAULT_SECRETS_PATH="secret/data/%2e%2e/%2e%2e/auth/token/lookup-self"
+            ),
+        )[0],
+        needs=("openbao",),
+    ),
     Row(
         id="vault-client-key-holds-the-key",
         act=lambda ctx: get(ctx, "vault:secret/data/app#password"),

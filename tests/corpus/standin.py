@@ -4,7 +4,8 @@ OpenBao never answers a read with a body that drips one byte at a time, hangs af
 is cut off, is not JSON, is 20 MB, is JSON nested 100,000 deep, echoes the request's token into an
 error, or a 307 to a leader that is gone without a whole Raft cluster; a proxy, a load balancer or
 a broken server in front of it can. This one answers ``GET /v1/secret/data/<mode>`` as ``<mode>``
-says (a path under the mode is ignored) and ``auth/token/lookup-self`` as a valid token.
+says (a path under the mode is ignored), ``auth/token/lookup-self`` as a valid token, and an
+AppRole login with a token that holds a line break.
 """
 
 from __future__ import annotations
@@ -141,6 +142,18 @@ class VaultStandIn:
                     answer(self)
                 except OSError:
                     self.close_connection = True
+
+            def do_POST(self) -> None:
+                # An AppRole login whose answer is a token no header can carry (it echoes the
+                # secret id after a line break): what a broken or hostile server could send.
+                length = int(self.headers.get("Content-Length") or 0)
+                sent = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.removeprefix("/v1/") != "auth/approle/login":
+                    _send(self, 404, b'{"errors": []}')
+                    return
+                token = "s.broken\r\nX-Echo: " + str(sent.get("secret_id", ""))
+                answer = {"auth": {"client_token": token, "lease_duration": 60, "renewable": False}}
+                _send(self, 200, json.dumps(answer).encode())
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

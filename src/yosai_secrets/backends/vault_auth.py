@@ -79,6 +79,11 @@ def auth_block(response: dict[str, Any], what: str) -> Login:
     )
 
 
+def fits_a_header(value: str) -> bool:
+    """Whether ``value`` can be sent as an HTTP header value as it is (printable ASCII)."""
+    return value.isascii() and value.isprintable() and value == value.strip()
+
+
 class StaticTokenAuth:
     """A token given ready-made (``VAULT_TOKEN``); it can be renewed but not re-obtained."""
 
@@ -87,6 +92,13 @@ class StaticTokenAuth:
     def __init__(self, token: str, *, source: str = "VAULT_TOKEN") -> None:
         if not token:
             raise ConfigurationError(f"{source} is empty; set it to a Vault token")
+        if not fits_a_header(token):
+            # Never repeated: a CR/LF or a non-ASCII letter would only reach http.client's own
+            # ValueError, which quotes the whole header value.
+            raise ConfigurationError(
+                f"{source} holds a character an HTTP header cannot carry (a space, a line "
+                "break, a non-ASCII letter); set it to the token alone"
+            )
         self._token = token
         self.description = f"the token from {source}"
 

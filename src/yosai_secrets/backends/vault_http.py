@@ -27,8 +27,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from ..errors import BackendError, BackendTLSError, BackendUnavailableError
+from ..errors import (
+    BackendAuthError,
+    BackendError,
+    BackendTLSError,
+    BackendUnavailableError,
+    ConfigurationError,
+)
 from ..jitter import Rng, full_jitter, urandom_fraction
+from ..references import shown
+from .vault_auth import fits_a_header
 from .vault_endpoints import Answer, Endpoint, TLSFailure, Unreachable, scrub
 
 __all__ = ["RETRYABLE_STATUSES", "VaultStatusError", "VaultTransport"]
@@ -201,6 +209,19 @@ class VaultTransport:
         return None, wait_at_least
 
     def _headers(self, token: str | None, has_body: bool) -> dict[str, str]:
+        # A token from a login answer, a namespace from anywhere: http.client would refuse a CR/LF
+        # or a non-Latin-1 character with a ValueError quoting the whole value (the token).
+        if token and not fits_a_header(token):
+            raise BackendAuthError(
+                "the Vault token holds a character an HTTP header cannot carry (a line break, a "
+                "non-ASCII letter); it is not sent",
+                backend="vault",
+            )
+        if self.namespace and not fits_a_header(self.namespace):
+            raise ConfigurationError(
+                f"VAULT_NAMESPACE {shown(self.namespace)} holds a character an HTTP header cannot "
+                "carry (a line break, a non-ASCII letter); set it to the namespace's path"
+            )
         headers = {"X-Vault-Request": "true"}
         if token:
             headers["X-Vault-Token"] = token

@@ -25,6 +25,7 @@ from typing import Final
 from ..environments import current_environment
 from ..envvars import env_bool, env_int, env_seconds
 from ..errors import ConfigurationError
+from ..references import check_name, shown
 from .file import shown_path
 from .vault_agent import AGENT_VARIABLE, ProxyTokenAuth, check_agent_addr
 from .vault_auth import (
@@ -33,6 +34,7 @@ from .vault_auth import (
     AuthMethod,
     KubernetesAuth,
     StaticTokenAuth,
+    fits_a_header,
 )
 
 __all__ = [
@@ -97,6 +99,13 @@ class VaultSettings:
             )
         if self.max_retries < 0:
             raise ConfigurationError(f"VAULT_MAX_RETRIES must be >= 0, got {self.max_retries}")
+        # Bare names are read there: it must not climb out of its mount any more than a key.
+        check_name("vault", self.secrets_path, f"VAULT_SECRETS_PATH={self.secrets_path}")
+        if self.namespace and not fits_a_header(self.namespace):
+            raise ConfigurationError(
+                f"VAULT_NAMESPACE {shown(self.namespace)} holds a character an HTTP header "
+                "cannot carry (a line break, a non-ASCII letter); set it to the namespace's path"
+            )
         if bool(self.client_cert) != bool(self.client_key):
             raise ConfigurationError(
                 "mutual TLS needs both VAULT_CLIENT_CERT and VAULT_CLIENT_KEY; only "
