@@ -47,6 +47,7 @@ __all__ = [
     "multiprocess_mode",
     "render",
     "start_mirror",
+    "stop_mirror",
 ]
 
 #: The variable that turns multiprocess mode on (``prometheus_client``'s own name).
@@ -70,6 +71,8 @@ _HELP: Final = {
 def _prometheus() -> Any:
     try:
         import prometheus_client
+        import prometheus_client.core
+        import prometheus_client.multiprocess
     except ImportError:
         raise MissingDependencyError("prometheus_client", "metrics", "exporting metrics") from None
     return prometheus_client

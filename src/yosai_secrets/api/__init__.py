@@ -13,6 +13,8 @@ Settings (``create_app(config)`` or the app's config):
 - ``YOSAI_SIGHUP`` (default True): clear every cache on SIGHUP (main thread only).
 - ``YOSAI_ROTATION_INFO``: a callable ``(name, manager) -> RotationInfo | None`` saying when each
   secret was last rotated (default: the rotation records, else the secret file's modification time).
+- ``METRICS_TOKEN``: the bearer token ``GET /metrics`` requires (unset: none); see
+  ``docs/metrics.md``.
 - ``YOSAI_JWKS_URL`` (or the ``AUTH0_JWKS_URL`` variable): **for tests only**, the address of the
   JWKS instead of ``https://AUTH0_DOMAIN/.well-known/jwks.json``.
 """
@@ -56,10 +58,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _configure_auth0(app, ext)
 
     from .login import blueprint as login_blueprint
+    from .metrics import blueprint as metrics_blueprint
     from .routes import blueprint
 
     app.register_blueprint(blueprint)
     app.register_blueprint(login_blueprint)
+    app.register_blueprint(metrics_blueprint)
     _session_cookie(app, ext, config or {})
     if app.config["YOSAI_DASHBOARD"]:
         _mount_dashboard(app)

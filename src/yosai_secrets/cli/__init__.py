@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ..errors import YosaiSecretsError
-from ..secret import install_redaction
+from ..logformat import configure as configure_logging
 from . import audit, check, crypto, get, rotate, scan, serve, status
 
 __all__ = ["cli", "main"]
@@ -38,8 +38,8 @@ class _Group(click.Group):
 def cli(verbose: int) -> None:
     """Secrets and secure configuration for the Yōsai Intel Dashboard."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    install_redaction()
+    # Text or JSON lines (YOSAI_LOG_FORMAT), redacted either way; the dev server logs through it.
+    configure_logging(level)
 
 
 # Explicit, so that a reader sees every command here; the package attributes stay the modules.
