@@ -129,8 +129,14 @@ def _rebuilt(exc: Exception) -> BaseException | None:
     fields = getattr(exc, "kwargs", None)
     if not isinstance(fields, dict):
         return None
+    # An exception field is named by its type only: http.client's ValueError for a header
+    # quotes the header's value (a signature, a session token).
+    texts = {
+        k: type(v).__name__ if isinstance(v, BaseException) else without_url_credentials(str(v))
+        for k, v in fields.items()
+    }
     try:
-        copy = type(exc)(**{k: without_url_credentials(str(v)) for k, v in fields.items()})
+        copy = type(exc)(**texts)
     except Exception:  # an error class whose fields are not all text: no cause rather than it
         return None
     return copy if isinstance(copy, BaseException) else None

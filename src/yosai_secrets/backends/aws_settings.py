@@ -23,6 +23,7 @@ rotation store (``AwsStore``) both use this one mapping.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,6 +31,7 @@ from typing import Any, Final
 
 from ..envvars import env_int
 from ..errors import ConfigurationError, MissingDependencyError
+from ..references import shown
 from ..secret import url_without_credentials
 
 __all__ = [
@@ -53,6 +55,8 @@ JSON_SECRET_KEYS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
 _PURPOSE: Final = "the AWS Secrets Manager backend (SECRET_BACKEND=aws, aws-secrets: references)"
 # botocore loggers whose DEBUG lines carry response bodies (secret values), request dumps and
 # signing material (the access key id, a session token).
+_LABEL: Final = re.compile(r"[A-Za-z0-9_+=,.@-]{1,256}")
+_VERSION_ID: Final = re.compile(r"[A-Za-z0-9-]{32,64}")
 _WIRE_LOGGERS: Final = ("botocore.parsers", "botocore.endpoint", "botocore.auth")
 #: The loggers that quote an endpoint or proxy URL (as given, credentials included).
 _URL_LOGGERS: Final = (
@@ -151,6 +155,27 @@ class AwsSettings:
     # Keys found in the environment given (which need not be os.environ); as in boto3's own
     # chain, they win over the profile.
     credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not _LABEL.fullmatch(self.version_stage.strip() or "x"):
+            raise ConfigurationError(
+                f"AWS_SECRET_VERSION_STAGE {shown(self.version_stage)} is not a staging label "
+                "(letters, digits and _+=,.@-, such as AWSCURRENT or AWSPENDING)"
+            )
+        if self.version_id is not None and not _VERSION_ID.fullmatch(self.version_id):
+            raise ConfigurationError(
+                f"AWS_SECRET_VERSION_ID {shown(self.version_id)} is not a version id (32 to 64 "
+                "letters, digits and -)"
+            )
+        names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+        for name, value in zip(names, self.credentials or (), strict=False):
+            # Never repeated; a line break would reach http.client, whose ValueError quotes
+            # the whole signed header.
+            if value is not None and not (value.isascii() and value.isprintable()):
+                raise ConfigurationError(
+                    f"{name} holds a character a signed AWS request cannot carry (a line "
+                    "break, a non-ASCII letter); set it to the credential alone"
+                )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AwsSettings:
