@@ -474,11 +474,17 @@ def test_an_open_routine_rotation_fails_the_rotate_step_only(
 
     manifest = _env_setup(tmp_path, monkeypatch)
     RotationEngine(RotationOptions(manifest=manifest, apply=False, environ={})).rotate()
-    result = _run(["SECRET_KEY", "--manifest", str(manifest), "--no-apply", "--json"])
+    current = values(manifest)["SECRET_KEY"]
+    (tmp_path / "app.log").write_text(f"key={current}\n", encoding="utf-8")
+    args = ["--no-apply", "--json", "--logs", str(tmp_path / "app.log")]
+    result = _run(["SECRET_KEY", "--manifest", str(manifest), *args])
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     rotate = next(s for s in data["steps"] if s["step"] == "rotate")
     assert rotate["status"] == "failed" and "rotate --abort" in rotate["detail"]
+    [finding] = data["findings"]
+    assert finding["live"] is True  # not replaced: the value found still works
+    assert current not in result.output
     assert _statuses(data)["record"] == "done"
     assert journal_path(manifest).exists()  # the routine rotation is left as it was
 

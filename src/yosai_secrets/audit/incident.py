@@ -165,10 +165,10 @@ def run_incident(options: IncidentOptions) -> IncidentReport:
     check_incident(options)
     report = IncidentReport(list(options.keys), options.reason, datetime.now(UTC))
     leaked = _capture(options, report)
-    _auth0(options, report, leaked)
-    rotated = _rotate(options, report)
+    dead = _auth0(options, report, leaked)  # keys whose leaked values no longer work
+    dead |= _rotate(options, report)
     _revoke(options, report, leaked)
-    _add(options, report, _scan(options, report, leaked, rotated))
+    _add(options, report, _scan(options, report, leaked, dead))
     _add(options, report, _audit_summary(options, report))
     _add(options, report, _record(options, report))
     report.finished = datetime.now(UTC)
@@ -206,9 +206,11 @@ def _capture(options: IncidentOptions, report: IncidentReport) -> dict[str, Leak
 # -- Auth0 -------------------------------------------------------------------------------------
 
 
-def _auth0(options: IncidentOptions, report: IncidentReport, leaked: Mapping[str, Leaked]) -> None:
+def _auth0(
+    options: IncidentOptions, report: IncidentReport, leaked: Mapping[str, Leaked]
+) -> set[str]:
     if AUTH0_KEY not in options.keys:
-        return
+        return set()
     from .incident_rotation import auth0_persister
     from .revoke import rotate_auth0_client_secret
 
@@ -221,6 +223,7 @@ def _auth0(options: IncidentOptions, report: IncidentReport, leaked: Mapping[str
         report.purged.extend(purged)
         step = f"purge the store's old versions ({AUTH0_KEY})"
         _add(options, report, StepOutcome(step, Status.DONE, "; ".join(purged), outcome.finished))
+    return {AUTH0_KEY} if outcome.status is Status.DONE else set()
 
 
 # -- rotate ------------------------------------------------------------------------------------
@@ -238,14 +241,14 @@ def _rotation_keys(options: IncidentOptions) -> tuple[list[str], list[str]]:
     return [k for k in candidates if k in held], [k for k in candidates if k not in held]
 
 
-def _rotate(options: IncidentOptions, report: IncidentReport) -> bool:
-    """Run the no-grace rotation; add its steps. True when the keys' values were replaced."""
+def _rotate(options: IncidentOptions, report: IncidentReport) -> set[str]:
+    """Run the no-grace rotation; add its steps. The keys whose values it replaced."""
     started = _now()
     try:
         keys, foreign = _rotation_keys(options)
     except YosaiSecretsError as exc:
         _add(options, report, StepOutcome("rotate", Status.FAILED, str(exc), started, _now()))
-        return False
+        return set()
     for key in foreign:
         detail = f"{key} is not in {options.rotation.manifest}: rotate it where it is issued"
         _add(options, report, StepOutcome(f"rotate {key}", Status.MANUAL, detail, started, _now()))
@@ -255,7 +258,7 @@ def _rotate(options: IncidentOptions, report: IncidentReport) -> bool:
 
             for outcome in deliver_only(options.rotation):
                 _add(options, report, outcome)
-        return False
+        return set()
     times: dict[str, datetime] = {}
     rotation = dataclasses.replace(
         options.rotation, keys=keys, reason=options.reason, after_step=_timer(times, options)
@@ -268,7 +271,7 @@ def _rotate(options: IncidentOptions, report: IncidentReport) -> bool:
     report.rotation = result
     for outcome in rotation_outcomes(keys, result, error, started, times):
         _add(options, report, outcome)
-    return result is not None and result.outcome == "finished"
+    return set(keys) if result is not None and result.outcome == "finished" else set()
 
 
 def _timer(times: dict[str, datetime], options: IncidentOptions) -> Callable[[str], None]:
@@ -306,16 +309,16 @@ def _scan(
     options: IncidentOptions,
     report: IncidentReport,
     leaked: Mapping[str, Leaked],
-    rotated: bool,
+    dead: set[str],
 ) -> StepOutcome:
     started = _now()
     if not options.logs and not options.git:
         return StepOutcome("scan", Status.SKIPPED, "no --logs and no --git", started, _now())
     from .scan import SecretValues, scan_paths
 
-    # Still live: the value of a key whose rotation did not complete.
+    # Still live: the value of a key that was not replaced (or whose rotation did not complete).
     secrets = {
-        key: SecretValues(v.values, ()) if not rotated else SecretValues((), v.values)
+        key: SecretValues((), v.values) if key in dead else SecretValues(v.values, ())
         for key, v in leaked.items()
         if v.values
     }
