@@ -470,6 +470,14 @@ def test_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(scan, [str(tmp_path / "clean.txt"), "--no-values"]).exit_code == 0
 
 
+def test_a_file_name_is_shown_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that looks like rich markup is printed as it is, not interpreted."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "[red]x[bold].txt").write_text(SHAPES["jwt"] + "\n")
+    result = CliRunner().invoke(scan, ["."])
+    assert result.exit_code == 1 and "[red]x[bold].txt" in result.output
+
+
 # -- known_values ---------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -106,6 +107,8 @@ def _as_json(findings: Sequence[Finding], searched: list[str]) -> dict[str, Any]
 
 
 def _print(findings: Sequence[Finding], searched: list[str]) -> None:
+    from rich.markup import escape
+
     from .output import console, table
 
     out = console()
@@ -120,7 +123,8 @@ def _print(findings: Sequence[Finding], searched: list[str]) -> None:
     for f in findings:
         live = ("yes" if f.live else "no (previous)") if f.secret else "-"
         what = f.secret if f.secret else f"shape: {f.shape}"
-        grid.add_row(_shown(f.path), str(f.line), what, f.encoding, live)
+        # A file name is text, never markup ("[red]" in a name must show as written).
+        grid.add_row(escape(_shown(f.path)), str(f.line), what, f.encoding, live)
     out.print(grid)
     live_count = sum(f.live for f in findings)
     out.print(
@@ -193,5 +197,8 @@ def _rule_text(rule: str) -> str:
 
 
 def _uri(finding: Finding) -> str:
-    path = finding.path.partition(":")[2] if finding.commit else finding.path
-    return Path(path).as_posix()
+    """A relative path as a relative URI reference; an absolute one as a file: URI."""
+    path = Path(finding.path.partition(":")[2] if finding.commit else finding.path)
+    if path.is_absolute():
+        return path.as_uri()
+    return urllib.parse.quote(path.as_posix())
