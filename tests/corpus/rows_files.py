@@ -185,6 +185,31 @@ ROWS = [
         act=_ref(lambda ctx: f"{ctx.tmp}/outside\x00.txt"),
         expect=InvalidReferenceError,
     ),
+    Row(
+        id="files-ref-variable-holding-a-secret",
+        act=_ref(lambda ctx: f"{ctx.tmp}/$CORPUS_DB_PASSWORD"),
+        expect=SecretNotFoundError,
+        named=("$CORPUS_DB_PASSWORD",),
+        setup=lambda ctx: ctx.monkeypatch.setenv("CORPUS_DB_PASSWORD", ctx.canary),
+        why="file: expands variables (from the process environment); one may be a secret",
+    ),
+    Row(
+        id="files-ref-variable-holding-dotdot",
+        act=_ref(lambda ctx: f"{ctx.tmp}/$CORPUS_DIR/outside"),
+        expect=InvalidReferenceError,
+        named=("$CORPUS_DIR",),
+        setup=lambda ctx: ctx.monkeypatch.setenv("CORPUS_DIR", f"secrets/../../{ctx.canary}"),
+    ),
+    Row(
+        id="files-ref-variable-naming-a-directory",
+        act=_ref(lambda ctx: "$CORPUS_DIR"),
+        expect=SecretFileError,
+        named=("$CORPUS_DIR",),
+        setup=lambda ctx: (
+            (ctx.tmp / ctx.canary).mkdir(),
+            ctx.monkeypatch.setenv("CORPUS_DIR", str(ctx.tmp / ctx.canary)),
+        )[0],
+    ),
     # -- what is not a regular file ---------------------------------------------------------------
     _docker_row(
         "fifo", _fifo, deadline_seconds=2.0, why="issue 12 class 8: open() used to block forever"

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Final
 
-from ..errors import SecretFileError, SecretNotFoundError
+from ..errors import InvalidReferenceError, SecretFileError, SecretNotFoundError
 from ..references import check_name
 from .base import Location
 
@@ -184,8 +184,21 @@ class FileBackend:
         return Location(key)
 
     def fetch(self, path: str) -> str:
-        """Read the file at ``path`` (``~`` and environment variables are expanded)."""
-        return read_secret_file(Path(os.path.expandvars(path)).expanduser())
+        """Read the file at ``path`` (``~`` and environment variables are expanded).
+
+        Messages name the path as written: an expanded variable may be a secret
+        (``file:/run/$DB_PASSWORD`` must not repeat the password).
+        """
+        expanded = os.path.expanduser(os.path.expandvars(path))
+        if expanded == path:
+            return read_secret_file(path)
+        try:
+            check_name("file", expanded, f"file:{path} (expanded)")
+            return read_secret_file(expanded)
+        except SecretNotFoundError:
+            raise SecretNotFoundError(path, [f"file {path} (variables expanded)"]) from None
+        except (SecretFileError, InvalidReferenceError) as exc:
+            raise type(exc)(str(exc).replace(expanded, f"{path} (variables expanded)")) from None
 
     def describe(self, path: str) -> str:
         """Name the file."""
