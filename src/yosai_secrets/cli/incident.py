@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import YosaiSecretsError
 from .rotate import build_options, refuse_database_url, shared_options
+
+if TYPE_CHECKING:
+    from ..audit.incident import IncidentOptions
 
 __all__ = ["incident"]
 
@@ -60,22 +63,12 @@ def incident(ctx: click.Context, /, keys: tuple[str, ...], **params: Any) -> Non
       1  a step failed (the report says which, and what to do by hand)
       2  nothing was done: the command was refused before the first step
     """
-    from ..audit.incident import IncidentOptions, check_incident, run_incident
+    from ..audit.incident import check_incident, run_incident
     from ..audit.incident_report import report_dict, write_reports
 
     out = _StepPrinter(to_stderr=params["as_json"])
     try:
-        refuse_database_url(params)
-        options = IncidentOptions(
-            keys=_keys(keys),
-            rotation=build_options(params),
-            logs=list(params["logs"]),
-            git=params["git"],
-            revoke_prefix=params["revoke_prefix"],
-            reason=params["reason"] or "",
-            report_dir=params["report_dir"],
-            on_step=out.step,
-        )
+        options = _options(keys, params, out)
         check_incident(options)
     except YosaiSecretsError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
@@ -96,6 +89,23 @@ def incident(ctx: click.Context, /, keys: tuple[str, ...], **params: Any) -> Non
     else:
         out.end(report, written)
     ctx.exit(report.exit_code)
+
+
+def _options(keys: tuple[str, ...], params: dict[str, Any], out: _StepPrinter) -> IncidentOptions:
+    """The incident's options from the command line."""
+    from ..audit.incident import IncidentOptions
+
+    refuse_database_url(params)
+    return IncidentOptions(
+        keys=_keys(keys),
+        rotation=build_options(params),
+        logs=list(params["logs"]),
+        git=params["git"],
+        revoke_prefix=params["revoke_prefix"],
+        reason=params["reason"] or "",
+        report_dir=params["report_dir"],
+        on_step=out.step,
+    )
 
 
 def _keys(raw: tuple[str, ...]) -> list[str]:
