@@ -73,6 +73,7 @@ def _prometheus() -> Any:
         import prometheus_client
         import prometheus_client.core
         import prometheus_client.multiprocess
+        import prometheus_client.utils
     except ImportError:
         raise MissingDependencyError("prometheus_client", "metrics", "exporting metrics") from None
     return prometheus_client
@@ -183,7 +184,9 @@ def _histogram(core: Any, now: Snapshot) -> Any:
         _HELP["backend_request_duration_seconds"],
         labels=["backend"],
     )
-    bounds = [*(f"{b:g}" for b in reads().buckets), "+Inf"]
+    # Spelled as prometheus_client's Histogram spells them ("1.0"), as the multiprocess files do.
+    spell = _prometheus().utils.floatToGoString
+    bounds = [*(spell(b) for b in reads().buckets), "+Inf"]
     for backend, counts in sorted(now.durations.items()):
         cumulative, running = [], 0
         for bound, count in zip(bounds, counts, strict=True):
