@@ -199,11 +199,13 @@ ROWS = [
         id="fernet-box-rotate-garbage",
         act=_box(lambda ctx: _KEY, lambda box, ctx: box.rotate("enc:not-a-token")),
         expect=DecryptionError,
+        named=("re-encrypt",),
     ),
     Row(
         id="fernet-box-rotate-foreign",
         act=_box(lambda ctx: _KEY, lambda box, ctx: box.rotate(_token(ctx, _OTHER_KEY))),
         expect=DecryptionError,
+        named=("re-encrypt",),
     ),
     Row(
         id="fernet-box-decrypt-non-string",

@@ -161,6 +161,7 @@ ROWS = [
         id="files-name-backslash",
         act=lambda ctx: get(ctx, "..\\..\\etc\\passwd", "env"),
         expect=SecretFileError,
+        named=("etc",),
     ),
     Row(
         id="files-name-home",
@@ -172,6 +173,7 @@ ROWS = [
         id="files-name-nul",
         act=lambda ctx: get(ctx, "DB\x00PASSWORD", "env"),
         expect=SecretFileError,
+        named=("PASSWORD",),
     ),
     Row(
         id="files-ref-traversal",
@@ -184,6 +186,7 @@ ROWS = [
         id="files-ref-nul",
         act=_ref(lambda ctx: f"{ctx.tmp}/outside\x00.txt"),
         expect=InvalidReferenceError,
+        named=("outside",),
     ),
     Row(
         id="files-ref-variable-holding-a-secret",
@@ -248,12 +251,14 @@ ROWS = [
         id="files-ref-dev-urandom",
         act=_ref(lambda ctx: "/dev/urandom"),
         expect=SecretFileError,
+        named=("/dev/urandom",),
         deadline_seconds=2.0,
     ),
     Row(
         id="files-ref-fifo",
         act=_ref(lambda ctx: str(ctx.tmp / "made")),
         expect=SecretFileError,
+        named=("made", "FIFO"),
         setup=lambda ctx: _fifo(ctx.tmp / "made", ctx),
         deadline_seconds=2.0,
     ),

@@ -129,6 +129,7 @@ def _outcome(row: Row, ctx: Ctx) -> list[str]:
     assert isinstance(error, row.expect), f"{type(error).__name__}: {str(error)[:500]}"
     assert isinstance(error, YosaiSecretsError)
     message = str(error)
+    assert ctx.names, "an error row must say what its message names"
     for name in ctx.names:
         assert name in message, f"{name!r} is not named in: {message[:500]}"
     return [message, repr(error), chain_text(error)]
