@@ -221,6 +221,8 @@ def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
 def url_without_credentials(url: str) -> str:
     """``url`` with any ``user:password@`` removed, fit to show in a message or a log line."""
     scheme, sep, rest = url.partition("://")
+    if not sep:  # no scheme ("admin:pw@host:8200"): the authority starts the text
+        scheme, rest = "", url
     authority, slash, tail = rest.partition("/")
     if "@" not in authority:
         return url

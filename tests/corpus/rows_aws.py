@@ -481,6 +481,20 @@ ROWS = [
         deadline_seconds=_DEADLINE,
     ),
     Row(
+        id="aws-endpoint-credentials-without-scheme",
+        act=lambda ctx: get(ctx, "SECRET_KEY"),
+        expect=ConfigurationError,
+        named=("AWS_ENDPOINT_URL",),
+        setup=lambda ctx: _env(ctx, f"admin:{ctx.canary}@127.0.0.1:4566"),
+    ),
+    Row(
+        id="aws-endpoint-not-a-url",
+        act=lambda ctx: get(ctx, "SECRET_KEY"),
+        expect=ConfigurationError,
+        named=("AWS_ENDPOINT_URL",),
+        setup=lambda ctx: _env(ctx, "secretsmanager at port 4566"),
+    ),
+    Row(
         id="aws-no-region",
         act=lambda ctx: get(ctx, "SECRET_KEY"),
         expect=ConfigurationError,

@@ -196,6 +196,17 @@ def _standin_token(token: Callable[[Ctx], str]) -> Callable[[Ctx], None]:
     return setup
 
 
+def _raw_request(path: str) -> Callable[[Ctx], object]:
+    def act(ctx: Ctx) -> object:
+        from yosai_secrets.backends.vault import VaultBackend
+
+        backend = VaultBackend.from_environ(ctx.environ)
+        ctx.on_close(backend.close)
+        return backend.request("GET", path)
+
+    return act
+
+
 def _https_to_http(ctx: Ctx) -> None:
     plain = ctx.server("vault_standin").addr
     ctx.environ.update(
@@ -434,6 +445,24 @@ ROWS = [
             ),
         )[0],
         needs=("openbao",),
+    ),
+    Row(
+        id="vault-addr-credentials-without-scheme",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=ConfigurationError,
+        named=("VAULT_ADDR",),
+        setup=lambda ctx: ctx.environ.update(
+            VAULT_ADDR=f"admin:{ctx.canary}@127.0.0.1:8200", VAULT_TOKEN="t"
+        ),
+    ),
+    Row(
+        id="vault-request-error-echoing-the-token",
+        act=_raw_request("secret/data/echo-token-400"),
+        expect=BackendError,
+        named=("400",),
+        setup=_standin(),
+        needs=("vault_standin",),
+        why="request() (rotation's way to Vault) raises the status error itself: body scrubbed",
     ),
     Row(
         id="vault-client-key-holds-the-key",

@@ -204,6 +204,11 @@ class AwsSettings:
                 "are signed with the AWS credentials, never with URL credentials, which would "
                 f"only be shown in logs and tracebacks: remove them from {variable}"
             )
+        if endpoint and not endpoint.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"the endpoint URL {shown(endpoint)} (AWS_ENDPOINT_URL or "
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER) is not an http:// or https:// URL"
+            )
         key_id, secret = get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")
         return cls(
             region=get("AWS_REGION") or get("AWS_DEFAULT_REGION"),
@@ -255,6 +260,11 @@ def build_client(settings: AwsSettings) -> Any:
             aws_secret_access_key=secret,
             aws_session_token=token,
         )
+    except ValueError:  # botocore: "Invalid endpoint: ..."
+        raise ConfigurationError(
+            f"the AWS endpoint URL {shown(url_without_credentials(s.endpoint_url or ''))} is not "
+            "a valid URL; fix AWS_ENDPOINT_URL"
+        ) from None
     except NoRegionError:
         raise ConfigurationError(
             "no AWS region is configured for the aws secret backend: set AWS_REGION "

@@ -203,8 +203,11 @@ class VaultTransport:
             if 200 <= answer.status < 300:
                 return parsed, 0.0
             errors = [scrub(str(e), (token,)) for e in parsed.get("errors") or [] if str(e).strip()]
+            # The body is kept for what it says about the path (a deleted version's metadata);
+            # its error strings only as scrubbed, like the message.
+            body = {**parsed, "errors": errors} if "errors" in parsed else parsed
             raise VaultStatusError(
-                answer.status, addr=endpoint.addr, path=path, errors=errors, body=parsed
+                answer.status, addr=endpoint.addr, path=path, errors=errors, body=body
             )
         return None, wait_at_least
 

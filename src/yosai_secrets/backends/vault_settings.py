@@ -235,7 +235,7 @@ def _auth_from_environ(environ: Mapping[str, str]) -> AuthMethod | None:
 
 def _check_addr(addr: str, variable: str = "VAULT_ADDR") -> None:
     scheme, sep, rest = addr.partition("://")
-    if "@" in rest.partition("/")[0]:
+    if "@" in (rest if sep else addr).partition("/")[0]:  # with a scheme or without one
         # Never echoed: the part before "@" is a user name and perhaps a password.
         raise ConfigurationError(
             f"a {variable} entry holds a user name or password (user:password@host); Vault "
