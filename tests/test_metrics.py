@@ -237,9 +237,11 @@ def test_two_gunicorn_workers_export_every_name_with_their_summed_counts(
             with lock:
                 pids[answer["pid"]] = pids.get(answer["pid"], 0) + answer["reads"]
 
-        deadline = time.monotonic() + 20
+        # Until each worker has made more than 3 reads per key: then the hits in the scrape
+        # exceed what the busier worker alone could have counted (see _check_every_name).
+        deadline = time.monotonic() + 40
         with ThreadPoolExecutor(4) as pool:
-            while len(pids) < 2 or sum(pids.values()) < 40 * len(keys):
+            while len(pids) < 2 or min(pids.values()) <= 3 * len(keys):
                 assert time.monotonic() < deadline, f"workers answering: {pids}"
                 list(pool.map(read, range(20)))
         _get(port, "/missing")
@@ -268,7 +270,9 @@ def _check_every_name(text: str, made: int, keys: int, most_by_one: int) -> None
     found = {name for name, _ in samples(text)}
     assert set(NAMES) <= found, set(NAMES) - found
     hits = value(text, "yosai_secrets_cache_hits_total")
-    assert hits >= made - 4 * keys and hits > most_by_one  # both workers' hits, summed
+    # Every read but at most 2 misses per key per worker is a hit; the busier worker missed each
+    # key at least once, so more hits than its reads less its misses means both are summed.
+    assert hits >= made - 4 * keys and hits > most_by_one - keys
     vault_ok = value(text, "yosai_secrets_backend_requests_total", backend="vault", outcome="ok")
     assert vault_ok == 2 * keys  # one miss per key per worker
     assert value(text, "yosai_secrets_cache_misses_total") >= 2 * keys
