@@ -152,8 +152,9 @@ def check_name(backend: str | None, name: str, reference: str) -> None:
     server decodes once, a proxy in front of it may decode again) and each one's NFKC form
     (``．．`` is ``..`` to whoever normalises). Refused: control and invisible characters
     (NUL, CR/LF, zero-width, direction overrides), more than :data:`MAX_NAME_CHARS` characters;
-    for Vault, ``.``, ``..`` and empty segments and encoded separators (Vault resolves dot
-    segments: ``secret/data/%2e%2e/%2e%2e/sys/mounts`` would leave the mount); for files, ``..``
+    for Vault, ``.``, ``..`` and empty segments, encoded separators (Vault resolves dot
+    segments: ``secret/data/%2e%2e/%2e%2e/sys/mounts`` would leave the mount) and a query
+    (``?version=1`` would read another version); for files, ``..``
     segments; for AWS, what a secret name or ARN cannot hold.
 
     Raises:
@@ -187,6 +188,9 @@ def _name_problem(backend: str | None, name: str) -> str | None:
 
 
 def _vault_problem(name: str) -> str | None:
+    if any("?" in form for form in _spellings(name) or [name]):
+        # secret/data/db?version=1 would read another version, ?list=true a listing.
+        return "holds a '?' (a query, perhaps percent-encoded); a reference names a path only"
     for segment in name.split("/"):
         for form in _spellings(segment) or [segment]:
             if form.strip() in ("", ".", "..") or "/" in form or "\\" in form:

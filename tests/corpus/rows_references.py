@@ -86,6 +86,8 @@ ROWS = [
     _vault_row("tab-control", "tar\tget#password"),
     _vault_row("rtl-override", "\u202etegrat#password"),
     _vault_row("zero-width-space", "tar\u200bget#password"),
+    _vault_row("query-version", "target?version=1#password"),
+    _vault_row("query-list-encoded", "target%3Flist=true#password"),
     _vault_row("very-long", "a" * 100_000 + "#password"),
     # -- climbing out of the mount to the rest of the API -----------------------------------------
     Row(

@@ -465,6 +465,20 @@ ROWS = [
         why="request() (rotation's way to Vault) raises the status error itself: body scrubbed",
     ),
     Row(
+        id="vault-proxy-with-credentials",
+        act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
+        expect=BackendUnavailableError,
+        named=("secret/data/app",),
+        setup=lambda ctx: vault_environ(
+            ctx,
+            ctx.server("vault_standin"),
+            token="t",
+            VAULT_MAX_RETRIES="0",
+            HTTP_PROXY=f"http://proxy:{ctx.canary}@127.0.0.1:{closed_port()}",
+        ),
+        needs=("vault_standin",),
+    ),
+    Row(
         id="vault-client-key-holds-the-key",
         act=lambda ctx: get(ctx, "vault:secret/data/app#password"),
         expect=ConfigurationError,
