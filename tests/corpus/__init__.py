@@ -4,8 +4,8 @@ A row says what to feed the library (``act``, after an untimed ``setup``) and wh
 the error type (one of ours from ``yosai_secrets.errors``) or, for the API, the HTTP status. The
 test (``test_corpus.py``) then checks the same things for every row:
 
-- the error is the expected one of ours, and its message names the key, reference or file
-  (``Row.named`` and whatever the row adds with ``Ctx.name``);
+- the error is the expected one of ours, and its message names the key, reference, variable or
+  file (``Row.named`` and whatever the row adds with ``Ctx.name``; every error row names one);
 - the row's canary, planted in the input, is nowhere a user or an error reporter could see it:
   not in the message, ``repr``, the formatted traceback with its whole ``__cause__`` and
   ``__context__`` chain (and every attribute of each exception in it), nor in any log line of any
@@ -14,7 +14,10 @@ test (``test_corpus.py``) then checks the same things for every row:
 - nothing is half-written: the row's directory holds exactly what the setup left there, and no
   ``*.yosai-tmp`` anywhere under it.
 
-Rows live in ``rows_*.py``, one module per area. A row that fails because of code this corpus
+Rows live in ``rows_*.py``, one module per area (references; Vault from a real OpenBao, from the
+stand-in of ``standin.py``, and its settings; AWS from moto, and its settings; Fernet; YAML; secret
+files; atomic writes; the environment; JWTs). Rows needing a server started as a process
+(OpenBao, moto) are marked ``integration``; the stand-ins run in-process. A row that fails because of code this corpus
 does not fix carries ``xfail``: the file at fault and what is wrong with it (a strict xfail, so
 that the fix is noticed).
 """

@@ -17,12 +17,16 @@ from tests.corpus import (
     Row,
     chain_text,
     rows_aws,
+    rows_aws_settings,
     rows_env,
     rows_fernet,
     rows_files,
     rows_jwt,
     rows_references,
     rows_vault,
+    rows_vault_settings,
+    rows_vault_standin,
+    rows_writes,
     rows_yaml,
     tree,
     walk_rows,
@@ -32,10 +36,14 @@ from yosai_secrets.errors import YosaiSecretsError
 MODULES = [
     rows_references,
     rows_vault,
+    rows_vault_standin,
+    rows_vault_settings,
     rows_aws,
+    rows_aws_settings,
     rows_fernet,
     rows_yaml,
     rows_files,
+    rows_writes,
     rows_env,
     rows_jwt,
 ]
@@ -99,6 +107,13 @@ def test_corpus(
     finally:
         ctx.close()
     assert elapsed < row.deadline_seconds, f"took {elapsed:.2f} s"
+    _assert_nothing_shows(ctx, caplog, texts)
+    assert not [p for p in after if p.endswith(".yosai-tmp")], "a temporary file is left"
+    assert after == before, "the row's directory changed"
+
+
+def _assert_nothing_shows(ctx: Ctx, caplog: pytest.LogCaptureFixture, texts: list[str]) -> None:
+    """Neither the canary nor anything planted is in a log record or in what the caller got."""
     logged = "\n".join(
         [caplog.text]
         + [str(r.__dict__) for r in caplog.records]
@@ -108,8 +123,6 @@ def test_corpus(
         assert planted not in logged, f"{planted[:40]!r} is in a log line"
         for text in texts:
             assert planted not in text, f"{planted[:40]!r} is in what the caller sees"
-    assert not [p for p in after if p.endswith(".yosai-tmp")], "a temporary file is left"
-    assert after == before, "the row's directory changed"
 
 
 def _outcome(row: Row, ctx: Ctx) -> list[str]:

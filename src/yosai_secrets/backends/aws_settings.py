@@ -223,29 +223,36 @@ class AwsSettings:
         )
 
 
-def build_client(settings: AwsSettings) -> Any:
-    """Build a boto3 ``secretsmanager`` client from ``settings`` and boto3's configuration.
-
-    Raises:
-        MissingDependencyError: boto3 is not installed.
-        ConfigurationError: no region is configured, or the profile does not exist.
-    """
-    boto3 = import_boto3()
+def _config(s: AwsSettings) -> Any:
+    """botocore's ``Config`` for ``s``: retries, timeouts, our user agent."""
     from botocore.config import Config
-    from botocore.exceptions import NoRegionError, ProfileNotFound
 
-    s = settings
     retries: Any = {"mode": s.retry_mode}
     if s.max_attempts is not None:
         # AWS_MAX_ATTEMPTS counts every try, the first included: botocore calls that
         # total_max_attempts (its Config "max_attempts" counts retries only).
         retries["total_max_attempts"] = s.max_attempts
-    config = Config(
+    return Config(
         retries=retries,
         connect_timeout=s.connect_timeout_seconds,
         read_timeout=s.read_timeout_seconds,
         user_agent_extra="yosai-secrets",
     )
+
+
+def build_client(settings: AwsSettings) -> Any:
+    """Build a boto3 ``secretsmanager`` client from ``settings`` and boto3's configuration.
+
+    Raises:
+        MissingDependencyError: boto3 is not installed.
+        ConfigurationError: no region is configured, the profile does not exist, or the
+            endpoint is not a URL.
+    """
+    boto3 = import_boto3()
+    from botocore.exceptions import NoRegionError, ProfileNotFound
+
+    s = settings
+    config = _config(s)
     key_id, secret, token = s.credentials or (None, None, None)
     guard_botocore_logs()
     try:
