@@ -16,10 +16,10 @@ test (``test_corpus.py``) then checks the same things for every row:
 
 Rows live in ``rows_*.py``, one module per area (references; Vault from a real OpenBao, from the
 stand-in of ``standin.py``, and its settings; AWS from moto, and its settings; Fernet; YAML; secret
-files; atomic writes; the environment; JWTs). Rows needing a server started as a process
-(OpenBao, moto) are marked ``integration``; the stand-ins run in-process. A row that fails because of code this corpus
-does not fix carries ``xfail``: the file at fault and what is wrong with it (a strict xfail, so
-that the fix is noticed).
+files; atomic writes; the environment; JWTs). Rows needing a server started as a process (OpenBao,
+moto) are marked ``integration``; the stand-ins run in-process. A row that fails because of code
+this corpus does not fix carries ``xfail``: the file at fault and what is wrong with it (a strict
+xfail, so that the fix is noticed).
 """
 
 from __future__ import annotations
