@@ -168,6 +168,8 @@ def check_name(backend: str | None, name: str, reference: str) -> None:
 def _name_problem(backend: str | None, name: str) -> str | None:
     if len(name) > MAX_NAME_CHARS:
         return f"is longer than {MAX_NAME_CHARS} characters; no secret has such a name"
+    if backend is None and name.isascii() and name.isprintable():
+        return None  # the common case (DB_PASSWORD): nothing hidden, nothing to decode
     forms = _spellings(name)
     if forms is None:
         return "is percent-encoded again and again; write the path as it is"
@@ -191,8 +193,9 @@ def _vault_problem(name: str) -> str | None:
     if any("?" in form for form in _spellings(name) or [name]):
         # secret/data/db?version=1 would read another version, ?list=true a listing.
         return "holds a '?' (a query, perhaps percent-encoded); a reference names a path only"
+    plain = "%" not in name and name.isascii()
     for segment in name.split("/"):
-        for form in _spellings(segment) or [segment]:
+        for form in [segment] if plain else _spellings(segment) or [segment]:
             if form.strip() in ("", ".", "..") or "/" in form or "\\" in form:
                 return (
                     "has an empty, '.' or '..' path segment or an encoded separator (perhaps "
@@ -203,6 +206,8 @@ def _vault_problem(name: str) -> str | None:
 
 def _spellings(text: str) -> list[str] | None:
     """``text``, its successive percent-decodings and their NFKC forms; None past the limit."""
+    if "%" not in text and text.isascii():
+        return [text]  # the common case: nothing to decode, and ASCII is its own NFKC form
     forms = [text]
     current = text
     for _ in range(_MAX_DECODINGS):
