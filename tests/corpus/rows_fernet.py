@@ -94,6 +94,11 @@ def _tampered(ctx: Ctx) -> str:
     return "enc:" + token[:middle] + flipped + token[middle + 1 :]
 
 
+def _wrapped(ctx: Ctx) -> str:
+    token = _token(ctx)
+    return f"enc:{token[:40]}\n{token[40:]}"
+
+
 def _bad_length_key(ctx: Ctx) -> str:
     # Valid urlsafe base64, but 36 bytes: the canary is the key itself.
     raw = (ctx.canary.replace("-", "_") + "A" * 48)[:48]
@@ -166,6 +171,17 @@ ROWS = [
         act=_env_value(lambda ctx: _token(ctx)[:-1], lambda ctx: _KEY),
         expect=DecryptionError,
         why="a token without enc: is recognised by its shape; one character short is refused",
+    ),
+    Row(
+        id="fernet-prefix-only",
+        act=_env_value(lambda ctx: "enc:", lambda ctx: _KEY),
+        expect=DecryptionError,
+    ),
+    Row(
+        id="fernet-token-wrapped-over-lines",
+        act=_env_value(_wrapped, lambda ctx: _KEY),
+        expect=DecryptionError,
+        why="a token pasted with a line break is refused, not half-decoded",
     ),
     Row(
         id="fernet-tampered-token",
