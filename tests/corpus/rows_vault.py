@@ -125,6 +125,14 @@ ROWS = [
         needs=("openbao",),
     ),
     Row(
+        id="vault-403-no-policy-logical-path",
+        act=_read(path=lambda ctx: f"secret/{_name(ctx)}"),
+        expect=BackendPermissionError,
+        setup=_no_policy,
+        needs=("openbao",),
+        why="the logical KV v2 form asks for the mount first; that question may be refused too",
+    ),
+    Row(
         id="vault-403-revoked-token",
         act=_read(),
         expect=BackendAuthError,

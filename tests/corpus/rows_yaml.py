@@ -162,6 +162,14 @@ ROWS = [
     _special_row("dir-holds-a-fifo", lambda p: os.mkfifo(p), act=_load_dir),
     _special_row("dir-holds-a-broken-link", lambda p: p.symlink_to("absent.yaml"), act=_load_dir),
     _special_row("dir-holds-dev-zero", lambda p: p.symlink_to("/dev/zero"), act=_load_dir),
+    Row(
+        id="yaml-config-file-variable-is-dev-zero",
+        act=lambda ctx: SecureConfigManager(env="production", environ=ctx.environ),
+        expect=ConfigurationError,
+        named=("/dev/zero", "regular file"),
+        setup=lambda ctx: ctx.environ.update(_OTHERS, YOSAI_CONFIG_FILE="/dev/zero"),
+        deadline_seconds=3.0,
+    ),
     # -- duplicates and structure -----------------------------------------------------------------
     _row(
         "duplicate-secret-key",
