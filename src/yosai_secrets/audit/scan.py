@@ -21,7 +21,7 @@ import logging
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -112,7 +112,7 @@ class SecretValues:
     """
 
     current: tuple[Secret, ...] = ()
-    previous: tuple[Secret, ...] = field(default=())
+    previous: tuple[Secret, ...] = ()
 
     @classmethod
     def of(
@@ -125,7 +125,7 @@ class SecretValues:
     def merged(self, other: SecretValues) -> SecretValues:
         """These values and ``other``'s, each kept once, current before previous."""
         current = tuple(dict.fromkeys((*self.current, *other.current)))
-        previous = tuple(v for v in dict.fromkeys((*self.previous, *other.previous)))
+        previous = dict.fromkeys((*self.previous, *other.previous))
         return SecretValues(current, tuple(v for v in previous if v not in current))
 
     def searchable(self) -> list[tuple[str, bool]]:
