@@ -46,6 +46,7 @@ def make(
 ) -> tuple[SecretManager, MemoryBackend, FakeClock]:
     backend = MemoryBackend(data or {"DB_PASSWORD": "first-value"})
     clock = FakeClock()
+    kwargs.setdefault("jitter", 0)  # exact expiries; tests/test_jitter.py covers the spread
     manager = SecretManager(backend, clock=clock, **kwargs)  # type: ignore[arg-type]
     return manager, backend, clock
 

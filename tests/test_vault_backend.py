@@ -402,7 +402,7 @@ def test_unreachable_address_is_unavailable_after_bounded_retries() -> None:
         backend.fetch("kv/x")
     assert addr in str(info.value) and "connection failed" in str(info.value)
     assert len(waits) == 3
-    assert all(0 < w <= 2.0 for w in waits) and waits[0] < waits[-1]
+    assert all(0 <= w <= 0.1 * 2**i for i, w in enumerate(waits))  # full jitter of the backoff
 
 
 def test_next_address_is_tried_and_remembered(vault_env: OpenBaoServer) -> None:

@@ -16,7 +16,7 @@ import click
 
 from ..errors import YosaiSecretsError
 from ..logformat import configure as configure_logging
-from . import audit, check, crypto, get, rotate, scan, serve, status
+from . import audit, check, crypto, get, incident, rotate, scan, serve, status
 
 __all__ = ["cli", "main"]
 
@@ -50,6 +50,7 @@ cli.add_command(crypto.generate_key_command)
 cli.add_command(crypto.encrypt)
 cli.add_command(crypto.decrypt)
 cli.add_command(get.get)
+cli.add_command(incident.incident)
 cli.add_command(rotate.rotate)
 cli.add_command(scan.scan)
 cli.add_command(serve.serve)
