@@ -177,11 +177,6 @@ def test_a_manifest_replaced_by_a_directory_before_saving_is_a_clear_error(
     assert manifest.is_dir() and not _leftovers(manifest.parent)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rotation/journal.py (not this helper's file) opens the lock file without turning "
-    "an OSError into a RotationError; see the report of issue 12, class 15",
-)
 def test_an_immutable_manifest_directory_stops_the_rotation_with_one_line(
     tmp_path: Path,
 ) -> None:

@@ -58,8 +58,16 @@ def exclusive(journal: Path) -> Iterator[None]:
     import fcntl
 
     lock_path = journal.with_name(journal.name.removesuffix(".json") + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise RotationError(
+            f"cannot create the rotation's lock file in {lock_path.parent}: "
+            f"{exc.strerror or type(exc).__name__}; the rotation writes its journal and the "
+            "manifest there: make the directory writable (an immutable one: lsattr, chattr -i) "
+            "and run the same command again"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
