@@ -53,6 +53,16 @@ def atomic_write_text(
             file and what to do, and the file is left as it was.
     """
     target = Path(path)
+    if "\0" in str(target):
+        shown = str(target).replace("\0", "\\0")
+        raise FileWriteError(f"cannot write {what} {shown}: a path cannot hold a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # its .object is the whole text: never chained, never shown
+        raise FileWriteError(
+            f"cannot write {what} {target}: the text holds a character UTF-8 cannot encode "
+            "(a lone surrogate); nothing was written"
+        ) from None
     try:
         if target.is_symlink():
             target = target.resolve()
