@@ -14,6 +14,7 @@ the backend and what to do, but never a secret value, a token or a password. A t
     │   ├── UnknownBackendError             SECRET_BACKEND names no known backend
     │   ├── MissingDependencyError          an optional package is not installed (names the extra)
     │   ├── SecretFileError                 a secret file is unreadable, binary, too large, unsafe
+    │   ├── FileWriteError                  a file could not be written (also an OSError)
     │   ├── DecryptionError                 a Fernet token does not decrypt, or FERNET_KEY is unset
     │   ├── ValidationError                 start-up validation found problems (lists all of them)
     │   ├── StartupError                    the service refuses to start (also a RuntimeError)
@@ -39,6 +40,7 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigurationError",
     "DecryptionError",
+    "FileWriteError",
     "InvalidReferenceError",
     "MissingDependencyError",
     "RotationError",
@@ -124,6 +126,15 @@ class MissingDependencyError(ConfigurationError):
 
 class SecretFileError(ConfigurationError):
     """A secret file cannot be used (unreadable, not UTF-8, too large, a directory, unsafe name)."""
+
+
+class FileWriteError(ConfigurationError, OSError):
+    """A file could not be written; the message names it and what to do.
+
+    A :class:`~yosai_secrets.errors.ConfigurationError`, and an :class:`OSError` too, so that code
+    written against the plain write (``except OSError``) still catches it; ``strerror`` holds the
+    system's reason (``Operation not permitted``).
+    """
 
 
 class DecryptionError(ConfigurationError):

@@ -16,21 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-from .errors import ConfigurationError
+from .errors import FileWriteError
 
 __all__ = ["TEMP_SUFFIX", "FileWriteError", "atomic_write_text", "remove_leftovers"]
 
 #: The suffix of every temporary file this module writes (git-ignored).
 TEMP_SUFFIX: Final = ".yosai-tmp"
-
-
-class FileWriteError(ConfigurationError, OSError):
-    """A file could not be written; the message names it and what to do.
-
-    A :class:`~yosai_secrets.errors.ConfigurationError`, and an :class:`OSError` too, so that code
-    written against the plain write (``except OSError``) still catches it; ``strerror`` holds the
-    system's reason (``Operation not permitted``).
-    """
 
 
 def atomic_write_text(
