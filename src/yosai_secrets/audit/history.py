@@ -83,7 +83,8 @@ def scan_history(root: Path, matcher: ValueMatcher, *, shapes: bool) -> list[Fin
         "--format=%x00%H",
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdout is not None and process.stderr is not None
+    if process.stdout is None or process.stderr is None:  # cannot happen with PIPE; typed out
+        raise ConfigurationError("git log could not be read: its output pipes did not open")
     found: list[Finding] = []
     try:
         for block in _blocks(process.stdout):

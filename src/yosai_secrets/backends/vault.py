@@ -246,8 +246,7 @@ class VaultBackend:
         data = body.get("data")
         version = self.mounts.kv_version(path)
         if version == KV2 or (version is None and looks_kv2(data)):
-            assert isinstance(data, dict)
-            inner = data.get("data")
+            inner = data.get("data") if isinstance(data, dict) else None
             if inner is None:
                 raise SecretNotFoundError(
                     path,

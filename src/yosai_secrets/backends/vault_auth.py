@@ -160,7 +160,8 @@ class AppRoleAuth:
     def _read_secret_id(self) -> str:
         if self._secret_id:
             return self._secret_id
-        assert self._secret_id_file is not None
+        if self._secret_id_file is None:  # __init__ requires one of the two; typed out here
+            raise ConfigurationError("AppRole login needs VAULT_SECRET_ID or VAULT_SECRET_ID_FILE")
         return read_credential_file(
             self._secret_id_file,
             "the AppRole secret id file",

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from ..errors import BackendError, BackendUnavailableError
+from ..errors import BackendAuthError, BackendError, BackendUnavailableError
 from .vault_auth import AuthMethod, Login, Send, auth_block, short_reason
 
 __all__ = ["RENEW_FRACTION", "TokenKeeper"]
@@ -132,8 +132,7 @@ class TokenKeeper:
                 self._relogin_or_keep(send)
             else:
                 self._final_warning()
-            assert self._token is not None
-            return self._token
+            return self._held()
 
     def learn_ttl(self, send: Send, *, wait: bool = False) -> None:
         """Look a deferred static token up, once, and schedule its renewal from the answer.
@@ -258,11 +257,17 @@ class TokenKeeper:
             "obtained a Vault token by %s (ttl %.0f s)", self.method.description, login.ttl_seconds
         )
 
+    def _held(self) -> str:
+        """The token held (every path above leaves one, or raised)."""
+        if self._token is None:
+            raise BackendAuthError("no Vault token is held; log in again", backend="vault")
+        return self._token
+
     def _renew(self, send: Send) -> None:
-        assert self._token is not None
+        token = self._held()
         previous_ttl = self._expires_at - self._obtained_at
         try:
-            response = send("POST", "auth/token/renew-self", {}, self._token)
+            response = send("POST", "auth/token/renew-self", {}, token)
         except BackendUnavailableError as exc:
             self._later(f"renewal failed ({short_reason(exc)})")
             return
@@ -277,7 +282,7 @@ class TokenKeeper:
         login = auth_block(response, "token renewal")
         self.renewals += 1
         now = self._clock()
-        self._adopt(Login(self._token, login.ttl_seconds, login.renewable), now)
+        self._adopt(Login(token, login.ttl_seconds, login.renewable), now)
         # A renewal that could not restore the full TTL hit the token's max TTL: from here on
         # only a new login (or a new static token) helps.
         if login.ttl_seconds < previous_ttl * 0.9 or not login.renewable:

@@ -108,9 +108,9 @@ def _hold_reason(state: RotationState, delivery: Delivery) -> str:
     if single_role(state) and not state.db_touched and not state.incident:
         possible, why = delivery.possible()
         if not possible:
-            assert state.db is not None
+            role = state.db.role if state.db is not None else "the database role"
             return (
-                f"the role {state.db.role} has a single password: changing it now would refuse "
+                f"the role {role} has a single password: changing it now would refuse "
                 f"every new login of the running app, which cannot get the new one ({why}). "
                 "The password is unchanged; the manifest and the store are staged"
             )
