@@ -20,6 +20,7 @@ from . import forksafe, metrics
 from .audit import events
 from .audit.reads import ReadAudit
 from .backends import Backend, Fetched, Location, create_backend
+from .backends.projected import ProjectedWatcher
 from .cache import CacheEntry, CacheStats, SecretCache
 from .crypto import FernetBox, looks_encrypted
 from .edge import leaving, public_edge
@@ -90,9 +91,14 @@ class SecretManager:
         audit: emit an audit event for every backend read and count hits per key in the audit
             summary (default ``YOSAI_AUDIT``, else on); see :mod:`yosai_secrets.audit.events`.
 
+    Keys read from a Kubernetes-mounted Secret (a directory with a ``..data`` link) are forgotten
+    when the kubelet swaps that link, within ``SECRETS_WATCH_INTERVAL`` seconds (default 2; 0:
+    off); see :mod:`yosai_secrets.backends.projected`.
+
     Raises:
         UnknownBackendError: the backend name is not known; the message lists the valid ones.
-        ConfigurationError: a malformed ``SECRET_*`` or ``YOSAI_AUDIT*`` variable.
+        ConfigurationError: a malformed ``SECRET_*``, ``SECRETS_WATCH_INTERVAL`` or
+            ``YOSAI_AUDIT*`` variable.
     """
 
     def __init__(
@@ -128,6 +134,8 @@ class SecretManager:
         )
         self._clock = clock
         self._lock = threading.Lock()
+        # No thread until a secret is read from a projected volume.
+        self._watcher = ProjectedWatcher.from_environ(self._environ, self._forget_keys)
         self._backends: dict[str, Backend] = {}
         if backend is None:
             backend = self._environ.get("SECRET_BACKEND", "").strip() or "env"
@@ -135,6 +143,7 @@ class SecretManager:
             backend = create_backend(backend, self._environ)
         self._default = backend
         self._backends[backend.name] = backend
+        self._watch(backend)
         self._fernet: FernetBox | None = None
         # key -> its memo (final value, cache entry, hits): the hot path of get().
         self._resolved: dict[str, _Memo] = {}
@@ -291,6 +300,8 @@ class SecretManager:
 
         The manager may still be used afterwards: connections open again on demand.
         """
+        if self._watcher is not None:
+            self._watcher.close()
         with self._lock:
             backends = list(self._backends.values())
         for backend in backends:
@@ -316,6 +327,7 @@ class SecretManager:
             if found is None:
                 found = create_backend(name, self._environ)
                 self._backends[name] = found
+                self._watch(found)
             return found
 
     def backends(self) -> list[Backend]:
@@ -327,8 +339,23 @@ class SecretManager:
         """Use ``backend`` for references of its name (inject a ready-made client this way)."""
         with self._lock:
             self._backends[backend.name] = backend
+        self._watch(backend)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _watch(self, backend: Backend) -> None:
+        if self._watcher is not None:
+            self._watcher.attach(backend)  # only backends reading files (env, file) take it
+
+    def _forget_keys(self, keys: list[str]) -> int:
+        """Invalidate ``keys`` (the projected-volume watcher's callback); return paths forgotten."""
+        count = 0
+        for key in keys:
+            try:
+                count += self.invalidate(key)
+            except ConfigurationError:  # a backend's name no longer resolves: nothing cached
+                continue
+        return count
 
     def _locate(self, key: str) -> tuple[Backend, Location]:
         if not isinstance(key, str) or not key.strip():

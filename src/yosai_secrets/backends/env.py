@@ -14,7 +14,7 @@ A key ``NAME`` is looked up, in order:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -72,6 +72,8 @@ class EnvBackend:
         # Built once: file names are then a concatenation (names never hold a separator).
         self._secrets_prefix = os.path.join(self._secrets_dir, "")
         self._file_memo: dict[str, tuple[tuple[str, str], ...]] = {}
+        # Told (file path, name) before each file read: a projected-volume watcher (projected.py).
+        self._notes: list[Callable[[str, str], None]] = []
         self._development = (
             development
             if development is not None
@@ -116,6 +118,10 @@ class EnvBackend:
         except SecretFileError:
             return "env (unreadable file)"
         return found[0] if found is not None else "env (not found)"
+
+    def watch_files(self, note: Callable[[str, str], None]) -> None:
+        """Call ``note(file_path, name)`` just before each secret file is read for ``name``."""
+        self._notes.append(note)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -164,6 +170,8 @@ class EnvBackend:
             place = f"{file_var}={shown_path(named)}"
             if not read:
                 return place, ""
+            for note in self._notes:
+                note(named, name)
             try:
                 return place, read_secret_file(named, what=f"the file named by {file_var}")
             except SecretNotFoundError:
@@ -176,6 +184,8 @@ class EnvBackend:
                 if os.path.exists(path):
                     return kind + path, ""
                 continue
+            for note in self._notes:
+                note(path, name)
             try:
                 value = read_secret_file(path, within=self._within(kind))
             except SecretNotFoundError:

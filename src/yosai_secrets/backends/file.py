@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -174,6 +175,14 @@ class FileBackend:
 
     name = "file"
 
+    def __init__(self) -> None:
+        # Told (file path, reference path) before each read: a projected-volume watcher.
+        self._notes: list[Callable[[str, str], None]] = []
+
+    def watch_files(self, note: Callable[[str, str], None]) -> None:
+        """Call ``note(file_path, path)`` just before the file of ``file:path`` is read."""
+        self._notes.append(note)
+
     def locate(self, key: str) -> Location:
         """The key is the file's path; files have no fields.
 
@@ -190,6 +199,8 @@ class FileBackend:
         (``file:/run/$DB_PASSWORD`` must not repeat the password).
         """
         expanded = os.path.expanduser(os.path.expandvars(path))
+        for note in self._notes:
+            note(expanded, path)
         if expanded == path:
             return read_secret_file(path)
         try:
