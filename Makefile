@@ -46,13 +46,16 @@ lint-deploy: venv
 typecheck: venv
 	$(BIN)/mypy
 
-# Static security gates: ruff's bandit rules (S) on the library, a secret scan of every tracked
-# file against the reviewed .secrets.baseline, and pip-audit on the locked dependencies (skipped
-# with a NOTICE on stderr when the vulnerability database cannot be reached, never silently).
+# Static security gates: ruff's bandit rules (S) on the library; a secret scan of every tracked
+# file, twice: detect-secrets against the reviewed .secrets.baseline, and our own scan (credential
+# shapes, and the values of the development secrets when `make run` has generated them); pip-audit
+# on the locked dependencies (skipped with a NOTICE on stderr when its database cannot be reached,
+# never silently).
 # S603/S607 stay off as in pyproject.toml (every subprocess call passes a fixed argument list).
 security: venv
 	$(BIN)/ruff check --select S --ignore S603,S607 src
 	$(BIN)/python scripts/secret_scan_gate.py
+	YOSAI_ENV=development $(BIN)/yosai-secrets scan $(shell git ls-files)
 	$(BIN)/python scripts/audit_dependencies.py
 
 pytest: venv

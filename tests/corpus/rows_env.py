@@ -21,7 +21,7 @@ from yosai_secrets.errors import (
 )
 
 _GOOD = {
-    "SECRET_KEY": "corpus-secret-key-7Hq2vLx9Rk4mWp3zNt8sYb6c",
+    "SECRET_KEY": "corpus-secret-key-7Hq2vLx9Rk4mWp3zNt8sYb6c",  # pragma: allowlist secret
     "DB_PASSWORD": "db-password-corpus-123",
     "AUTH0_CLIENT_ID": "client-id",
     "AUTH0_CLIENT_SECRET": "client-secret-corpus-123",
