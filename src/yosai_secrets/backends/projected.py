@@ -163,11 +163,15 @@ class ProjectedWatcher:
             thread.join(timeout=self.interval_seconds + 1.0)
 
     def after_fork_in_child(self) -> None:
-        """In a forked child: a new lock, and a thread of its own if directories are watched."""
+        """In a forked child: a new lock, and a thread of its own if the parent's was running.
+
+        Started here, not on the next read: a child serving cached values may never read again.
+        """
+        running = self._thread is not None  # the parent's thread; it does not exist here
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = None  # the parent's thread does not exist here
-        if self._watched:
+        self._thread = None
+        if running:
             self._start()
 
     # -- internals ---------------------------------------------------------------------------
