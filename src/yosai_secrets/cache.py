@@ -61,7 +61,15 @@ class CacheEntry(Generic[V]):
     start-up (it imports ``inspect``), which every ``import yosai_secrets`` would pay.
     """
 
-    __slots__ = ("expires_at", "failing", "fetched_at", "retry_at", "stale_until", "value")
+    __slots__ = (
+        "error",
+        "expires_at",
+        "failing",
+        "fetched_at",
+        "retry_at",
+        "stale_until",
+        "value",
+    )
 
     def __init__(
         self,
@@ -78,6 +86,9 @@ class CacheEntry(Generic[V]):
         self.stale_until = stale_until
         self.retry_at = retry_at
         self.failing = failing
+        # The last failure once nothing may be served any more (past max_stale), raised again
+        # until retry_at rather than calling the failing store once per read.
+        self.error: BaseException | None = None
 
     def __repr__(self) -> str:  # never the value
         return (
@@ -201,9 +212,13 @@ class SecretCache(Generic[V]):
         if entry is not None and now < entry.expires_at:
             self.hits += 1
             return entry
-        if entry is not None and entry.failing and now < entry.retry_at and now < entry.stale_until:
-            self.stale_serves += 1
-            return entry
+        if entry is not None and entry.failing and now < entry.retry_at:
+            if now < entry.stale_until:
+                self.stale_serves += 1
+                return entry
+            if entry.error is not None:
+                self.errors += 1
+                raise entry.error
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and now < entry.expires_at:
@@ -314,6 +329,10 @@ class SecretCache(Generic[V]):
                 dead = self._entries.pop(k)
                 # Anyone holding the entry object sees it expired and unservable at once.
                 dead.expires_at = dead.stale_until = _NEVER
+            # A read in flight began before this call: a get() that starts after it returns must
+            # not join it (it would return the older value), so it starts a read of its own.
+            for k in [k for k in self._flights if predicate is None or predicate(k)]:
+                del self._flights[k]
             return len(doomed)
 
     def after_fork_in_child(self) -> None:
@@ -395,9 +414,15 @@ class SecretCache(Generic[V]):
         with self._lock:
             if self._generation == generation:
                 self._store(key, entry)
-            self._flights.pop(key, None)
+            self._drop_flight(key, flight)
         flight.entry = entry
         flight.done.set()
+
+    def _drop_flight(self, key: Hashable, flight: _Flight[V]) -> None:
+        # Called with the lock held. Only this flight: after an invalidate(), a newer one may
+        # stand under the same key.
+        if self._flights.get(key) is flight:
+            del self._flights[key]
 
     def _new_entry(self, value: V) -> CacheEntry[V]:
         now = self.clock()
@@ -445,6 +470,13 @@ class SecretCache(Generic[V]):
                 interval = min(self.retry_interval_seconds, self.ttl_seconds or 1.0)
                 # Stretched, never shortened: the interval is what protects a failing store.
                 previous.retry_at = now + interval * (1.0 + self.jitter * self._rng())
-            self._flights.pop(key, None)
+            elif previous is not None:
+                # Past max_stale nothing is served, but the store is still paced: until retry_at
+                # a read gets this error at once instead of starting another backend call.
+                previous.failing = True
+                previous.error = exc
+                interval = min(self.retry_interval_seconds, self.ttl_seconds or 1.0)
+                previous.retry_at = now + interval * (1.0 + self.jitter * self._rng())
+            self._drop_flight(key, flight)
         flight.error = exc
         flight.done.set()

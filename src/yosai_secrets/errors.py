@@ -173,6 +173,21 @@ class BackendError(ConfigurationError):
         self.path = path
         super().__init__(message)
 
+    def for_key(self, key: str) -> BackendError:
+        """This error naming ``key`` too: the read of a path is shared by the keys it holds.
+
+        ``DB_PASSWORD`` and ``DB_USER`` may come from one read of ``DB_CREDENTIALS``; whoever
+        asked for ``DB_PASSWORD`` is told so. The shared error is left as it is (other callers
+        hold it); the copy keeps its type, attributes and cause.
+        """
+        if key in str(self):
+            return self
+        named = type(self).__new__(type(self))
+        named.__dict__.update(self.__dict__)
+        named.args = (f"{key}: {self}",)
+        named.__cause__ = self.__cause__
+        return named
+
 
 class BackendAuthError(BackendError):
     """The backend's credentials are missing, refused or expired."""

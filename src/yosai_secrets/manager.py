@@ -25,7 +25,7 @@ from .cache import CacheEntry, CacheStats, SecretCache
 from .crypto import FernetBox, looks_encrypted
 from .edge import leaving, public_edge
 from .envvars import env_bool, env_seconds
-from .errors import ConfigurationError, SecretNotFoundError, YosaiSecretsError
+from .errors import BackendError, ConfigurationError, SecretNotFoundError, YosaiSecretsError
 from .fields import is_batch, not_found_for, select_field, where
 from .jitter import jitter_from_environ
 from .references import BACKEND_OF_SCHEME
@@ -388,6 +388,8 @@ class SecretManager:
             if renamed is exc:
                 raise
             raise renamed from exc
+        except BackendError as exc:
+            raise exc.for_key(key) from exc.__cause__
         value = self._finish(key, backend, location, entry.value)
         register_secret_value(value)
         if len(self._resolved) >= self._max_resolved:
