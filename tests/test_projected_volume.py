@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.fault_support import wait_until
 from yosai_secrets.backends.file import read_secret_file
@@ -312,3 +313,31 @@ def served_value(manager: SecretManager) -> str:
     while time.monotonic() < deadline and manager.get("DB_PASSWORD") == "canary-db-one":
         time.sleep(0.01)
     return manager.get("DB_PASSWORD")
+
+
+def test_the_file_mounted_deployment_differs_from_the_shipped_one_only_in_its_secrets() -> None:
+    """deployment-files.yaml mounts the Secret 0400 at SECRETS_DIR, no secret in env; else same."""
+    k8s = Path(__file__).resolve().parent.parent / "k8s"
+    shipped = yaml.safe_load((k8s / "deployment.yaml").read_text(encoding="utf-8"))
+    files = yaml.safe_load((k8s / "deployment-files.yaml").read_text(encoding="utf-8"))
+    pod, container = (
+        files["spec"]["template"]["spec"],
+        files["spec"]["template"]["spec"]["containers"][0],
+    )
+    volume = next(v for v in pod["volumes"] if "secret" in v)
+    assert volume["secret"] == {"secretName": "yosai-api-secrets", "defaultMode": 0o400}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert mount == {"name": volume["name"], "mountPath": env["SECRETS_DIR"], "readOnly": True}
+    assert float(env["SECRETS_WATCH_INTERVAL"]) > 0
+    assert container["envFrom"] == [{"configMapRef": {"name": "yosai-api-config"}}]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    # Everything else (name, probes, security context, resources) is the shipped Deployment's.
+    for spec in (pod, shipped["spec"]["template"]["spec"]):
+        spec["securityContext"].pop("fsGroup", None)
+        spec["volumes"] = [v for v in spec["volumes"] if "secret" not in v]
+        for each in spec["containers"]:
+            each.pop("env", None)
+            each.pop("envFrom")
+            each["volumeMounts"] = [m for m in each["volumeMounts"] if m["name"] == "tmp"]
+    assert files == shipped
