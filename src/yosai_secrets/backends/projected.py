@@ -141,7 +141,9 @@ class ProjectedWatcher:
 
         Called before the read: a swap after this point is seen by the next poll.
         """
-        directory = os.path.dirname(os.path.abspath(file_path))
+        directory = os.path.dirname(file_path)
+        if not os.path.isabs(directory):
+            directory = os.path.abspath(directory)
         watched = self._watched.get(directory)
         if watched is None:
             if directory in self._plain:
