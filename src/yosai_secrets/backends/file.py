@@ -99,19 +99,29 @@ def _open(path: str | Path, what: str, within: str | None) -> int:
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-        real, root = os.path.realpath(path), os.path.realpath(within)
-        if os.path.commonpath([real, root]) != root:
-            raise SecretFileError(
-                f"{what} {path} is a symbolic link to a file outside {within}; secret files "
-                "must stay in their directory"
-            )
-        return os.open(real, _FLAGS)
+        try:
+            return _open_within(path, what, within)
+        except FileNotFoundError:
+            # The kubelet may have swapped ..data and removed the old version between resolving
+            # and opening: resolve once more (a second swap within microseconds is not expected).
+            return _open_within(path, what, within)
     except FileNotFoundError as exc:
         raise SecretNotFoundError(str(path), [f"{what} {path}"]) from exc
     except ValueError:  # a NUL byte in the path
         raise SecretFileError(f"{what} path holds a NUL byte; it cannot name a file") from None
     except OSError as exc:
         raise _unreadable(path, what, exc) from None
+
+
+def _open_within(path: str | Path, what: str, within: str) -> int:
+    """Resolve the links of ``path`` and open the file, which must lie inside ``within``."""
+    real, root = os.path.realpath(path), os.path.realpath(within)
+    if os.path.commonpath([real, root]) != root:
+        raise SecretFileError(
+            f"{what} {path} is a symbolic link to a file outside {within}; secret files "
+            "must stay in their directory"
+        )
+    return os.open(real, _FLAGS)
 
 
 def _read_bounded(path: str | Path, what: str, within: str | None = None) -> bytes:
