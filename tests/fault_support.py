@@ -4,7 +4,8 @@
   connection, open or new (the server is gone, as a client sees it), ``hang()`` accepts and never
   answers (a server that stopped responding), ``restore()`` relays again, and ``delay_seconds``
   adds latency to each answer (a network). It counts the connections it accepts in each mode,
-  which is how a test counts a client's attempts during an outage.
+  which is how a test counts a client's attempts during an outage. :class:`ProxyProcess` runs
+  one in a child process (a benchmark's own threads, descriptors and GIL stay its own).
 - :func:`restart_node` and :func:`make_whole`: bring SIGKILLed nodes of a
   :class:`~tests.servers.openbao.RaftCluster` back (same configuration, same Raft data), unsealed,
   so that tests sharing one cluster each start from three healthy nodes.
@@ -19,6 +20,7 @@ Every process and thread here is stopped by its own handle, never by name.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import random
 import socket
@@ -30,7 +32,7 @@ import urllib.error
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from tests.servers.openbao import RaftCluster, RaftNode, api, find_bao
 from yosai_secrets.backends.vault import VaultBackend
@@ -41,6 +43,7 @@ __all__ = [
     "FaultProxy",
     "Figures",
     "Load",
+    "ProxyProcess",
     "make_whole",
     "restart_node",
     "wait_for_value",
@@ -206,6 +209,81 @@ def _reset(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
+
+
+class ProxyProcess:
+    """A :class:`FaultProxy` in a child process, driven through a pipe; stopped by its handle.
+
+    Same ``addr``, ``cut()``, ``hang()``, ``restore()`` and ``accepted`` as the proxy itself.
+    """
+
+    def __init__(self, upstream_port: int, *, delay_seconds: float = 0.0) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_serve_proxy, args=(child_end, upstream_port, delay_seconds), daemon=True
+        )
+        self._process.start()
+        child_end.close()
+        self.port = int(self._conn.recv())
+        self.addr = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ProxyProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def accepted(self) -> dict[str, int]:
+        """Connections accepted, by mode."""
+        answer: dict[str, int] = self._ask("accepted")
+        return answer
+
+    def cut(self) -> None:
+        """See :meth:`FaultProxy.cut`."""
+        self._ask("cut")
+
+    def hang(self) -> None:
+        """See :meth:`FaultProxy.hang`."""
+        self._ask("hang")
+
+    def restore(self) -> None:
+        """See :meth:`FaultProxy.restore`."""
+        self._ask("restore")
+
+    def close(self) -> None:
+        """Stop the child (by its handle) and wait for it."""
+        with contextlib.suppress(OSError, EOFError):
+            self._ask("close")
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=10)
+        self._conn.close()
+
+    def _ask(self, command: str) -> Any:
+        self._conn.send(command)
+        return self._conn.recv()
+
+
+def _serve_proxy(conn: Any, upstream_port: int, delay_seconds: float) -> None:
+    """The child's side of :class:`ProxyProcess`: one proxy, commands from the pipe."""
+    proxy = FaultProxy(upstream_port, delay_seconds=delay_seconds)
+    conn.send(proxy.port)
+    try:
+        while True:
+            try:
+                command = conn.recv()
+            except EOFError:
+                return
+            if command in ("cut", "hang", "restore"):
+                getattr(proxy, command)()
+            conn.send(dict(proxy.accepted) if command == "accepted" else None)
+            if command == "close":
+                return
+    finally:
+        proxy.close()
 
 
 # -- Raft clusters -------------------------------------------------------------------------------
