@@ -76,6 +76,11 @@ bench: venv
 	$(BIN)/python bench/aws.py
 	$(BIN)/python bench/config_load.py
 	$(BIN)/python bench/readyz.py
+	$(BIN)/python bench/cached_hit.py
+	$(BIN)/python bench/metrics_hit.py
+	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/fleet.py
 	@echo "figures: bench/RESULTS.md"
 
 lock: $(UV)
