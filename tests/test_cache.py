@@ -321,3 +321,20 @@ def test_ttl_zero_reads_every_time_in_the_callers_thread() -> None:
     assert threading.active_count() == 1 or all(
         not t.name.startswith("yosai-secrets-refresh") for t in threading.enumerate()
     )
+
+
+def test_first_read_after_invalidate_is_kept_briefly_then_read_again() -> None:
+    """A replica may still serve the old value just after a change: it cannot stick for a TTL."""
+    from yosai_secrets.cache import SETTLE_SECONDS
+
+    manager, backend, clock = make(ttl_seconds=300)
+    assert manager.get("DB_PASSWORD") == "first-value"
+    manager.invalidate("DB_PASSWORD")
+    manager.get("DB_PASSWORD")
+    assert backend.calls == 2
+    clock.advance(SETTLE_SECONDS + 0.01)
+    manager.get("DB_PASSWORD")  # read once more: a fresh TTL from now on
+    assert backend.calls == 3
+    clock.advance(SETTLE_SECONDS + 0.01)
+    manager.get("DB_PASSWORD")
+    assert backend.calls == 3

@@ -40,6 +40,8 @@ __all__ = ["CacheEntry", "CacheStats", "SecretCache"]
 V = TypeVar("V")
 
 _NEVER: Final = float("-inf")
+#: How long the first value read after an invalidate() is kept before it is read once more.
+SETTLE_SECONDS: Final = 1.0
 
 
 class CacheStats(NamedTuple):
@@ -193,6 +195,10 @@ class SecretCache(Generic[V]):
         self._entries: dict[Hashable, CacheEntry[V]] = {}
         self._flights: dict[Hashable, _Flight[V]] = {}
         self._generation = 0
+        # After invalidate(): until when a new read is cached for SETTLE_SECONDS only (all keys,
+        # or per key). See invalidate().
+        self._settle_all_until = 0.0
+        self._settling: dict[Hashable, float] = {}
         # Plain counters: a lost increment under a thread race costs a statistic, not correctness.
         self.hits = 0
         self.misses = 0
@@ -331,9 +337,24 @@ class SecretCache(Generic[V]):
                 dead.expires_at = dead.stale_until = _NEVER
             # A read in flight began before this call: a get() that starts after it returns must
             # not join it (it would return the older value), so it starts a read of its own.
-            for k in [k for k in self._flights if predicate is None or predicate(k)]:
+            flying = [k for k in self._flights if predicate is None or predicate(k)]
+            for k in flying:
                 del self._flights[k]
+            self._settle(predicate is None, doomed + flying)
             return len(doomed)
+
+    def _settle(self, everything: bool, keys: list[Hashable]) -> None:
+        # An invalidation says "the value changed". The store's replicas may not all have the
+        # change yet (a standby serving reads, an eventually consistent API): the first read
+        # after it is kept SETTLE_SECONDS only, then read once more, so a stale answer cannot
+        # stick for a whole TTL. Called with the lock held.
+        until = self.clock() + SETTLE_SECONDS
+        if everything:
+            self._settle_all_until = until
+            self._settling.clear()
+        else:
+            for k in keys:
+                self._settling[k] = until
 
     def after_fork_in_child(self) -> None:
         """In a forked child: a new lock and no flights (their loaders ran in the parent).
@@ -410,7 +431,7 @@ class SecretCache(Generic[V]):
             self.errors += 1
             self._failed(key, flight, previous, label, exc)
             return
-        entry = self._new_entry(value)
+        entry = self._new_entry(value, key)
         with self._lock:
             if self._generation == generation:
                 self._store(key, entry)
@@ -424,12 +445,15 @@ class SecretCache(Generic[V]):
         if self._flights.get(key) is flight:
             del self._flights[key]
 
-    def _new_entry(self, value: V) -> CacheEntry[V]:
+    def _new_entry(self, value: V, key: Hashable = None) -> CacheEntry[V]:
         now = self.clock()
+        fresh_for = shortened(self.ttl_seconds, self.jitter, self._rng)
+        if self._settle_all_until > now or (self._settling and self._settling.pop(key, 0.0) > now):
+            fresh_for = min(fresh_for, SETTLE_SECONDS)
         return CacheEntry(
             value=value,
             fetched_at=now,
-            expires_at=now + shortened(self.ttl_seconds, self.jitter, self._rng),
+            expires_at=now + fresh_for,
             stale_until=now + self.ttl_seconds + self.max_stale_seconds,
         )
 

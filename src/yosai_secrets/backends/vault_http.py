@@ -48,6 +48,27 @@ _log = logging.getLogger("yosai_secrets.backends.vault")
 #: with it to wherever the Location says; the other addresses of VAULT_ADDR are tried instead.
 RETRYABLE_STATUSES: Final = frozenset({307, 308, 412, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS: Final = 10.0
+_WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _LatestWrite:
+    """The ``X-Vault-Index`` of this process's latest write: read-your-writes on standbys.
+
+    OpenBao's standbys serve reads from their own copy of the Raft log, which may lag a write by
+    some milliseconds. A read that carries the index of the last write with
+    ``X-Vault-Inconsistent: forward-active-node`` is forwarded to the active node when the standby
+    has not applied it yet (docs: concepts/consistency), so a rotation written by this process is
+    read back at once. Process-wide on purpose: the rotation's store and the reading backend are
+    two clients of one cluster. Servers without index support ignore both headers.
+    """
+
+    index = ""
+
+
+def _header(answer: Answer, name: str) -> str:
+    """A response header, whatever its case."""
+    wanted = name.lower()
+    return next((v for k, v in answer.headers.items() if k.lower() == wanted), "")
 _MIN_RATE_LIMIT_WAIT_SECONDS: Final = 0.5
 
 
@@ -139,6 +160,9 @@ class VaultTransport:
         """
         payload = None if body is None else json.dumps(body).encode("utf-8")
         headers = self._headers(token, payload is not None)
+        if method not in _WRITES and _LatestWrite.index:
+            headers["X-Vault-Index"] = _LatestWrite.index
+            headers["X-Vault-Inconsistent"] = "forward-active-node"
         problems: dict[str, str] = {}
         rounds = 1 + max(self.max_retries, 0)
         for round_no in range(rounds):
@@ -201,6 +225,9 @@ class VaultTransport:
             self._prefer(index, start)
             parsed = _json(answer.body)
             if 200 <= answer.status < 300:
+                written = _header(answer, "X-Vault-Index") if method in _WRITES else ""
+                if written and fits_a_header(written):
+                    _LatestWrite.index = written
                 return parsed, 0.0
             errors = [scrub(str(e), (token,)) for e in parsed.get("errors") or [] if str(e).strip()]
             # The body is kept for what it says about the path (a deleted version's metadata);
