@@ -20,7 +20,6 @@ token go to the tenant and nowhere else). Errors name the call and its status, n
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import re
 import urllib.error
@@ -40,6 +39,7 @@ from ..errors import (
     ConfigurationError,
 )
 from ..fileio import atomic_write_text
+from ..netinfo import failure_reason, is_loopback
 from ..secret import Secret, register_secret_value
 
 __all__ = [
@@ -145,21 +145,12 @@ def _base_url(text: str) -> str | None:
         problem = "holds a user name or password; remove them"
     elif parts.scheme not in ("https", "http") or not host or parts.query or parts.fragment:
         problem = "is not an http(s) address without query, e.g. https://tenant.eu.auth0.com"
-    elif parts.scheme == "http" and not _loopback(host):
+    elif parts.scheme == "http" and not is_loopback(host):
         problem = "is plain http to a host that is not loopback; use https"
     if problem:
         shown = "" if "@" in parts.netloc else f" {text[:120]!r}"
         raise ConfigurationError(f"AUTH0_MGMT_BASE_URL{shown} {problem}")
     return text.rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def rotate_client_secret(config: Auth0Management) -> Secret:
@@ -229,7 +220,8 @@ def _post(
         error = _refusal(exc, rotating, config)
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         error = BackendUnavailableError(
-            f"Auth0 at {config.base_url} cannot be reached ({_reason(exc)})", backend=_BACKEND
+            f"Auth0 at {config.base_url} cannot be reached ({failure_reason(exc)})",
+            backend=_BACKEND,
         )
     else:
         return _json_object(raw, what)
@@ -281,16 +273,6 @@ def _refusal(exc: urllib.error.HTTPError, rotating: bool, config: Auth0Managemen
     if exc.code == 429 or exc.code >= 500:
         return BackendUnavailableError(f"{text}; try again shortly", backend=_BACKEND)
     return BackendError(text, backend=_BACKEND)
-
-
-def _reason(exc: BaseException) -> str:
-    """Why a call failed, in a few words (no URL, no body)."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):
-        exc = reason
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return str(getattr(exc, "strerror", None) or type(exc).__name__)
 
 
 def keep_new_secret(

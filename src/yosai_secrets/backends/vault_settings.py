@@ -14,7 +14,6 @@ Vault Agent or OpenBao Proxy) replaces ``VAULT_ADDR`` and makes a token optional
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import urllib.parse
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from typing import Final
 from ..environments import current_environment
 from ..envvars import env_bool, env_int, env_seconds
 from ..errors import ConfigurationError
+from ..netinfo import is_loopback
 from ..references import check_name, shown
 from .file import shown_path
 from .vault_agent import AGENT_VARIABLE, ProxyTokenAuth, check_agent_addr
@@ -257,7 +257,7 @@ def _warn_plain_http(
     for addr in addresses:
         parsed = urllib.parse.urlsplit(addr)
         host = (parsed.hostname or "").lower()
-        if parsed.scheme == "http" and not _is_loopback(host):
+        if parsed.scheme == "http" and not is_loopback(host):
             _log.warning(
                 "%s %s is plain http:// to a host other than this machine: the Vault "
                 "token crosses the network unencrypted; use https:// (YOSAI_ENV=%s)",
@@ -265,15 +265,6 @@ def _warn_plain_http(
                 addr,
                 current_environment(environ),
             )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _pem_file(environ: Mapping[str, str], name: str, what: str) -> str | None:

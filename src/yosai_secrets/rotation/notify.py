@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
+from ..netinfo import failure_reason
 from ..secret import url_without_credentials
 
 __all__ = [
@@ -120,19 +121,8 @@ def _post(url: str, environ: Mapping[str, str], timeout_seconds: float) -> Notif
     except urllib.error.HTTPError as exc:
         return Notified(shown, False, f"HTTP {exc.code}")
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        return Notified(shown, False, _reason(exc))
+        return Notified(shown, False, failure_reason(exc))
     return Notified(shown, 200 <= status < 300, f"HTTP {status}")
-
-
-def _reason(exc: BaseException) -> str:
-    """Why a request failed, in a few words (no URL: it may hold credentials)."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):
-        exc = reason
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    text = getattr(exc, "strerror", None) or type(exc).__name__
-    return str(text)
 
 
 def _hangup(pidfile: Path) -> Notified:
