@@ -49,16 +49,10 @@ from tests.servers.bao_proxy import start_bao_proxy, stop_bao_proxy
 from tests.servers.openbao import OpenBaoServer, start_openbao, stop_openbao
 
 from results import Report
+from yosai_secrets.environments import REQUIRED_SECRETS
 from yosai_secrets.manager import SecretManager
 
-KEYS = (
-    "SECRET_KEY",
-    "DB_PASSWORD",
-    "AUTH0_CLIENT_ID",
-    "AUTH0_CLIENT_SECRET",
-    "AUTH0_DOMAIN",
-    "AUTH0_AUDIENCE",
-)
+KEYS = REQUIRED_SECRETS  # the six secrets every pod needs
 SECRETS_PATH = "secret/data/yosai"
 TRAFFIC_PERIOD_SECONDS = 0.05
 DEFAULT_TTL_SECONDS = 300.0
