@@ -69,6 +69,8 @@ def _header(answer: Answer, name: str) -> str:
     """A response header, whatever its case."""
     wanted = name.lower()
     return next((v for k, v in answer.headers.items() if k.lower() == wanted), "")
+
+
 _MIN_RATE_LIMIT_WAIT_SECONDS: Final = 0.5
 
 
