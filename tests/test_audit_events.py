@@ -353,3 +353,15 @@ class _BatchMemory(MemoryBackend):
             except ConfigurationError as exc:
                 results[path] = exc
         return results
+
+
+def test_per_key_counts_stay_bounded() -> None:
+    """Past MAX_COUNTED_KEYS distinct keys, the rest are counted together."""
+    from yosai_secrets.audit.events import MAX_COUNTED_KEYS, OTHER_KEYS, bump
+
+    table: dict[str, int] = {}
+    for n in range(MAX_COUNTED_KEYS + 500):
+        bump(table, f"KEY_{n}")
+    bump(table, "KEY_0", 2)
+    assert len(table) == MAX_COUNTED_KEYS + 1
+    assert table[OTHER_KEYS] == 500 and table["KEY_0"] == 3

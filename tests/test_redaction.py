@@ -156,3 +156,17 @@ def test_values_logged_in_pieces_conversions_and_extra_fields_are_masked(
     assert all(value not in line for line in extras[4:5]), extras[4]
     assert value not in "\n".join(root_logger_capture)
     assert len(records) == 6
+
+
+def test_the_registry_is_bounded_and_keeps_the_most_recent(fresh_redaction: None) -> None:
+    """A process reading ever new secrets keeps the newest MAX_REDACTED values, masked."""
+    from yosai_secrets.secret import _REGISTRY, MAX_REDACTED, redact, register_secret_value
+
+    first = "value-first-0000"
+    register_secret_value(first)
+    for n in range(MAX_REDACTED + 10):
+        register_secret_value(f"value-{n:010d}")
+    assert len(_REGISTRY) == MAX_REDACTED
+    newest = f"value-{MAX_REDACTED + 9:010d}"
+    assert redact(f"x {newest} y") == "x ********** y"
+    assert first in redact(first)  # the oldest went first

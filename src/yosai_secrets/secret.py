@@ -80,26 +80,43 @@ class Secret:
         raise TypeError("a Secret cannot be pickled; reveal() it explicitly if you must")
 
 
+#: The most values the redaction registry holds (the most recently read are kept).
+MAX_REDACTED: Final = 4096
+
+
 class _Registry:
-    """The process-wide set of values to redact, longest first."""
+    """The process-wide set of values to redact, longest first; the most recent MAX_REDACTED.
+
+    Bounded: every log line is checked against every value, and a process that reads ever new
+    secrets (a million distinct keys) must not grow, nor slow each line, without limit. A value
+    read again is registered again and becomes the most recent; the oldest are dropped first.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: set[str] = set()
-        self._ordered: tuple[str, ...] = ()
+        self._values: dict[str, None] = {}  # insertion order: the oldest first
+        self._ordered: tuple[str, ...] | None = ()
 
     def add(self, value: str) -> None:
-        if len(value) < _MIN_REDACTED_LENGTH or value in self._values:
+        if len(value) < _MIN_REDACTED_LENGTH:
             return
         with self._lock:
-            self._values.add(value)
             # Multi-line values are also redacted line by line (a PEM key logged in pieces).
-            self._values.update(line for line in value.splitlines() if len(line) >= 16)
-            # Longest first, so that a value containing another is masked whole.
-            self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+            for item in (value, *(line for line in value.splitlines() if len(line) >= 16)):
+                self._values.pop(item, None)
+                self._values[item] = None
+            while len(self._values) > MAX_REDACTED:
+                del self._values[next(iter(self._values))]
+            self._ordered = None  # sorted again when a line is next redacted
 
     def values(self) -> tuple[str, ...]:
-        return self._ordered
+        ordered = self._ordered
+        if ordered is None:
+            with self._lock:
+                # Longest first, so that a value containing another is masked whole.
+                ordered = tuple(sorted(self._values, key=len, reverse=True))
+                self._ordered = ordered
+        return ordered
 
     def after_fork_in_child(self) -> None:
         # A fork while another thread registers a value would leave the child's copy locked.
@@ -109,6 +126,9 @@ class _Registry:
         with self._lock:
             self._values.clear()
             self._ordered = ()
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 _REGISTRY: Final = _Registry()

@@ -33,9 +33,12 @@ from .sink import AUDIT_LOG_VARIABLE, AuditSink
 __all__ = [
     "AUDIT_LOGGER",
     "AUDIT_LOG_VARIABLE",
+    "MAX_COUNTED_KEYS",
+    "OTHER_KEYS",
     "SCHEMA",
     "SUMMARY_SECONDS_VARIABLE",
     "HitSource",
+    "bump",
     "count_write_failure",
     "emit_access",
     "emit_operation",
@@ -107,6 +110,19 @@ def _user() -> str:
         return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
+#: The most distinct keys counted one by one; the others are counted together under OTHER_KEYS,
+#: so that a process reading ever new keys keeps bounded tables (and bounded summaries).
+MAX_COUNTED_KEYS: Final = 10_000
+OTHER_KEYS: Final = "(other keys)"
+
+
+def bump(table: dict[str, int], key: str, n: int = 1) -> None:
+    """Add ``n`` to ``key``'s count in ``table``, or to OTHER_KEYS once the table is full."""
+    if key not in table and len(table) >= MAX_COUNTED_KEYS:
+        key = OTHER_KEYS
+    table[key] = table.get(key, 0) + n
+
+
 class _Tally:
     """Per-key counts of this process: backend reads and errors, and the hit sources."""
 
@@ -121,14 +137,13 @@ class _Tally:
 
     def count(self, key: str, ok: bool) -> None:
         with self.lock:
-            table = self.reads if ok else self.errors
-            table[key] = table.get(key, 0) + 1
+            bump(self.reads if ok else self.errors, key)
 
     def per_key(self) -> dict[str, dict[str, int]]:
         hits: dict[str, int] = {}
         for source in list(self.sources):
             for key, n in source.audit_hits().items():
-                hits[key] = hits.get(key, 0) + n
+                bump(hits, key, n)
         with self.lock:
             keys = sorted(set(self.reads) | set(self.errors) | set(hits))
             return {

@@ -114,13 +114,13 @@ class ReadAudit:
     def hit(self, key: str) -> None:
         """Count a hit served off the fast path (the cache had the path; no backend call)."""
         with self._lock:
-            self._hits[key] = self._hits.get(key, 0) + 1
+            events.bump(self._hits, key)
 
     def fold(self, key: str, memo: Memo) -> None:
         """Keep the hits of a memo the manager is about to drop."""
         if memo.hits:
             with self._lock:
-                self._hits[key] = self._hits.get(key, 0) + memo.hits
+                events.bump(self._hits, key, memo.hits)
                 self.folded_fast_hits += memo.hits
                 memo.hits = 0
 
