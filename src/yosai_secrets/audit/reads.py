@@ -18,6 +18,7 @@ from .. import forksafe
 from ..backends import Backend, Fetched
 from ..fields import where
 from ..metrics import observe_read
+from ..tracing import read_span
 from . import events
 
 __all__ = ["Memo", "ReadAudit"]
@@ -61,7 +62,8 @@ class ReadAudit:
         """
         started = perf_counter()
         try:
-            raw = backend.fetch(path)
+            with read_span(backend.name, path, keys):
+                raw = backend.fetch(path)
         except BaseException as exc:
             observe_read(backend.name, perf_counter() - started, exc)
             self.record(backend, path, keys, exc)
@@ -78,7 +80,8 @@ class ReadAudit:
         """
         started = perf_counter()
         try:
-            results: dict[str, Any] = backend.fetch_many(paths)
+            with read_span(str(backend.name), ",".join(paths), ()):
+                results: dict[str, Any] = backend.fetch_many(paths)
         except BaseException as exc:
             observe_read(str(backend.name), perf_counter() - started, exc)
             raise

@@ -1,0 +1,58 @@
+"""OpenTelemetry spans around backend reads, when ``opentelemetry-api`` is installed.
+
+Each read that reaches a backend (never a cache hit) runs inside a span named
+``yosai_secrets.backend.read`` with the backend's name, the path and the keys read: names only,
+never a value. A failed read's span has an error status and the exception of ours recorded
+(its message names no value). Without ``opentelemetry-api`` (the ``tracing`` extra) nothing is
+imported and the read pays one attribute lookup; with the API but no SDK configured, OpenTelemetry's
+own no-op tracer is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["SPAN_NAME", "read_span"]
+
+SPAN_NAME = "yosai_secrets.backend.read"
+
+
+class _Tracer:
+    """The tracer, looked up on the first read: OpenTelemetry's, or None without the API."""
+
+    resolved = False
+    tracer: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        if not cls.resolved:
+            try:
+                from opentelemetry import trace
+            except ImportError:
+                cls.tracer = None
+            else:
+                from . import __version__
+
+                cls.tracer = trace.get_tracer("yosai_secrets", __version__)
+            cls.resolved = True
+        return cls.tracer
+
+
+def read_span(
+    backend: str, path: str, keys: str | Sequence[str]
+) -> contextlib.AbstractContextManager[Any]:
+    """The span one backend read runs in (a no-op context without OpenTelemetry)."""
+    tracer = _Tracer.get()
+    if tracer is None:
+        return contextlib.nullcontext()
+    names = [keys] if isinstance(keys, str) else list(keys)
+    return tracer.start_as_current_span(  # type: ignore[no-any-return]
+        SPAN_NAME,
+        attributes={
+            "yosai_secrets.backend": backend,
+            "yosai_secrets.path": path,
+            "yosai_secrets.keys": names,
+        },
+    )
