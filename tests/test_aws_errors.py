@@ -359,6 +359,7 @@ def test_no_message_or_log_line_holds_a_value_or_a_credential(
     monkeypatch: pytest.MonkeyPatch,
     canary: str,
     root_logger_capture: list[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """With DEBUG logging on (botocore's too), no value, key id, secret key or token shows."""
     key_id = f"AKIA{uuid.uuid4().hex[:16].upper()}"
@@ -374,7 +375,7 @@ def test_no_message_or_log_line_holds_a_value_or_a_credential(
     admin = moto_server.client()
     admin.create_secret(Name=f"{prefix}/plain", SecretString=value)
     admin.create_secret(Name=f"{prefix}/json", SecretString=json.dumps({"k": value}))
-    logging.getLogger("botocore").setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="botocore")  # restored after the test
     manager = SecretManager()
     backend = manager.backend
     assert isinstance(backend, AwsBackend)

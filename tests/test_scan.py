@@ -387,7 +387,11 @@ def _leaky_tree(root: Path, canary: str) -> Path:
 
 
 def test_no_value_in_any_output(
-    tmp_path: Path, canary: str, monkeypatch: pytest.MonkeyPatch, root_logger_capture: list[str]
+    tmp_path: Path,
+    canary: str,
+    monkeypatch: pytest.MonkeyPatch,
+    root_logger_capture: list[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Table, JSON, SARIF, logs and reprs name files and secrets, never a value or its encoding."""
     monkeypatch.chdir(tmp_path)
@@ -395,7 +399,7 @@ def test_no_value_in_any_output(
     monkeypatch.setenv("SECRET_KEY", value)
     monkeypatch.setenv("SECRET_KEY_FALLBACKS", json.dumps([canary + "-previous"]))
     tree = _leaky_tree(tmp_path, canary)
-    logging.getLogger("yosai_secrets").setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="yosai_secrets")  # restored after the test
     sarif_file = tmp_path / "out.sarif"
     outputs = []
     for args in ([], ["--json"], ["--sarif", str(sarif_file)]):
