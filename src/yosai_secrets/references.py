@@ -18,7 +18,6 @@ configuration file serves every backend. A string without a scheme is a plain ke
 from __future__ import annotations
 
 import re
-import unicodedata
 import urllib.parse
 from typing import Final, NamedTuple
 
@@ -219,10 +218,17 @@ def _spellings(text: str) -> list[str] | None:
     else:
         if urllib.parse.unquote(current) != current:
             return None
-    forms += [n for n in (unicodedata.normalize("NFKC", f) for f in forms) if n not in forms]
+    if not all(f.isascii() for f in forms):  # NFKC leaves ASCII as it is
+        import unicodedata  # only for non-ASCII names: start-up need not load it
+
+        forms += [n for n in (unicodedata.normalize("NFKC", f) for f in forms) if n not in forms]
     return forms
 
 
 def _has_control(text: str) -> bool:
     # Cc: C0/C1 controls (NUL, CR, LF, tab); Cf: format characters (zero-width, bidi overrides).
-    return not text.isprintable() and any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+    if text.isprintable():
+        return False
+    import unicodedata  # only for text that is not printable (rare): start-up need not load it
+
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)

@@ -10,9 +10,11 @@ own no-op tracer is used.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
 
 __all__ = ["SPAN_NAME", "read_span"]
 
@@ -40,13 +42,24 @@ class _Tracer:
         return cls.tracer
 
 
-def read_span(
-    backend: str, path: str, keys: str | Sequence[str]
-) -> contextlib.AbstractContextManager[Any]:
+class _NoSpan:
+    """What a read runs in without OpenTelemetry (``contextlib`` need not be imported for it)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+
+
+def read_span(backend: str, path: str, keys: str | Sequence[str]) -> AbstractContextManager[Any]:
     """The span one backend read runs in (a no-op context without OpenTelemetry)."""
     tracer = _Tracer.get()
     if tracer is None:
-        return contextlib.nullcontext()
+        return _NO_SPAN
     names = [keys] if isinstance(keys, str) else list(keys)
     return tracer.start_as_current_span(  # type: ignore[no-any-return]
         SPAN_NAME,

@@ -13,13 +13,12 @@ The thread starts on the first read from such a directory, never when none is us
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import types
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from .. import forksafe
 from ..envvars import env_seconds
@@ -37,13 +36,19 @@ DATA_LINK: Final = "..data"
 DEFAULT_WATCH_INTERVAL_SECONDS: Final = 2.0
 _MAX_PLAIN_DIRS: Final = 1024
 
-_log = logging.getLogger("yosai_secrets.projected")
 
 #: Called by a backend just before it reads a file: (the file's path, the backend's path).
 FileNote = Callable[[str, str], None]
 #: What the watcher calls when a directory changed: the keys read from it; returns how many
 #: cached paths were forgotten.
 Invalidate = Callable[[list[str]], int]
+
+
+def _logger() -> Any:
+    """This module's logger; logging is imported when there is something to say, not at start-up."""
+    import logging
+
+    return logging.getLogger("yosai_secrets.projected")
 
 
 class Watchable(Protocol):
@@ -187,7 +192,9 @@ class ProjectedWatcher:
                 self._plain.add(directory)
                 return None
             watched = self._watched.setdefault(directory, _Watched(target))
-        _log.debug("watching projected volume %s (every %gs)", directory, self.interval_seconds)
+        _logger().debug(
+            "watching projected volume %s (every %gs)", directory, self.interval_seconds
+        )
         return watched
 
     def _start(self) -> None:
@@ -209,7 +216,7 @@ class ProjectedWatcher:
                 if not self.poll():
                     return
             except Exception as exc:  # a failure here must not end the watching for good
-                _log.warning("watching projected volumes failed (%s)", type(exc).__name__)
+                _logger().warning("watching projected volumes failed (%s)", type(exc).__name__)
 
     def poll(self) -> bool:
         """Read each watched ``..data`` link once; forget the keys of the directories that moved.
@@ -221,7 +228,7 @@ class ProjectedWatcher:
             if invalidate is None:
                 return False
             count = invalidate(keys)
-            _log.info(
+            _logger().info(
                 "projected volume %s changed: forgot %d key(s) read from it (%d cached path(s))",
                 directory,
                 len(keys),
