@@ -348,13 +348,16 @@ class SecretCache(Generic[V]):
         # change yet (a standby serving reads, an eventually consistent API): the first read
         # after it is kept SETTLE_SECONDS only, then read once more, so a stale answer cannot
         # stick for a whole TTL. Called with the lock held.
-        until = self.clock() + SETTLE_SECONDS
+        now = self.clock()
+        until = now + SETTLE_SECONDS
         if everything:
             self._settle_all_until = until
             self._settling.clear()
-        else:
-            for k in keys:
-                self._settling[k] = until
+            return
+        if len(self._settling) > self.max_entries:  # keys invalidated and never read again
+            self._settling = {k: t for k, t in self._settling.items() if t > now}
+        for k in keys:
+            self._settling[k] = until
 
     def after_fork_in_child(self) -> None:
         """In a forked child: a new lock and no flights (their loaders ran in the parent).
