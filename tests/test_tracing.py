@@ -51,3 +51,18 @@ def test_a_failed_read_is_an_error_span_without_values(spans: InMemorySpanExport
     (span,) = [s for s in spans.get_finished_spans() if s.name == SPAN_NAME]
     assert span.status.status_code is trace.StatusCode.ERROR
     assert CANARY.search(repr([e.attributes for e in span.events])) is None
+
+
+def test_a_process_that_does_not_trace_never_imports_opentelemetry() -> None:
+    """Importing it costs hundreds of milliseconds: only an application that traces pays it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from yosai_secrets import SecretManager;"
+        " from yosai_secrets.testing import MemoryBackend;"
+        " SecretManager(MemoryBackend({'KEY': 'value-1234'})).get('KEY');"
+        " print(any(m.startswith('opentelemetry') for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -3,13 +3,14 @@
 Each read that reaches a backend (never a cache hit) runs inside a span named
 ``yosai_secrets.backend.read`` with the backend's name, the path and the keys read: names only,
 never a value. A failed read's span has an error status and the exception of ours recorded
-(its message names no value). Without ``opentelemetry-api`` (the ``tracing`` extra) nothing is
-imported and the read pays one attribute lookup; with the API but no SDK configured, OpenTelemetry's
-own no-op tracer is used.
+(its message names no value). Spans start once the application has imported OpenTelemetry
+(``opentelemetry-api``, the ``tracing`` extra) to configure tracing; until then a read pays one
+dictionary lookup, and nothing is imported.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,23 +23,24 @@ SPAN_NAME = "yosai_secrets.backend.read"
 
 
 class _Tracer:
-    """The tracer, looked up on the first read: OpenTelemetry's, or None without the API."""
+    """OpenTelemetry's tracer, once the application has imported OpenTelemetry; else None.
 
-    resolved = False
+    Never imported here: importing ``opentelemetry`` costs a few hundred milliseconds (it reads
+    every installed package's entry points), which a process that does not trace must not pay on
+    its first read. An application that traces has imported it to set its tracer provider.
+    """
+
     tracer: Any = None
 
     @classmethod
     def get(cls) -> Any:
-        if not cls.resolved:
-            try:
-                from opentelemetry import trace
-            except ImportError:
-                cls.tracer = None
-            else:
-                from . import __version__
+        if cls.tracer is None:
+            trace = sys.modules.get("opentelemetry.trace")
+            if trace is None:
+                return None
+            from . import __version__
 
-                cls.tracer = trace.get_tracer("yosai_secrets", __version__)
-            cls.resolved = True
+            cls.tracer = trace.get_tracer("yosai_secrets", __version__)
         return cls.tracer
 
 
