@@ -175,3 +175,33 @@ def sighup_listener() -> subprocess.Popen[str]:
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     child.stdout.close()
     return child
+
+
+def session_app() -> Any:
+    """A Flask app with the extension and two views: log in (as alice), and who am I."""
+    from flask import Flask, session
+
+    from yosai_secrets.flask import YosaiSecrets
+
+    app = Flask(__name__)
+    YosaiSecrets(app)
+
+    @app.post("/login")
+    def login() -> str:
+        session["user"] = "alice"
+        return "ok"
+
+    @app.get("/me")
+    def me() -> str:
+        return str(session.get("user", "anonymous"))
+
+    return app
+
+
+def session_cookie(app: Any) -> str:
+    """The session cookie ``app`` signs when alice logs in."""
+    client = app.test_client()
+    client.post("/login")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return str(cookie.value)

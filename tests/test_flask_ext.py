@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from flask import Flask, session
+from flask import Flask
 
-from tests.rotation_support import sighup_listener
+from tests.rotation_support import session_app, session_cookie, sighup_listener
 from yosai_secrets.cli import cli
 from yosai_secrets.cli.flask_group import secrets_group
 from yosai_secrets.errors import ConfigurationError, StartupError, ValidationError
@@ -36,31 +36,6 @@ def _test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Run in the test environment with an empty configuration directory."""
     monkeypatch.setenv("YOSAI_ENV", "test")
     monkeypatch.setenv("YOSAI_CONFIG_DIR", str(tmp_path / "no-config"))
-
-
-def _session_app() -> Flask:
-    """A Flask app with the extension and two views: log in, and who am I."""
-    app = Flask(__name__)
-    YosaiSecrets(app)
-
-    @app.post("/login")
-    def login() -> str:
-        session["user"] = "alice"
-        return "ok"
-
-    @app.get("/me")
-    def me() -> str:
-        return str(session.get("user", "anonymous"))
-
-    return app
-
-
-def _cookie_of(app: Flask) -> str:
-    client = app.test_client()
-    client.post("/login")
-    cookie = client.get_cookie("session")
-    assert cookie is not None
-    return cookie.value
 
 
 def _whoami(app: Flask, cookie: str) -> str:
@@ -165,22 +140,22 @@ def test_session_survives_rotation_through_fallbacks_until_finish(
 ) -> None:
     """A cookie signed before a rotation is accepted after it (fallback), refused after finish."""
     monkeypatch.setenv("SECRET_KEY", OLD_KEY)
-    cookie = _cookie_of(_session_app())
+    cookie = session_cookie(session_app())
 
     # Rotated: the new key signs, the old one is a fallback (what `rotate` writes); the pods
     # restart, so each phase runs with a fresh process-wide manager.
     monkeypatch.setenv("SECRET_KEY", NEW_KEY)
     monkeypatch.setenv("SECRET_KEY_FALLBACKS", json.dumps([OLD_KEY]))
     reset_default_manager()
-    rotated = _session_app()
+    rotated = session_app()
     assert rotated.config["SECRET_KEY"] == NEW_KEY
     assert _whoami(rotated, cookie) == "alice"
-    fresh = _cookie_of(rotated)
+    fresh = session_cookie(rotated)
 
     # Finished: the fallback is dropped; old cookies are refused, new ones still work.
     monkeypatch.delenv("SECRET_KEY_FALLBACKS")
     reset_default_manager()
-    finished = _session_app()
+    finished = session_app()
     assert finished.config["SECRET_KEY_FALLBACKS"] == []
     assert _whoami(finished, cookie) == "anonymous"
     assert _whoami(finished, fresh) == "alice"
@@ -192,17 +167,17 @@ def test_new_sessions_are_signed_with_the_new_key_not_a_fallback(
     """During a rotation new cookies are signed with SECRET_KEY (the bug of Flask 3.1.0)."""
     monkeypatch.setenv("SECRET_KEY", NEW_KEY)
     monkeypatch.setenv("SECRET_KEY_FALLBACKS", f"{OLD_KEY}")
-    cookie = _cookie_of(_session_app())
+    cookie = session_cookie(session_app())
     monkeypatch.delenv("SECRET_KEY_FALLBACKS")
     reset_default_manager()
-    assert _whoami(_session_app(), cookie) == "alice"
+    assert _whoami(session_app(), cookie) == "alice"
 
 
 def test_clearing_caches_rereads_the_session_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """After a rotation, clear_caches() (what SIGHUP does) picks up the new key and fallbacks."""
     monkeypatch.setenv("SECRET_KEY", OLD_KEY)
-    app = _session_app()
-    cookie = _cookie_of(app)
+    app = session_app()
+    cookie = session_cookie(app)
     monkeypatch.setenv("SECRET_KEY", NEW_KEY)
     monkeypatch.setenv("SECRET_KEY_FALLBACKS", OLD_KEY)
     current_extension(app).clear_caches()
@@ -304,7 +279,7 @@ def test_session_survives_a_real_rotation_until_finish(
         for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
             monkeypatch.setenv(name, data[name])
         reset_default_manager()
-        return _session_app()
+        return session_app()
 
     def rotate(*extra: str) -> None:
         args = ["rotate", "--manifest", str(manifest), "--keys", "SECRET_KEY", "--no-apply"]
@@ -312,7 +287,7 @@ def test_session_survives_a_real_rotation_until_finish(
         assert result.exit_code == 0, result.output
 
     before = restart_pod()
-    cookie = _cookie_of(before)
+    cookie = session_cookie(before)
     rotate()
     during = restart_pod()
     assert during.config["SECRET_KEY"] != before.config["SECRET_KEY"]
@@ -347,7 +322,7 @@ def test_a_cookie_forged_with_the_example_placeholder_is_refused_after_rotation(
     shutil.copy(example, manifest)
     monkeypatch.setenv("SECRET_KEY", "replace-me-secret-key")
     monkeypatch.setenv("YOSAI_ENV", "development")
-    forged = _cookie_of(_session_app())  # signed with the public placeholder
+    forged = session_cookie(session_app())  # signed with the public placeholder
     args = ["rotate", "--manifest", str(manifest), "--keys", "SECRET_KEY", "--no-apply"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -356,4 +331,4 @@ def test_a_cookie_forged_with_the_example_placeholder_is_refused_after_rotation(
     for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
         monkeypatch.setenv(name, data[name])
     reset_default_manager()
-    assert _whoami(_session_app(), forged) == "anonymous"
+    assert _whoami(session_app(), forged) == "anonymous"

@@ -27,7 +27,7 @@ from yosai_secrets.rotation.journal import journal_path
 from yosai_secrets.rotation.postgres import PostgresRoles
 
 from .rotation_cluster import live_values, stub_cluster
-from .rotation_support import make_manifest, values
+from .rotation_support import make_manifest, session_app, session_cookie, values
 
 OLD_KEY = "leaked-signing-key-" + "k" * 40
 PREVIOUS_KEY = "previous-signing-key-" + "p" * 40
@@ -191,35 +191,12 @@ def test_leaked_db_password_alternating_users(
 
 def _session_app(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
     """A Flask app with the extension, configured from ``environ`` as a pod's variables."""
-    from flask import Flask, session
-
-    from yosai_secrets.flask import YosaiSecrets
     from yosai_secrets.manager import reset_default_manager
 
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     reset_default_manager()
-    app = Flask(__name__)
-    YosaiSecrets(app)
-
-    @app.post("/login")
-    def login() -> str:
-        session["user"] = "alice"
-        return "ok"
-
-    @app.get("/me")
-    def me() -> str:
-        return str(session.get("user", "anonymous"))
-
-    return app
-
-
-def _cookie(app: Any) -> str:
-    client = app.test_client()
-    client.post("/login")
-    cookie = client.get_cookie("session")
-    assert cookie is not None
-    return str(cookie.value)
+    return session_app()
 
 
 def _whoami(app: Any, cookie: str) -> str:
@@ -243,9 +220,9 @@ def test_leaked_secret_key_refuses_sessions_signed_before_and_scan_finds_it(
     manifest = _env_setup(tmp_path, monkeypatch)
     pod = {"SECRET_KEY": OLD_KEY, "SECRET_KEY_FALLBACKS": json.dumps([PREVIOUS_KEY])}
     app = _session_app(pod, monkeypatch)
-    signed = _cookie(app)
+    signed = session_cookie(app)
     old_app = _session_app({"SECRET_KEY": PREVIOUS_KEY, "SECRET_KEY_FALLBACKS": "[]"}, monkeypatch)
-    signed_before = _cookie(old_app)
+    signed_before = session_cookie(old_app)
     assert _whoami(app, signed) == _whoami(app, signed_before) == "alice"
     logs = tmp_path / "logs"
     logs.mkdir()
