@@ -143,3 +143,16 @@ def new_tenant() -> Tenant:
         key=key,
         server=server,
     )
+
+
+def api_trusting(tenant: Tenant, monkeypatch: Any, tmp_path: Any) -> Any:
+    """The API (``create_app``) in the test environment, trusting ``tenant``'s tokens."""
+    from yosai_secrets.api import create_app
+
+    monkeypatch.setenv("YOSAI_ENV", "test")
+    monkeypatch.setenv("YOSAI_CONFIG_DIR", str(tmp_path / "no-config"))
+    monkeypatch.setenv("SECRET_KEY", "k" * 48)
+    monkeypatch.setenv("AUTH0_DOMAIN", tenant.domain)
+    monkeypatch.setenv("AUTH0_AUDIENCE", tenant.audience)
+    monkeypatch.setenv("AUTH0_JWKS_URL", tenant.server.url)
+    return create_app({"TESTING": True, "YOSAI_SIGHUP": False, "YOSAI_DASHBOARD": False})

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.auth0_helpers import Tenant, new_tenant
+from tests.auth0_helpers import Tenant, api_trusting, new_tenant
 from yosai_secrets.api import create_app
 from yosai_secrets.api.auth import VERIFIER_KEY, AuthFailure, JwksCache, issuer_of
 from yosai_secrets.testing import FakeClock
@@ -33,13 +33,7 @@ def tenant() -> Iterator[Tenant]:
 @pytest.fixture
 def app(tenant: Tenant, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Flask:
     """The API in the test environment, trusting the stand-in tenant."""
-    monkeypatch.setenv("YOSAI_ENV", "test")
-    monkeypatch.setenv("YOSAI_CONFIG_DIR", str(tmp_path / "no-config"))
-    monkeypatch.setenv("SECRET_KEY", "k" * 48)
-    monkeypatch.setenv("AUTH0_DOMAIN", tenant.domain)
-    monkeypatch.setenv("AUTH0_AUDIENCE", tenant.audience)
-    monkeypatch.setenv("AUTH0_JWKS_URL", tenant.server.url)
-    return create_app({"TESTING": True, "YOSAI_SIGHUP": False, "YOSAI_DASHBOARD": False})
+    return api_trusting(tenant, monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.auth0_helpers import Tenant, new_tenant
-from yosai_secrets.api import create_app
+from tests.auth0_helpers import Tenant, api_trusting, new_tenant
 from yosai_secrets.api.auth import VERIFIER_KEY, Auth0Verifier, AuthFailure, JwksCache
 from yosai_secrets.api.fetch import FetchGate, Unavailable, get_json
 from yosai_secrets.testing import FakeClock
@@ -39,13 +38,7 @@ def tenant() -> Iterator[Tenant]:
 @pytest.fixture
 def app(tenant: Tenant, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Flask:
     """The API trusting the stand-in tenant (default back-off: 30 to 60 s)."""
-    monkeypatch.setenv("YOSAI_ENV", "test")
-    monkeypatch.setenv("YOSAI_CONFIG_DIR", str(tmp_path / "no-config"))
-    monkeypatch.setenv("SECRET_KEY", "k" * 48)
-    monkeypatch.setenv("AUTH0_DOMAIN", tenant.domain)
-    monkeypatch.setenv("AUTH0_AUDIENCE", tenant.audience)
-    monkeypatch.setenv("AUTH0_JWKS_URL", tenant.server.url)
-    return create_app({"TESTING": True, "YOSAI_SIGHUP": False, "YOSAI_DASHBOARD": False})
+    return api_trusting(tenant, monkeypatch, tmp_path)
 
 
 def _get(app: Flask, token: str) -> Any:
