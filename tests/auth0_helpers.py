@@ -9,11 +9,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.http_standin import LoopbackHTTPServer
 
 __all__ = ["JwksServer", "Tenant", "new_tenant"]
 
@@ -64,15 +66,12 @@ class JwksServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http = LoopbackHTTPServer(Handler)
 
     @property
     def base(self) -> str:
         """The tenant's base address."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return f"{self._http.origin}/"
 
     @property
     def url(self) -> str:
@@ -81,9 +80,7 @@ class JwksServer:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._http.close()
 
 
 @dataclass

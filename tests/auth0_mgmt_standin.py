@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.http_standin import LoopbackHTTPServer
 
 __all__ = ["Auth0MgmtStandin"]
 
@@ -61,14 +62,12 @@ class Auth0MgmtStandin:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http = LoopbackHTTPServer(Handler)
 
     @property
     def base_url(self) -> str:
         """The address to give as ``AUTH0_MGMT_BASE_URL``."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.origin
 
     def environ(self, **overrides: str) -> dict[str, str]:
         """The variables that point the incident at this tenant."""
@@ -125,9 +124,7 @@ class Auth0MgmtStandin:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._http.close()
 
 
 def _error(status: int, error: str, message: str, code: str) -> dict[str, Any]:

@@ -21,11 +21,13 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.http_standin import LoopbackHTTPServer
 
 __all__ = ["OidcProvider"]
 
@@ -81,15 +83,12 @@ class OidcProvider:
     def __post_init__(self) -> None:
         self._grants: dict[str, _Grant] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http = LoopbackHTTPServer(_handler(self))
 
     @property
     def base(self) -> str:
         """The tenant's address (``http://127.0.0.1:PORT/``)."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return f"{self._http.origin}/"
 
     @property
     def jwks_url(self) -> str:
@@ -103,9 +102,7 @@ class OidcProvider:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._http.close()
 
     def discovery(self) -> dict[str, Any]:
         """The ``/.well-known/openid-configuration`` document."""
